@@ -1,0 +1,163 @@
+//! Command line: flags are defined once here; `--help` is generated from these definitions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, DEFAULT_CONFIG, DEFAULT_MAX_LINE_BYTES};
+use crate::log::Level;
+use crate::{pipeline, profile, replay, serve};
+
+/// 9100–9999, the range of Prometheus's default port allocations, is fully allocated; 19942 is
+/// outside it and below the Linux ephemeral range.
+pub const DEFAULT_LISTEN: &str = ":19942";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chainwatch-exporter",
+    version,
+    about = "Follows a blockchain node's logs and exports standardized Prometheus metrics."
+)]
+pub struct Cli {
+    /// Configuration file (YAML). Without it, the built-in default follows ./node.log* with the dilithion profile.
+    #[arg(long = "config", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on for HTTP requests.
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
+    pub listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    pub telemetry_path: String,
+    /// Directory for read checkpoints, so a restart neither loses nor recounts lines (overrides `state_dir` in the config).
+    #[arg(long = "state.dir")]
+    pub state_dir: Option<PathBuf>,
+    /// Only log messages with this severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
+    pub log_level: Level,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read logs from start to EOF through profiles and print the metrics (Prometheus text format).
+    Replay {
+        /// Built-in profile name or profile file; repeat to merge several.
+        #[arg(long = "profile", required = true)]
+        profiles: Vec<String>,
+        /// Constant label, e.g. --label node=n1 (chain, network, region, node).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Lines longer than this are truncated and counted.
+        #[arg(long = "max-line-bytes", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+        max_line_bytes: usize,
+        /// Log files to read.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+    },
+    /// Print the metric catalog as Markdown (the source of docs/metrics.md).
+    Catalog,
+    /// List the built-in profiles.
+    Profiles {
+        /// Print this built-in profile's YAML instead of the list.
+        show: Option<String>,
+    },
+    /// Validate the configuration and its profiles, then exit.
+    CheckConfig,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not name=value"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Exit codes: 0 success, 1 runtime failure, 2 invalid input (flags, config, profile).
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    crate::log::set_level(cli.log_level);
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            let invalid = e.chain().any(|c| {
+                c.is::<chainwatch_yaml::SpecError>() || c.is::<crate::registry::RegistryError>()
+            });
+            eprintln!("chainwatch-exporter: {e:#}");
+            if invalid {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::from_str(Path::new("<built-in default config>"), DEFAULT_CONFIG)?,
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Catalog) => {
+            print!("{}", chainwatch_catalog::to_markdown());
+            Ok(())
+        }
+        Some(Command::Profiles { show: None }) => {
+            for b in profile::BUILTINS {
+                println!("{:<24} {}", b.name, b.summary);
+            }
+            Ok(())
+        }
+        Some(Command::Profiles { show: Some(name) }) => {
+            let b =
+                profile::builtin(&name).with_context(|| format!("no built-in profile `{name}`"))?;
+            print!("{}", b.yaml);
+            Ok(())
+        }
+        Some(Command::Replay {
+            profiles,
+            labels,
+            max_line_bytes,
+            logs,
+        }) => {
+            let labels: BTreeMap<String, String> = labels.into_iter().collect();
+            let mut p = pipeline::build(&profiles, &labels)?;
+            let text = replay::replay(&mut p, &logs, max_line_bytes.max(1))?;
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(text.as_bytes())
+                .context("writing to stdout")?;
+            Ok(())
+        }
+        Some(Command::CheckConfig) => {
+            let cfg = load_config(cli.config.as_deref())?;
+            let p = pipeline::build(&cfg.profiles, &cfg.labels)?;
+            println!(
+                "{}: OK ({} profile(s), {} rule(s), {} source(s))",
+                cfg.file.display(),
+                p.profile_names.len(),
+                p.engine.rules().len(),
+                cfg.files.len()
+            );
+            Ok(())
+        }
+        None => {
+            let cfg = load_config(cli.config.as_deref())?;
+            serve::run(
+                cfg,
+                serve::WebOptions {
+                    listen_address: cli.listen_address,
+                    telemetry_path: cli.telemetry_path,
+                    state_dir: cli.state_dir,
+                },
+            )
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! The line engine: lines in, metric updates out. Each read buffer is scanned once for the literal
+//! prefilters of all rules; only lines holding a literal are split out and run through the
+//! regexes of the rules whose literal they hold, with captures extracted only then.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use prometheus::Counter;
+use regex::bytes::CaptureLocations;
+
+use crate::profile::{Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
+use crate::registry::{Metrics, RegistryError};
+
+pub struct Engine {
+    rules: Vec<Rule>,
+    /// Finds literals in whole buffers. Leftmost-first semantics let aho-corasick use its
+    /// vectorized (Teddy) searcher.
+    scanner: Option<AhoCorasick>,
+    /// Pattern id → rules to try when it is found: the rules owning the literal, plus those owning
+    /// any literal that could start inside it (leftmost-first reports only one of two overlapping
+    /// hits, so the other's rules must be tried too).
+    pattern_rules: Vec<Vec<usize>>,
+    /// Rules without a prefilter: every line is tried against them.
+    unfiltered: Vec<usize>,
+}
+
+/// The sidecar's own counters for one source, resolved once.
+pub struct SourceStats {
+    pub lines: Counter,
+    pub bytes: Counter,
+    pub invalid_utf8: Counter,
+    pub truncated: Counter,
+    pub matches: Vec<Counter>,
+}
+
+/// Per-thread buffers reused across lines.
+pub struct Scratch {
+    locs: Vec<Option<CaptureLocations>>,
+    candidates: Vec<usize>,
+    json: Vec<Option<String>>,
+    labels: Vec<String>,
+}
+
+impl Engine {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        // One pattern per distinct literal, owned by every rule that needs it.
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut owners: Vec<Vec<usize>> = Vec::new();
+        let mut unfiltered = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match &r.literals {
+                Some(lits) => {
+                    for l in lits {
+                        match patterns.iter().position(|p| p == l) {
+                            Some(k) => owners[k].push(i),
+                            None => {
+                                patterns.push(l.clone());
+                                owners.push(vec![i]);
+                            }
+                        }
+                    }
+                }
+                None => unfiltered.push(i),
+            }
+        }
+        let pattern_rules = patterns
+            .iter()
+            .enumerate()
+            .map(|(a, pa)| {
+                let mut v: Vec<usize> = Vec::new();
+                for (b, pb) in patterns.iter().enumerate() {
+                    if a == b || may_start_inside(pa, pb) {
+                        v.extend_from_slice(&owners[b]);
+                    }
+                }
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let scanner = if patterns.is_empty() {
+            None
+        } else {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&patterns)
+                .ok()
+        };
+        // A scanner that failed to build (it cannot at these sizes) degrades to trying every rule.
+        if scanner.is_none() && !patterns.is_empty() {
+            unfiltered = (0..rules.len()).collect();
+        }
+        Self {
+            rules,
+            scanner,
+            pattern_rules,
+            unfiltered,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            locs: self
+                .rules
+                .iter()
+                .map(|r| match &r.matcher {
+                    Matcher::Regex(re) => Some(re.capture_locations()),
+                    Matcher::Json { .. } => None,
+                })
+                .collect(),
+            candidates: Vec::new(),
+            json: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    pub fn source_stats(
+        &self,
+        metrics: &mut Metrics,
+        source: &str,
+    ) -> Result<SourceStats, RegistryError> {
+        let per = |m: &mut Metrics, name: &str| {
+            m.counter_vec(name, &["source"])
+                .map(|c| c.with_label_values(&[source]))
+        };
+        let matches = metrics.counter_vec("chainwatch_rule_matches_total", &["source", "rule"])?;
+        Ok(SourceStats {
+            lines: per(metrics, "chainwatch_source_lines_read_total")?,
+            bytes: per(metrics, "chainwatch_source_read_bytes_total")?,
+            invalid_utf8: per(metrics, "chainwatch_lines_invalid_utf8_total")?,
+            truncated: per(metrics, "chainwatch_lines_truncated_total")?,
+            matches: self
+                .rules
+                .iter()
+                .map(|r| matches.with_label_values(&[source, r.name.as_str()]))
+                .collect(),
+        })
+    }
+
+    /// Process a buffer of whole lines (each ends in `\n`; a final line without one counts too).
+    pub fn process(&self, chunk: &[u8], stats: &SourceStats, scratch: &mut Scratch) {
+        if chunk.is_empty() {
+            return;
+        }
+        let mut lines = memchr::memchr_iter(b'\n', chunk).count();
+        if chunk.last() != Some(&b'\n') {
+            lines += 1;
+        }
+        stats.lines.inc_by(lines as f64);
+        stats.bytes.inc_by(chunk.len() as f64);
+        if std::str::from_utf8(chunk).is_err() {
+            let bad = split_lines(chunk)
+                .filter(|l| std::str::from_utf8(l).is_err())
+                .count();
+            stats.invalid_utf8.inc_by(bad as f64);
+        }
+        match (&self.scanner, self.unfiltered.is_empty()) {
+            (Some(ac), true) => {
+                // Walk the literal hits of the whole buffer; lines without one are never looked
+                // at. Hits in the same line add up to that line's candidate rules.
+                let mut line: Option<(usize, usize)> = None;
+                for m in ac.find_iter(chunk) {
+                    if let Some((start, end)) = line {
+                        if m.start() < end {
+                            scratch
+                                .candidates
+                                .extend_from_slice(&self.pattern_rules[m.pattern().as_usize()]);
+                            continue;
+                        }
+                        self.line(&chunk[start..end], stats, scratch);
+                    }
+                    scratch.candidates.clear();
+                    let start = memchr::memrchr(b'\n', &chunk[..m.start()]).map_or(0, |i| i + 1);
+                    let end = memchr::memchr(b'\n', &chunk[m.start()..])
+                        .map_or(chunk.len(), |i| m.start() + i);
+                    scratch
+                        .candidates
+                        .extend_from_slice(&self.pattern_rules[m.pattern().as_usize()]);
+                    line = Some((start, end));
+                }
+                if let Some((start, end)) = line {
+                    self.line(&chunk[start..end], stats, scratch);
+                }
+            }
+            _ => {
+                for line in split_lines(chunk) {
+                    scratch.candidates.clear();
+                    scratch.candidates.extend_from_slice(&self.unfiltered);
+                    self.line(line, stats, scratch);
+                }
+            }
+        }
+    }
+
+    /// Try the candidate rules (in `scratch.candidates`) on one line.
+    fn line(&self, line: &[u8], stats: &SourceStats, scratch: &mut Scratch) {
+        let line = clean(line);
+        if scratch.candidates.is_empty() {
+            return;
+        }
+        scratch.candidates.sort_unstable();
+        scratch.candidates.dedup();
+        for k in 0..scratch.candidates.len() {
+            let i = scratch.candidates[k];
+            let rule = &self.rules[i];
+            let matched = match &rule.matcher {
+                Matcher::Regex(re) => {
+                    let locs = scratch.locs[i]
+                        .as_mut()
+                        .expect("regex rules have capture slots");
+                    if re.captures_read(locs, line).is_some() {
+                        let caps = Captures::Regex { line, locs };
+                        apply(rule, &caps, &mut scratch.labels);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Matcher::Json { .. } => {
+                    if json_capture(&rule.matcher, line, &mut scratch.json) {
+                        let caps = Captures::Json(&scratch.json);
+                        apply(rule, &caps, &mut scratch.labels);
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if matched {
+                stats.matches[i].inc();
+            }
+        }
+    }
+}
+
+/// Whether an occurrence of `b` can begin inside an occurrence of `a` (at its start or later):
+/// `b` lies within `a`, or a suffix of `a` is a prefix of `b`.
+fn may_start_inside(a: &[u8], b: &[u8]) -> bool {
+    (0..a.len()).any(|k| {
+        let rest = &a[k..];
+        if rest.len() >= b.len() {
+            rest.starts_with(b)
+        } else {
+            b.starts_with(rest)
+        }
+    })
+}
+
+/// Lines of a buffer without their `\n`.
+pub fn split_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+    body.split(|b| *b == b'\n')
+}
+
+/// Strip a trailing CR (CRLF files) and leading NULs (the hole a writer without O_APPEND leaves
+/// after a copytruncate) so that anchored patterns still match.
+fn clean(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let nuls = line.iter().take_while(|b| **b == 0).count();
+    &line[nuls..]
+}
+
+/// Fill `out` with the rule's JSON fields from `line`; false unless the line holds a JSON object
+/// with every required field. Tolerates a prefix before the object (journal or level prefixes).
+pub fn json_capture(m: &Matcher, line: &[u8], out: &mut Vec<Option<String>>) -> bool {
+    let Matcher::Json { fields, require } = m else {
+        return false;
+    };
+    let Some(open) = memchr::memchr(b'{', line) else {
+        return false;
+    };
+    let Some(close) = memchr::memrchr(b'}', line) else {
+        return false;
+    };
+    if close < open {
+        return false;
+    }
+    let Ok(serde_json::Value::Object(obj)) =
+        serde_json::from_slice::<serde_json::Value>(&line[open..=close])
+    else {
+        return false;
+    };
+    out.clear();
+    for f in fields {
+        let v = if f.starts_with('/') {
+            let root = serde_json::Value::Object(obj.clone());
+            root.pointer(f).cloned()
+        } else {
+            obj.get(f).cloned()
+        };
+        out.push(match v {
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Bool(b)) => Some(if b { "1" } else { "0" }.to_string()),
+            _ => None,
+        });
+    }
+    require.iter().all(|i| out[*i].is_some())
+}
+
+enum Val {
+    Absent,
+    Bad,
+    Ok(f64),
+}
+
+fn value(src: &ValueSrc, caps: &Captures<'_>) -> Val {
+    match src {
+        ValueSrc::Number(n) => Val::Ok(*n),
+        ValueSrc::Capture(i) => match caps.get(*i) {
+            None => Val::Absent,
+            Some(b) => match std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+            {
+                Some(v) if v.is_finite() => Val::Ok(v),
+                _ => Val::Bad,
+            },
+        },
+    }
+}
+
+fn label_values(labels: &[Option<LabelSrc>], caps: &Captures<'_>, out: &mut Vec<String>) {
+    out.clear();
+    for l in labels {
+        out.push(match l {
+            None => String::new(),
+            Some(LabelSrc::Literal(s)) => s.clone(),
+            Some(LabelSrc::Capture { idx, map }) => {
+                let raw = caps
+                    .get(*idx)
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                match map.get(&raw.to_lowercase()) {
+                    Some(v) => v.clone(),
+                    None => raw.into_owned(),
+                }
+            }
+        });
+    }
+}
+
+fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
+    for Action { op, labels: lsrc } in &rule.actions {
+        let bad = || rule.value_errors.inc();
+        match op {
+            Op::Inc {
+                by,
+                scale,
+                family,
+                fixed,
+            } => {
+                let v = match by {
+                    None => 1.0,
+                    Some(src) => match value(src, caps) {
+                        Val::Ok(v) if v >= 0.0 => v * scale,
+                        Val::Absent => continue,
+                        _ => {
+                            bad();
+                            continue;
+                        }
+                    },
+                };
+                match fixed {
+                    Some(c) => c.inc_by(v),
+                    None => {
+                        label_values(lsrc, caps, labels);
+                        family.with_label_values(labels).inc_by(v);
+                    }
+                }
+            }
+            Op::Total {
+                value: src,
+                scale,
+                family,
+                last,
+            } => {
+                let v = match value(src, caps) {
+                    Val::Ok(v) if v >= 0.0 => v * scale,
+                    Val::Absent => continue,
+                    _ => {
+                        bad();
+                        continue;
+                    }
+                };
+                label_values(lsrc, caps, labels);
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                let prev = last.insert(labels.clone(), v);
+                // A total that went down means the node restarted its count from zero.
+                let delta = match prev {
+                    Some(p) if v >= p => v - p,
+                    _ => v,
+                };
+                family.with_label_values(labels).inc_by(delta);
+            }
+            Op::Set {
+                value: src,
+                scale,
+                family,
+                fixed,
+            } => {
+                let v = match value(src, caps) {
+                    Val::Ok(v) => v * scale,
+                    Val::Absent => continue,
+                    Val::Bad => {
+                        bad();
+                        continue;
+                    }
+                };
+                match fixed {
+                    Some(g) => g.set(v),
+                    None => {
+                        label_values(lsrc, caps, labels);
+                        family.with_label_values(labels).set(v);
+                    }
+                }
+            }
+            Op::Observe {
+                value: src,
+                scale,
+                family,
+                fixed,
+            } => {
+                let v = match value(src, caps) {
+                    Val::Ok(v) if v >= 0.0 => v * scale,
+                    Val::Absent => continue,
+                    _ => {
+                        bad();
+                        continue;
+                    }
+                };
+                match fixed {
+                    Some(h) => h.observe(v),
+                    None => {
+                        label_values(lsrc, caps, labels);
+                        family.with_label_values(labels).observe(v);
+                    }
+                }
+            }
+            Op::State {
+                value: src,
+                map,
+                states,
+                family,
+            } => {
+                let raw = match src {
+                    ValueSrc::Capture(i) => match caps.get(*i) {
+                        Some(b) => String::from_utf8_lossy(b).trim().to_lowercase(),
+                        None => continue,
+                    },
+                    ValueSrc::Number(n) => n.to_string(),
+                };
+                let state = map.get(&raw).cloned().unwrap_or(raw);
+                if !states.contains(&state.as_str()) {
+                    bad();
+                    continue;
+                }
+                label_values(lsrc, caps, labels);
+                labels.push(String::new());
+                for s in states.iter() {
+                    *labels.last_mut().expect("pushed above") = s.to_string();
+                    family
+                        .with_label_values(labels)
+                        .set(if *s == state { 1.0 } else { 0.0 });
+                }
+            }
+        }
+    }
+}

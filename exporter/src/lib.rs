@@ -1,0 +1,17 @@
+//! chainwatch's sidecar: follows a node's logs, turns lines into standardized metrics through
+//! profiles, and serves them to Prometheus.
+
+#[macro_use]
+pub mod log;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod engine;
+pub mod health;
+pub mod pipeline;
+pub mod profile;
+pub mod registry;
+pub mod replay;
+pub mod serve;
+pub mod server;
+pub mod source;

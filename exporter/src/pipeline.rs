@@ -1,0 +1,61 @@
+//! Builds what every mode shares from profiles and labels: the registry and the engine.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+
+use crate::engine::Engine;
+use crate::profile;
+use crate::registry::Metrics;
+
+pub struct Pipeline {
+    pub metrics: Metrics,
+    pub engine: Engine,
+    pub profile_names: Vec<String>,
+}
+
+/// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
+/// `chain` label is taken from the first profile that declares one.
+pub fn build(profiles: &[String], labels: &BTreeMap<String, String>) -> Result<Pipeline> {
+    let mut loaded = Vec::new();
+    for p in profiles {
+        loaded.push(
+            profile::load(p)
+                .map_err(anyhow::Error::new)
+                .with_context(|| format!("loading profile `{p}`"))?,
+        );
+    }
+    let mut labels = labels.clone();
+    if !labels.contains_key("chain") {
+        if let Some(chain) = loaded.iter().find_map(|l| l.spec.chain.clone()) {
+            labels.insert("chain".into(), chain);
+        }
+    }
+    let mut metrics = Metrics::new(&labels)?;
+    let rules = profile::compile(&loaded, &mut metrics)?;
+    let engine = Engine::new(rules);
+    let info = metrics.gauge_vec(
+        "chainwatch_build_info",
+        &["version", "revision", "rustversion"],
+    )?;
+    info.with_label_values(&[
+        env!("CARGO_PKG_VERSION"),
+        option_env!("CHAINWATCH_REVISION").unwrap_or("unknown"),
+        rustc_version(),
+    ])
+    .set(1.0);
+    let pinfo = metrics.gauge_vec("chainwatch_profile_info", &["profile"])?;
+    let profile_names: Vec<String> = loaded.iter().map(|l| l.spec.name.clone()).collect();
+    for n in &profile_names {
+        pinfo.with_label_values(&[n.as_str()]).set(1.0);
+    }
+    Ok(Pipeline {
+        metrics,
+        engine,
+        profile_names,
+    })
+}
+
+fn rustc_version() -> &'static str {
+    option_env!("CHAINWATCH_RUSTC").unwrap_or("unknown")
+}

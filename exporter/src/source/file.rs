@@ -1,0 +1,217 @@
+//! The file source: runs a `chainwatch_follow::Follower` on its own thread and turns its lines and
+//! events into engine work and self-metrics. The follower itself knows nothing of metrics.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use chainwatch_follow::{Event, FollowConfig, Follower, Sink, StopHandle};
+use prometheus::{Counter, CounterVec, Gauge};
+
+use crate::config::FileSource;
+use crate::engine::{Engine, Scratch, SourceStats};
+use crate::health::Health;
+use crate::registry::Metrics;
+
+/// Self-metrics of one file source, resolved before the thread starts.
+pub struct FileMetrics {
+    rotations: Counter,
+    truncations: Counter,
+    followed: Gauge,
+    checkpoints: Counter,
+    up: Gauge,
+    last_success: Gauge,
+    errors: CounterVec,
+}
+
+pub struct Prepared {
+    name: String,
+    follow: FollowConfig,
+    stats: SourceStats,
+    metrics: FileMetrics,
+}
+
+pub struct Running {
+    pub name: String,
+    stop: StopHandle,
+    thread: JoinHandle<Result<(), String>>,
+}
+
+pub fn prepare(
+    src: &FileSource,
+    state_dir: Option<&Path>,
+    max_line_bytes: usize,
+    engine: &Engine,
+    m: &mut Metrics,
+) -> Result<Prepared> {
+    let name = src.name.as_str();
+    let one = |m: &mut Metrics, metric: &str| -> Result<Counter> {
+        Ok(m.counter_vec(metric, &["source"])?
+            .with_label_values(&[name]))
+    };
+    let gauge = |m: &mut Metrics, metric: &str| -> Result<Gauge> {
+        Ok(m.gauge_vec(metric, &["source"])?.with_label_values(&[name]))
+    };
+    let metrics = FileMetrics {
+        rotations: one(m, "chainwatch_file_rotations_total")?,
+        truncations: one(m, "chainwatch_file_truncations_total")?,
+        checkpoints: one(m, "chainwatch_checkpoint_writes_total")?,
+        followed: gauge(m, "chainwatch_files_followed")?,
+        up: gauge(m, "chainwatch_source_up")?,
+        last_success: gauge(m, "chainwatch_source_last_success_timestamp_seconds")?,
+        errors: m.counter_vec("chainwatch_source_errors_total", &["source", "kind"])?,
+    };
+    let stats = engine.source_stats(m, name)?;
+    let follow = FollowConfig {
+        name: name.to_string(),
+        patterns: src.paths.clone(),
+        poll_interval: src.poll_interval,
+        use_inotify: src.inotify,
+        max_line_bytes,
+        rotate_wait: src.rotate_wait,
+        state_dir: state_dir.map(Path::to_path_buf),
+        ..FollowConfig::default()
+    };
+    Ok(Prepared {
+        name: name.to_string(),
+        follow,
+        stats,
+        metrics,
+    })
+}
+
+pub fn start(p: Prepared, engine: Arc<Engine>, health: Arc<Health>) -> Result<Running> {
+    let follower =
+        Follower::new(p.follow.clone()).with_context(|| format!("source `{}`", p.name))?;
+    let stop = follower.stop_handle();
+    health.update(&p.name, |s| {
+        s.kind = "file";
+        s.state = "starting";
+    });
+    let name = p.name.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("file:{}", p.name))
+        .spawn(move || {
+            let mut sink = EngineSink {
+                name: p.name.clone(),
+                scratch: engine.scratch(),
+                engine,
+                stats: p.stats,
+                metrics: p.metrics,
+                health: health.clone(),
+            };
+            let r = follower.run(&mut sink).map_err(|e| e.to_string());
+            health.update(&p.name, |s| {
+                s.state = if r.is_ok() { "stopped" } else { "failed" };
+                if let Err(e) = &r {
+                    s.last_error = Some(e.clone());
+                }
+            });
+            sink.metrics.up.set(0.0);
+            r
+        })
+        .context("spawning the file source thread")?;
+    Ok(Running { name, stop, thread })
+}
+
+impl Running {
+    /// Ask the follower to stop; it finishes its current chunk and writes its checkpoint.
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    pub fn join(self) -> Result<(), String> {
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err("file source thread panicked".into()))
+    }
+}
+
+struct EngineSink {
+    name: String,
+    engine: Arc<Engine>,
+    stats: SourceStats,
+    scratch: Scratch,
+    metrics: FileMetrics,
+    health: Arc<Health>,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Sink for EngineSink {
+    fn lines(&mut self, _path: &Path, chunk: &[u8]) {
+        self.engine.process(chunk, &self.stats, &mut self.scratch);
+        self.metrics.up.set(1.0);
+        self.metrics.last_success.set(now());
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        let m = &self.metrics;
+        match event {
+            Event::Ready => {
+                m.up.set(1.0);
+                m.last_success.set(now());
+                self.health.update(&self.name, |s| {
+                    s.ready = true;
+                    s.state = "following";
+                });
+                info!("source ready", source = self.name);
+            }
+            Event::Opened { path, offset } => {
+                m.followed.inc();
+                self.health.update(&self.name, |s| s.files += 1);
+                debug!(
+                    "following file",
+                    source = self.name,
+                    path = path.display(),
+                    offset = offset
+                );
+            }
+            Event::Closed { path } => {
+                m.followed.dec();
+                self.health.update(&self.name, |s| s.files -= 1);
+                debug!("closed file", source = self.name, path = path.display());
+            }
+            Event::Rotated { path } => {
+                m.rotations.inc();
+                debug!("rotation", source = self.name, path = path.display());
+            }
+            Event::Truncated { path } => {
+                m.truncations.inc();
+                info!("truncation", source = self.name, path = path.display());
+            }
+            Event::LineTruncated { .. } => self.stats.truncated.inc(),
+            Event::CheckpointWritten => m.checkpoints.inc(),
+            Event::Error { path, error } => {
+                m.errors
+                    .with_label_values(&[self.name.as_str(), "read"])
+                    .inc();
+                let msg = format!("{}: {error}", path.display());
+                warn!("source error", source = self.name, error = msg);
+                self.health.update(&self.name, |s| s.last_error = Some(msg));
+            }
+        }
+    }
+}
+
+/// Patterns are resolved against the working directory at start, so a later chdir cannot move them.
+pub fn absolutize(paths: &[String]) -> Vec<String> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    paths
+        .iter()
+        .map(|p| {
+            if Path::new(p).is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p).to_string_lossy().into_owned()
+            }
+        })
+        .collect()
+}

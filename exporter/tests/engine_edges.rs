@@ -1,0 +1,108 @@
+//! What the engine must survive: invalid UTF-8, NUL bytes, CRLF, over-long lines, JSON behind a
+//! prefix, running totals that reset, values that are not numbers.
+
+mod common;
+use common::*;
+
+fn run(profile: &str, log: &[u8], extra: &[&str]) -> Vec<(Series, f64)> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.yaml");
+    write(&p, profile);
+    let l = dir.path().join("x.log");
+    std::fs::write(&l, log).unwrap();
+    let mut args = vec!["--profile", p.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(l.to_str().unwrap());
+    let out = replay(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    promtool_check_metrics(&text);
+    parse(&text)
+}
+
+const COUNT: &str = "version: 1\nname: t\nrules:\n  - name: hit\n    regex: '^HIT (?P<n>\\S+)'\n    actions:\n      - counter: chain_blocks_mined_total\n      - gauge: chain_block_height\n        value: n\n";
+
+#[test]
+fn invalid_utf8_nul_and_crlf_lines_still_match_and_are_counted() {
+    let mut log = Vec::new();
+    log.extend_from_slice(b"HIT 1\r\n");
+    log.extend_from_slice(b"\0\0\0HIT 2\n");
+    log.extend_from_slice(b"HIT 3 \xff\xfe bad bytes\n");
+    log.extend_from_slice(b"noise \xc3\x28\n");
+    log.extend_from_slice(b"HIT 4"); // no final newline: replay counts it at EOF
+    let s = run(COUNT, &log, &[]);
+    assert_eq!(value(&s, "chain_blocks_mined_total", &[]), Some(4.0));
+    assert_eq!(value(&s, "chain_block_height", &[]), Some(4.0));
+    assert_eq!(
+        value(&s, "chainwatch_lines_invalid_utf8_total", &[]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&s, "chainwatch_source_lines_read_total", &[]),
+        Some(5.0)
+    );
+}
+
+#[test]
+fn overlong_lines_are_truncated_and_counted() {
+    let mut log = Vec::new();
+    log.extend_from_slice(b"HIT 1 ");
+    log.extend(std::iter::repeat_n(b'x', 5000));
+    log.extend_from_slice(b"\nHIT 2\n");
+    let s = run(COUNT, &log, &["--max-line-bytes", "300"]);
+    assert_eq!(value(&s, "chain_blocks_mined_total", &[]), Some(2.0));
+    assert_eq!(
+        value(&s, "chainwatch_lines_truncated_total", &[]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn values_that_are_not_numbers_are_counted_not_fatal() {
+    let s = run(COUNT, b"HIT abc\nHIT 7\n", &[]);
+    assert_eq!(value(&s, "chain_block_height", &[]), Some(7.0));
+    assert_eq!(
+        value(
+            &s,
+            "chainwatch_rule_value_errors_total",
+            &[("rule", "t/hit")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn json_totals_follow_the_node_and_survive_its_restart() {
+    let profile = "version: 1\nname: t\nrules:\n  - name: j\n    json: {require: [sent]}\n    actions:\n      - counter: chain_cid_broadcasts_total\n        total: sent\n      - gauge: chain_peers\n        value: /net/peers\n";
+    let log = b"journal: {\"sent\": 10, \"net\": {\"peers\": 3}}\n{\"sent\": 15}\n{\"sent\": 2}\n{\"other\": 1}\nnot json \"sent\"\n";
+    let s = run(profile, log, &[]);
+    // 10, +5, then the node restarted and counted 2 from zero.
+    assert_eq!(value(&s, "chain_cid_broadcasts_total", &[]), Some(17.0));
+    assert_eq!(value(&s, "chain_peers", &[]), Some(3.0));
+    assert_eq!(
+        value(&s, "chainwatch_rule_matches_total", &[("rule", "t/j")]),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn overlapping_literals_of_different_rules_both_fire() {
+    // "ERROR" is a prefix of "ERROR:" — one literal hides the other in a leftmost-first scan.
+    let profile = "version: 1\nname: t\nrules:\n  - name: a\n    regex: 'ERROR'\n    actions:\n      - counter: chain_log_errors_total\n  - name: b\n    regex: 'ERROR: disk'\n    actions:\n      - counter: chain_socket_errors_total\n  - name: c\n    regex: 'ROR: d'\n    actions:\n      - counter: chain_send_failures_total\n";
+    let s = run(profile, b"x ERROR: disk full\n", &[]);
+    assert_eq!(value(&s, "chain_log_errors_total", &[]), Some(1.0));
+    assert_eq!(value(&s, "chain_socket_errors_total", &[]), Some(1.0));
+    assert_eq!(value(&s, "chain_send_failures_total", &[]), Some(1.0));
+}
+
+#[test]
+fn a_rule_without_literal_prefilter_still_sees_every_line() {
+    let profile = "version: 1\nname: t\nrules:\n  - name: n\n    regex: '^(?P<h>\\d+)$'\n    actions:\n      - gauge: chain_block_height\n        value: h\n      - counter: chain_blocks_received_total\n";
+    let s = run(profile, b"12\nfoo\n13\n", &[]);
+    assert_eq!(value(&s, "chain_block_height", &[]), Some(13.0));
+    assert_eq!(value(&s, "chain_blocks_received_total", &[]), Some(2.0));
+}

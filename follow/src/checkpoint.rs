@@ -1,0 +1,176 @@
+//! Versioned on-disk record of how far each file has been processed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// `<state_dir>/<name>.checkpoint.json`
+pub fn checkpoint_path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join(format!("{name}.checkpoint.json"))
+}
+
+/// One file's position. `offset` is always the byte after the last line
+/// handed to the sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub dev: u64,
+    pub ino: u64,
+    pub fingerprint: u64,
+    pub offset: u64,
+    pub path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Disk {
+    version: u32,
+    files: Vec<DiskEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskEntry {
+    dev: u64,
+    ino: u64,
+    /// Hex, so tools that parse JSON numbers as doubles (jq) keep all 64 bits.
+    fingerprint: String,
+    offset: u64,
+    /// Informational only; identity is (dev, ino, fingerprint).
+    path: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error("reading checkpoint: {0}")]
+    Io(#[from] io::Error),
+    #[error("corrupt checkpoint: {0}")]
+    Corrupt(String),
+    #[error("unsupported checkpoint version {0} (expected {CHECKPOINT_VERSION})")]
+    Version(u64),
+}
+
+/// `Ok(None)` when there is no checkpoint yet (first run).
+pub(crate) fn load(path: &Path) -> Result<Option<Vec<Entry>>, LoadError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    // Check the version before the shape so a future format is reported as
+    // such and not as corruption.
+    match value.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(CHECKPOINT_VERSION) => {}
+        Some(v) => return Err(LoadError::Version(v)),
+        None => return Err(LoadError::Corrupt("missing version".into())),
+    }
+    let disk: Disk =
+        serde_json::from_value(value).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    disk.files
+        .into_iter()
+        .map(|e| {
+            let fingerprint = u64::from_str_radix(&e.fingerprint, 16)
+                .map_err(|_| LoadError::Corrupt(format!("bad fingerprint {:?}", e.fingerprint)))?;
+            Ok(Entry {
+                dev: e.dev,
+                ino: e.ino,
+                fingerprint,
+                offset: e.offset,
+                path: PathBuf::from(e.path),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Atomic replace: temp file in the same directory, fsync, rename, fsync the
+/// directory, so a crash leaves either the old or the new checkpoint.
+pub(crate) fn store(path: &Path, entries: &[Entry]) -> io::Result<()> {
+    let disk = Disk {
+        version: CHECKPOINT_VERSION,
+        files: entries
+            .iter()
+            .map(|e| DiskEntry {
+                dev: e.dev,
+                ino: e.ino,
+                fingerprint: format!("{:016x}", e.fingerprint),
+                offset: e.offset,
+                path: e.path.to_string_lossy().into_owned(),
+            })
+            .collect(),
+    };
+    let json = serde_json::to_vec_pretty(&disk).map_err(io::Error::other)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(&json)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u64) -> Entry {
+        Entry {
+            dev: 1,
+            ino: n,
+            fingerprint: u64::MAX - n,
+            offset: 100 * n,
+            path: PathBuf::from(format!("/var/log/x{n}")),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = checkpoint_path(dir.path(), "src");
+        assert!(load(&p).unwrap().is_none());
+        let entries = vec![entry(1), entry(2)];
+        store(&p, &entries).unwrap();
+        assert_eq!(load(&p).unwrap().unwrap(), entries);
+        // No temp files left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"version\": 1"), "{text}");
+    }
+
+    #[test]
+    fn rejects_garbage_and_other_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.json");
+        fs::write(&p, b"{not json").unwrap();
+        assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
+        fs::write(&p, br#"{"version":2,"files":[]}"#).unwrap();
+        assert!(matches!(load(&p), Err(LoadError::Version(2))));
+        fs::write(&p, br#"{"version":1,"files":[{"dev":1}]}"#).unwrap();
+        assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
+        fs::write(
+            &p,
+            br#"{"version":1,"files":[{"dev":1,"ino":2,"fingerprint":"zz","offset":0,"path":"a"}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
+    }
+}

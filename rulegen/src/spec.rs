@@ -1,0 +1,446 @@
+//! The versioned input: `thresholds.yaml`, version 1, exactly as an operator writes it.
+//!
+//! Plain data with `deny_unknown_fields`; every check beyond types lives in `build`, which maps
+//! this spec into the internal model (`model`). Kinds of measure are optional fields of which
+//! exactly one is set (`ratio: {...}`), so a misspelt field is an error with its position.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub version: u32,
+    /// The ids of every row of criteria.md, so coverage works without shared/.
+    pub criteria: Vec<String>,
+    pub defaults: Defaults,
+    pub severities: BTreeMap<String, Severity>,
+    #[serde(default)]
+    pub receivers: BTreeMap<String, Receiver>,
+    /// Receivers for alerts by scope label (`region` → the regional channel), besides severity.
+    #[serde(default)]
+    pub scope_receivers: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub chains: BTreeMap<String, Chain>,
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+    #[serde(default)]
+    pub recording_rules: Vec<Recording>,
+    #[serde(default)]
+    pub gates: Vec<Gate>,
+    #[serde(default)]
+    pub panels: Vec<Panel>,
+    #[serde(default)]
+    pub not_measurable: Vec<NotMeasurable>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub scrape_interval: String,
+    pub evaluation_interval: String,
+    /// Window of `rate()`/`increase()` where a measure names none.
+    pub rate_window: String,
+    /// Expected block time of a chain not listed under `chains`.
+    pub block_time: String,
+    /// `runbook_url` annotation: this, `#`, and the alert's `runbook` anchor.
+    pub runbook_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Severity {
+    /// critical, warning or info: what the level means in words.
+    pub level: String,
+    /// How soon a human must respond (`15m`, or words such as `next business day`).
+    pub response_time: String,
+    #[serde(default)]
+    pub description: String,
+    /// Names under `receivers` (rendered into Alertmanager routes by a later step).
+    #[serde(default)]
+    pub receivers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// pagerduty, slack or webhook.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// File holding the secret (webhook URL, routing key); never the secret itself.
+    pub secret_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    pub block_time: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One selector or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+    pub fn is_many(&self) -> bool {
+        matches!(self, OneOrMany::Many(_))
+    }
+}
+
+/// A metric's value (gauge), or `increase`/`rate`/... of it over `window`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueQ {
+    pub metric: String,
+    #[serde(default)]
+    pub window: Option<String>,
+    /// increase (counter default), rate, delta (gauge default), max_over_time, min_over_time,
+    /// avg_over_time.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// max, min, sum, avg, count over `by`.
+    #[serde(default)]
+    pub aggregate: Option<String>,
+    #[serde(default)]
+    pub by: Option<Vec<String>>,
+}
+
+/// numerator / denominator, rates for counters, values for gauges, summed `by`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatioQ {
+    pub numerator: String,
+    pub denominator: OneOrMany,
+    #[serde(default)]
+    pub window: Option<String>,
+    #[serde(default)]
+    pub by: Option<Vec<String>>,
+}
+
+/// Fraction of nodes, per group `by`, whose metric satisfies `op value`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFractionQ {
+    pub metric: String,
+    pub op: String,
+    pub value: f64,
+    #[serde(default)]
+    pub window: Option<String>,
+    pub by: Vec<String>,
+}
+
+/// `histogram_quantile` of a histogram; with `versus`, the ratio of two such quantiles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantileQ {
+    pub histogram: String,
+    pub quantile: f64,
+    #[serde(default)]
+    pub window: Option<String>,
+    #[serde(default)]
+    pub by: Option<Vec<String>>,
+    #[serde(default)]
+    pub versus: Option<String>,
+}
+
+/// True when none of the metrics moved within `window` (`10m` or `2x block_time`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoProgressQ {
+    pub metrics: OneOrMany,
+    pub window: String,
+}
+
+/// True for a series seen within `lookback` that is gone now.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceQ {
+    pub metric: String,
+    pub lookback: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Term {
+    pub metric: String,
+    pub target: f64,
+}
+
+/// Largest relative deviation |x - target| / |target| over the terms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviationQ {
+    pub terms: Vec<Term>,
+}
+
+/// How far each node is behind the largest value of its group `by`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LagQ {
+    pub metric: String,
+    pub by: Vec<String>,
+}
+
+/// rate over the last `window` divided by the rate over the window before it, for nodes whose
+/// current rate is above `min_rate` (per second).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendQ {
+    pub metric: String,
+    pub window: String,
+    pub min_rate: f64,
+}
+
+/// Fraction of `window` during which `metric op value` held.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeFractionQ {
+    pub metric: String,
+    pub op: String,
+    pub value: f64,
+    pub window: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSeries {
+    pub series: String,
+    pub values: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A hand-written promtool case for a raw expression.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTest {
+    #[serde(default)]
+    pub input_series: Vec<InputSeries>,
+    pub eval_time: String,
+    /// Alerts: label sets of the series that must be firing then (empty: silent).
+    #[serde(default)]
+    pub firing: Option<Vec<BTreeMap<String, String>>>,
+    /// Recording rules: expected samples.
+    #[serde(default)]
+    pub samples: Option<Vec<Sample>>,
+}
+
+/// PromQL as is (escape hatch); it must carry its own tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQ {
+    pub expr: String,
+    pub tests: Vec<RawTest>,
+}
+
+macro_rules! with_kinds {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty,)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+            #[serde(default)] pub value: Option<ValueQ>,
+            #[serde(default)] pub ratio: Option<RatioQ>,
+            #[serde(default)] pub fleet_fraction: Option<FleetFractionQ>,
+            #[serde(default)] pub quantile: Option<QuantileQ>,
+            #[serde(default)] pub no_progress: Option<NoProgressQ>,
+            #[serde(default)] pub absence: Option<AbsenceQ>,
+            #[serde(default)] pub deviation: Option<DeviationQ>,
+            #[serde(default)] pub lag: Option<LagQ>,
+            #[serde(default)] pub trend: Option<TrendQ>,
+            #[serde(default)] pub time_fraction: Option<TimeFractionQ>,
+            #[serde(default)] pub raw: Option<RawQ>,
+        }
+    };
+}
+
+with_kinds! {
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Alert {
+        pub name: String,
+        pub criteria: Vec<String>,
+        /// Rule group (one file per group).
+        pub group: String,
+        /// What is measured, in words.
+        pub measures: String,
+        #[serde(default)]
+        pub op: Option<String>,
+        #[serde(default)]
+        pub threshold: Option<f64>,
+        #[serde(default, rename = "for")]
+        pub for_: Option<String>,
+        pub severity: String,
+        pub summary: String,
+        pub description: String,
+        pub runbook: String,
+        /// Per-chain overrides of threshold and `for`.
+        #[serde(default)]
+        pub chains: BTreeMap<String, ChainOverride>,
+        /// Extra labels on the alert.
+        #[serde(default)]
+        pub labels: BTreeMap<String, String>,
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainOverride {
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default, rename = "for")]
+    pub for_: Option<String>,
+}
+
+with_kinds! {
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Recording {
+        pub record: String,
+        #[serde(default)]
+        pub criteria: Vec<String>,
+        pub group: String,
+        pub measures: String,
+        #[serde(default)]
+        pub labels: BTreeMap<String, String>,
+    }
+}
+
+with_kinds! {
+    /// One condition of a rollout gate: a measure compared with a threshold.
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Condition {
+        pub name: String,
+        pub op: String,
+        pub threshold: f64,
+        /// The condition must have held throughout this long (default: the gate's window for
+        /// `proceed`, the instant for `rollback`).
+        #[serde(default)]
+        pub throughout: Option<String>,
+    }
+}
+
+/// A rollout stage: may we proceed (every `proceed` condition held for every node of the group),
+/// must we roll back (any `rollback` condition holds on any node).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    pub name: String,
+    #[serde(default)]
+    pub criteria: Vec<String>,
+    pub group: String,
+    /// Seed and heading the stage comes from.
+    pub source: String,
+    pub stage: String,
+    pub window: String,
+    #[serde(default)]
+    pub by: Option<Vec<String>>,
+    #[serde(default)]
+    pub proceed: Vec<Condition>,
+    #[serde(default)]
+    pub rollback: Vec<Condition>,
+}
+
+/// A dashboard panel (rendered by a later step); listed here so coverage can name it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Panel {
+    pub id: String,
+    pub title: String,
+    pub criteria: Vec<String>,
+    /// Metrics and recording rules the panel draws.
+    pub uses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotMeasurable {
+    #[serde(default)]
+    pub criteria: Vec<String>,
+    pub what: String,
+    pub because: String,
+}
+
+// ---------------------------------------------------------------- overlay
+
+/// A second file merged over thresholds.yaml (`--overlay`): it changes numbers and durations
+/// only, e.g. to shorten `for` and windows for an end-to-end test.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub defaults: Option<OverlayDefaults>,
+    #[serde(default)]
+    pub chains: BTreeMap<String, OverlayChain>,
+    #[serde(default)]
+    pub alerts: Vec<OverlayItem>,
+    #[serde(default)]
+    pub recording_rules: Vec<OverlayItem>,
+    #[serde(default)]
+    pub gates: Vec<OverlayGate>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayDefaults {
+    pub scrape_interval: Option<String>,
+    pub evaluation_interval: Option<String>,
+    pub rate_window: Option<String>,
+    pub block_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayChain {
+    pub block_time: Option<String>,
+}
+
+/// Changes to one alert (by `name`) or recording rule (by `record`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayItem {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub record: Option<String>,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default, rename = "for")]
+    pub for_: Option<String>,
+    /// Replaces the measure's `window` (or `lookback`).
+    #[serde(default)]
+    pub window: Option<String>,
+    #[serde(default)]
+    pub chains: BTreeMap<String, ChainOverride>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayGate {
+    pub name: String,
+    #[serde(default)]
+    pub window: Option<String>,
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what the tests need when missing, then runs
+# formatting, lints, the whole workspace test suite and the generated-file checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real components, never mocks: promtool (prometheus), amtool (prometheus-alertmanager) and
+# systemd-journal-remote come from Debian's packages.
+need=()
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+[ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
+command -v journalctl >/dev/null || need+=(systemd)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== generated files are fresh"
+cargo run -q -p chainwatch-exporter -- catalog | diff -u docs/metrics.md - \
+  || { echo "docs/metrics.md is stale: cargo run -p chainwatch-exporter -- catalog > docs/metrics.md"; exit 1; }
+if [ -f rulegen/Cargo.toml ] && [ -f thresholds.yaml ]; then
+  if [ -x scripts/check-generated.sh ]; then
+    bash scripts/check-generated.sh
+  fi
+fi
+echo "== all checks passed"

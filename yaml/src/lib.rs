@@ -1,0 +1,282 @@
+//! YAML documents whose errors name file, line, column and field.
+//!
+//! serde_norway reports where a *syntax* or *type* error is, but a semantic check made after
+//! deserializing ("unknown metric") has no position. So the text is parsed a second time into an
+//! index from field path (`rules[2].actions[0].metric`) to the position of its value, and semantic
+//! errors look their field up there.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// An error in a YAML input, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// Field path such as `rules[2].metric`; empty for the whole document.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Positions of every value in a document, by field path.
+#[derive(Debug, Clone, Default)]
+pub struct Positions {
+    file: PathBuf,
+    by_path: HashMap<String, Pos>,
+}
+
+impl Positions {
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Position of `field`, or of its nearest ancestor that exists (a missing field is reported
+    /// where its parent mapping starts).
+    pub fn pos(&self, field: &str) -> Pos {
+        let mut f = field;
+        loop {
+            if let Some(p) = self.by_path.get(f) {
+                return *p;
+            }
+            match f.rfind(['.', '[']) {
+                Some(i) => f = &f[..i],
+                None => {
+                    return self
+                        .by_path
+                        .get("")
+                        .copied()
+                        .unwrap_or(Pos { line: 1, column: 1 })
+                }
+            }
+        }
+    }
+
+    /// An error about `field`.
+    pub fn error(&self, field: impl Into<String>, message: impl Into<String>) -> SpecError {
+        let field = field.into();
+        let pos = self.pos(&field);
+        SpecError {
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Deserialize `text` (read from `file`) into `T` and index its positions.
+pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str) -> Result<(T, Positions), SpecError> {
+    let positions = index(file, text)?;
+    match serde_norway::from_str::<T>(text) {
+        Ok(v) => Ok((v, positions)),
+        Err(e) => {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let msg = e.to_string();
+            // serde_norway prefixes the field path ("rules[0].metric: ...") and appends the
+            // location; split both out so the error reads like every other one.
+            let msg = match msg.rfind(" at line ") {
+                Some(i) => msg[..i].to_string(),
+                None => msg,
+            };
+            let (field, message) = match msg.split_once(": ") {
+                Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
+                _ => (String::new(), msg),
+            };
+            Err(SpecError {
+                file: file.to_path_buf(),
+                line,
+                column,
+                field,
+                message,
+            })
+        }
+    }
+}
+
+/// Read and deserialize a YAML file.
+pub fn from_file<T: DeserializeOwned>(file: &Path) -> Result<(T, Positions), SpecError> {
+    let text = std::fs::read_to_string(file).map_err(|e| SpecError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    from_str(file, &text)
+}
+
+fn index(file: &Path, text: &str) -> Result<Positions, SpecError> {
+    let mut b = Indexer {
+        stack: Vec::new(),
+        by_path: HashMap::new(),
+    };
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut b, false).map_err(|e| SpecError {
+        file: file.to_path_buf(),
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+        field: String::new(),
+        message: e.info().to_string(),
+    })?;
+    Ok(Positions {
+        file: file.to_path_buf(),
+        by_path: b.by_path,
+    })
+}
+
+enum Frame {
+    /// In a mapping: the path of the mapping, and the pending key once read.
+    Map {
+        path: String,
+        key: Option<String>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
+}
+
+struct Indexer {
+    stack: Vec<Frame>,
+    by_path: HashMap<String, Pos>,
+}
+
+impl Indexer {
+    /// The path the next value takes, or None when the next scalar is a mapping key.
+    fn next_value_path(&mut self) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Map { path, key }) => key.take().map(|k| {
+                if path.is_empty() {
+                    k
+                } else {
+                    format!("{path}.{k}")
+                }
+            }),
+            Some(Frame::Seq { path, next }) => {
+                let p = format!("{path}[{next}]");
+                *next += 1;
+                Some(p)
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Indexer {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let pos = Pos {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
+        match ev {
+            Event::Scalar(value, ..) => match self.next_value_path() {
+                Some(p) => {
+                    self.by_path.entry(p).or_insert(pos);
+                }
+                None => {
+                    if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                        *key = Some(value);
+                    }
+                }
+            },
+            Event::Alias(_) => {
+                self.next_value_path();
+            }
+            Event::MappingStart(..) => {
+                let p = self.next_value_path().unwrap_or_default();
+                self.by_path.entry(p.clone()).or_insert(pos);
+                self.stack.push(Frame::Map { path: p, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let p = self.next_value_path().unwrap_or_default();
+                self.by_path.entry(p.clone()).or_insert(pos);
+                self.stack.push(Frame::Seq { path: p, next: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[allow(dead_code)]
+        name: String,
+        #[allow(dead_code)]
+        rules: Vec<Rule>,
+    }
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Rule {
+        #[allow(dead_code)]
+        metric: String,
+        #[allow(dead_code)]
+        by: Option<f64>,
+    }
+
+    const TEXT: &str = "name: x\nrules:\n  - metric: a\n  - metric: b\n    by: 2\n";
+
+    #[test]
+    fn semantic_errors_point_at_the_value() {
+        let (_d, pos): (Doc, _) = from_str(Path::new("p.yaml"), TEXT).unwrap();
+        let e = pos.error("rules[1].metric", "unknown metric `b`");
+        assert_eq!((e.line, e.column), (4, 13));
+        assert_eq!(
+            e.to_string(),
+            "p.yaml:4:13: rules[1].metric: unknown metric `b`"
+        );
+        // A missing field is reported at its parent.
+        let e = pos.error("rules[0].labels.engine", "x");
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn type_and_unknown_field_errors_carry_field_and_line() {
+        let bad = "name: x\nrules:\n  - metric: a\n    by: lots\n";
+        let e = from_str::<Doc>(Path::new("p.yaml"), bad).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert_eq!(e.field, "rules[0].by", "{e}");
+        let bad = "name: x\nrules:\n  - metric: a\n    bye: 1\n";
+        let e = from_str::<Doc>(Path::new("p.yaml"), bad).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("unknown field `bye`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let e = from_str::<Doc>(Path::new("p.yaml"), "name: [x\nrules: 1\n").unwrap_err();
+        assert!(e.line >= 1, "{e}");
+        assert!(e.to_string().starts_with("p.yaml:"), "{e}");
+    }
+}
