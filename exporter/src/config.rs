@@ -37,6 +37,51 @@ fn one() -> u32 {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceSpec {
     File(FileSourceSpec),
+    Journal(JournalSourceSpec),
+    HttpJson(ApiSourceSpec),
+    Jsonrpc(ApiSourceSpec),
+    Prometheus(ApiSourceSpec),
+    Health(ApiSourceSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSourceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub units: Vec<String>,
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    #[serde(default)]
+    pub journalctl: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSourceSpec {
+    pub name: String,
+    pub url: String,
+    /// Which mapping of the profiles (`apis:`) to apply; optional when only one fits.
+    #[serde(default)]
+    pub mapping: Option<String>,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    /// jsonrpc: Bitcoin-style cookie file (`user:password`), re-read at every poll.
+    #[serde(default)]
+    pub cookie_file: Option<PathBuf>,
+    /// jsonrpc: user name, with `password_file`.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,7 +110,52 @@ pub struct Config {
     pub max_line_bytes: usize,
     pub state_dir: Option<PathBuf>,
     pub files: Vec<FileSource>,
+    pub journals: Vec<JournalSource>,
+    pub apis: Vec<ApiSource>,
+    /// Where each field is, for errors found once profiles are loaded (e.g. an unknown mapping).
+    pub positions: Positions,
 }
+
+#[derive(Debug, Clone)]
+pub struct JournalSource {
+    pub name: String,
+    pub units: Vec<String>,
+    pub identifiers: Vec<String>,
+    pub directory: Option<PathBuf>,
+    pub files: Vec<PathBuf>,
+    pub journalctl: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiSourceKind {
+    HttpJson,
+    JsonRpc,
+    Prometheus,
+    Health,
+}
+
+#[derive(Debug, Clone)]
+pub enum RpcAuth {
+    None,
+    Cookie(PathBuf),
+    Password { user: String, file: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSource {
+    pub name: String,
+    /// Index in `sources:`, for errors.
+    pub index: usize,
+    pub kind: ApiSourceKind,
+    pub url: String,
+    pub mapping: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+    pub auth: RpcAuth,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Clone)]
 pub struct FileSource {
@@ -121,27 +211,43 @@ impl Config {
             return Err(pos.error("max_line_bytes", "must be between 256 and 16777216"));
         }
         let mut files = Vec::new();
+        let mut journals = Vec::new();
+        let mut apis = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, s) in spec.sources.iter().enumerate() {
+            let at = |f: &str| format!("sources[{i}].{f}");
+            let dur = |field: &str,
+                       v: &Option<String>,
+                       default: Duration|
+             -> Result<Duration, SpecError> {
+                match v {
+                    None => Ok(default),
+                    Some(s) => crate::duration::parse(s).map_err(|e| pos.error(at(field), e)),
+                }
+            };
+            let name = match s {
+                SourceSpec::File(f) => &f.name,
+                SourceSpec::Journal(j) => &j.name,
+                SourceSpec::HttpJson(a)
+                | SourceSpec::Jsonrpc(a)
+                | SourceSpec::Prometheus(a)
+                | SourceSpec::Health(a) => &a.name,
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(pos.error(
+                    at("name"),
+                    "source name must be non-empty letters, digits, `_`, `-` or `.`",
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(pos.error(at("name"), format!("duplicate source name `{name}`")));
+            }
             match s {
                 SourceSpec::File(f) => {
-                    let at = |f: &str| format!("sources[{i}].{f}");
-                    if f.name.is_empty()
-                        || !f
-                            .name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-                    {
-                        return Err(pos.error(
-                            at("name"),
-                            "source name must be non-empty letters, digits, `_`, `-` or `.`",
-                        ));
-                    }
-                    if !names.insert(f.name.clone()) {
-                        return Err(
-                            pos.error(at("name"), format!("duplicate source name `{}`", f.name))
-                        );
-                    }
                     if f.paths.is_empty() {
                         return Err(pos.error(at("paths"), "name at least one path or glob"));
                     }
@@ -152,17 +258,6 @@ impl Config {
                             );
                         }
                     }
-                    let dur = |field: &str,
-                               v: &Option<String>,
-                               default: Duration|
-                     -> Result<Duration, SpecError> {
-                        match v {
-                            None => Ok(default),
-                            Some(s) => {
-                                crate::duration::parse(s).map_err(|e| pos.error(at(field), e))
-                            }
-                        }
-                    };
                     let poll_interval = dur(
                         "poll_interval",
                         &f.poll_interval,
@@ -179,9 +274,75 @@ impl Config {
                         rotate_wait: dur("rotate_wait", &f.rotate_wait, Duration::from_secs(5))?,
                     });
                 }
+                SourceSpec::Journal(j) => {
+                    journals.push(JournalSource {
+                        name: j.name.clone(),
+                        units: j.units.clone(),
+                        identifiers: j.identifiers.clone(),
+                        directory: j.directory.clone(),
+                        files: j.files.clone(),
+                        journalctl: j
+                            .journalctl
+                            .clone()
+                            .unwrap_or_else(|| PathBuf::from("journalctl")),
+                    });
+                }
+                SourceSpec::HttpJson(a)
+                | SourceSpec::Jsonrpc(a)
+                | SourceSpec::Prometheus(a)
+                | SourceSpec::Health(a) => {
+                    let kind = match s {
+                        SourceSpec::HttpJson(_) => ApiSourceKind::HttpJson,
+                        SourceSpec::Jsonrpc(_) => ApiSourceKind::JsonRpc,
+                        SourceSpec::Prometheus(_) => ApiSourceKind::Prometheus,
+                        _ => ApiSourceKind::Health,
+                    };
+                    if let Err(e) = crate::api::fetch::Target::parse(&a.url, None) {
+                        return Err(pos.error(at("url"), e));
+                    }
+                    let interval = dur("interval", &a.interval, Duration::from_secs(15))?;
+                    let timeout = dur("timeout", &a.timeout, Duration::from_secs(5))?;
+                    if interval < Duration::from_millis(100) {
+                        return Err(pos.error(at("interval"), "must be at least 100ms"));
+                    }
+                    if timeout.is_zero() || timeout > interval {
+                        return Err(pos.error(
+                            at("timeout"),
+                            "must be above zero and at most the interval (polls never overlap)",
+                        ));
+                    }
+                    let auth = match (kind, &a.cookie_file, &a.user, &a.password_file) {
+                        (ApiSourceKind::JsonRpc, Some(c), None, None) => RpcAuth::Cookie(c.clone()),
+                        (ApiSourceKind::JsonRpc, None, Some(u), Some(f)) => RpcAuth::Password { user: u.clone(), file: f.clone() },
+                        (ApiSourceKind::JsonRpc, None, None, None) => RpcAuth::None,
+                        (ApiSourceKind::JsonRpc, _, _, _) => {
+                            return Err(pos.error(at("cookie_file"), "give either `cookie_file`, or `user` with `password_file` (credentials are never inline)"))
+                        }
+                        (_, None, None, None) => RpcAuth::None,
+                        _ => return Err(pos.error(at("cookie_file"), "credentials belong to jsonrpc sources")),
+                    };
+                    if kind == ApiSourceKind::Health && a.mapping.is_some() {
+                        return Err(pos.error(at("mapping"), "a health source needs no mapping"));
+                    }
+                    let max_body_bytes = a.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+                    if max_body_bytes < 1024 {
+                        return Err(pos.error(at("max_body_bytes"), "must be at least 1024"));
+                    }
+                    apis.push(ApiSource {
+                        name: a.name.clone(),
+                        index: i,
+                        kind,
+                        url: a.url.clone(),
+                        mapping: a.mapping.clone(),
+                        interval,
+                        timeout,
+                        max_body_bytes,
+                        auth,
+                    });
+                }
             }
         }
-        if files.is_empty() {
+        if files.is_empty() && journals.is_empty() && apis.is_empty() {
             return Err(pos.error("sources", "configure at least one source"));
         }
         Ok(Config {
@@ -191,6 +352,9 @@ impl Config {
             max_line_bytes,
             state_dir: spec.state_dir,
             files,
+            journals,
+            apis,
+            positions: pos.clone(),
         })
     }
 }

@@ -386,13 +386,7 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     }
                 };
                 label_values(lsrc, caps, labels);
-                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-                let prev = last.insert(labels.clone(), v);
-                // A total that went down means the node restarted its count from zero.
-                let delta = match prev {
-                    Some(p) if v >= p => v - p,
-                    _ => v,
-                };
+                let delta = last.delta(labels, v);
                 family.with_label_values(labels).inc_by(delta);
             }
             Op::Set {

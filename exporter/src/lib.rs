@@ -3,6 +3,7 @@
 
 #[macro_use]
 pub mod log;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod duration;
@@ -15,3 +16,4 @@ pub mod replay;
 pub mod serve;
 pub mod server;
 pub mod source;
+pub mod total;

@@ -1,9 +1,11 @@
 //! Builds what every mode shares from profiles and labels: the registry and the engine.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::api::{self, Api};
 use crate::engine::Engine;
 use crate::profile;
 use crate::registry::Metrics;
@@ -11,6 +13,8 @@ use crate::registry::Metrics;
 pub struct Pipeline {
     pub metrics: Metrics,
     pub engine: Engine,
+    /// Stats API mappings by name.
+    pub apis: BTreeMap<String, Arc<Api>>,
     pub profile_names: Vec<String>,
 }
 
@@ -32,7 +36,12 @@ pub fn build(profiles: &[String], labels: &BTreeMap<String, String>) -> Result<P
         }
     }
     let mut metrics = Metrics::new(&labels)?;
-    let rules = profile::compile(&loaded, &mut metrics)?;
+    let demands = api::api_label_demands(&loaded)?;
+    let rules = profile::compile(&loaded, &demands, &mut metrics)?;
+    let apis = api::bind(&loaded, &mut metrics)?
+        .into_iter()
+        .map(|(k, v)| (k, Arc::new(v)))
+        .collect();
     let engine = Engine::new(rules);
     let info = metrics.gauge_vec(
         "chainwatch_build_info",
@@ -52,6 +61,7 @@ pub fn build(profiles: &[String], labels: &BTreeMap<String, String>) -> Result<P
     Ok(Pipeline {
         metrics,
         engine,
+        apis,
         profile_names,
     })
 }

@@ -56,6 +56,11 @@ impl Metrics {
         })
     }
 
+    /// Label names `name` was registered with, if it was.
+    pub fn labels_of(&self, name: &str) -> Option<Vec<String>> {
+        self.families.get(name).map(|(_, l)| l.clone())
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

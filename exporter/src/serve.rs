@@ -7,11 +7,20 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
-use crate::config::Config;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::api::fetch::Target;
+use crate::api::Api;
+use crate::config::{ApiSource, ApiSourceKind, Config};
 use crate::health::Health;
 use crate::pipeline;
+use crate::profile::spec::ApiKind;
+use crate::registry::Metrics;
 use crate::server::{self, Web};
+use crate::source::api::Poller;
 use crate::source::file;
+use crate::source::poll::{self, PollMetrics};
 
 pub struct WebOptions {
     pub listen_address: String,
@@ -37,6 +46,10 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
             &p.engine,
             &mut p.metrics,
         )?);
+    }
+    let mut pollers = Vec::new();
+    for a in &cfg.apis {
+        pollers.push(prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?);
     }
     let engine = Arc::new(p.engine);
     let metrics = Arc::new(p.metrics);
@@ -66,6 +79,16 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
             running.push(file::start(pr, engine.clone(), health.clone())?);
         }
         let (tx, rx) = watch::channel(false);
+        let mut polls = Vec::new();
+        for (poller, interval, pm) in pollers {
+            polls.push(tokio::spawn(poll::run(
+                poller,
+                interval,
+                pm,
+                health.clone(),
+                rx.clone(),
+            )));
+        }
         let server = tokio::spawn(server::serve(
             listener,
             Arc::new(Web {
@@ -91,6 +114,9 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
                 Err(e) => failed.push(format!("{name}: {e}")),
             }
         }
+        for t in polls {
+            let _ = t.await;
+        }
         let _ = server.await;
         log_totals(&metrics);
         if !failed.is_empty() {
@@ -98,6 +124,127 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Resolve a polled source's mapping and build its poller and self-metrics.
+fn prepare_poller(
+    cfg: &Config,
+    a: &ApiSource,
+    apis: &BTreeMap<String, Arc<Api>>,
+    metrics: &mut Metrics,
+) -> Result<(Poller, Duration, PollMetrics)> {
+    let at = |f: &str| format!("sources[{}].{f}", a.index);
+    let pm = PollMetrics::new(metrics, &a.name)?;
+    let wanted = match a.kind {
+        ApiSourceKind::HttpJson => ApiKind::HttpJson,
+        ApiSourceKind::JsonRpc => ApiKind::Jsonrpc,
+        ApiSourceKind::Prometheus => ApiKind::Prometheus,
+        ApiSourceKind::Health => {
+            let target =
+                Target::parse(&a.url, None).map_err(|e| cfg.positions.error(at("url"), e))?;
+            let up = metrics
+                .gauge_vec("chain_node_up", &[])?
+                .with_label_values(&[] as &[&str]);
+            let duration = metrics
+                .gauge_vec("chain_node_health_probe_duration_seconds", &[])?
+                .with_label_values(&[] as &[&str]);
+            return Ok((
+                Poller::Health {
+                    target,
+                    up,
+                    duration,
+                    timeout: a.timeout,
+                },
+                a.interval,
+                pm,
+            ));
+        }
+    };
+    let fitting: Vec<&Arc<Api>> = apis.values().filter(|x| x.bound.kind() == wanted).collect();
+    let api = match &a.mapping {
+        Some(n) => {
+            let api = apis.get(n).ok_or_else(|| {
+                let names: Vec<&str> = fitting.iter().map(|x| x.name.as_str()).collect();
+                cfg.positions.error(
+                    at("mapping"),
+                    format!(
+                        "no mapping `{n}` in the profiles (`{}` mappings: {})",
+                        wanted.name(),
+                        if names.is_empty() {
+                            "none".into()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            if api.bound.kind() != wanted {
+                return Err(cfg
+                    .positions
+                    .error(
+                        at("mapping"),
+                        format!(
+                            "mapping `{n}` is a {} mapping, not {}",
+                            api.bound.kind().name(),
+                            wanted.name()
+                        ),
+                    )
+                    .into());
+            }
+            api.clone()
+        }
+        None => match fitting.as_slice() {
+            [one] => (*one).clone(),
+            [] => {
+                return Err(cfg
+                    .positions
+                    .error(
+                        at("type"),
+                        format!("the profiles define no `{}` mapping", wanted.name()),
+                    )
+                    .into())
+            }
+            many => {
+                let names: Vec<&str> = many.iter().map(|x| x.name.as_str()).collect();
+                return Err(cfg
+                    .positions
+                    .error(
+                        at("mapping"),
+                        format!(
+                            "several `{}` mappings fit; choose one with `mapping:` ({})",
+                            wanted.name(),
+                            names.join(", ")
+                        ),
+                    )
+                    .into());
+            }
+        },
+    };
+    let target = Target::parse(&a.url, api.path.as_deref())
+        .map_err(|e| cfg.positions.error(at("url"), e))?;
+    let poller = match a.kind {
+        ApiSourceKind::HttpJson => Poller::HttpJson {
+            target,
+            api,
+            timeout: a.timeout,
+            max_body: a.max_body_bytes,
+        },
+        ApiSourceKind::JsonRpc => Poller::JsonRpc {
+            target,
+            api,
+            auth: a.auth.clone(),
+            timeout: a.timeout,
+            max_body: a.max_body_bytes,
+        },
+        ApiSourceKind::Prometheus => Poller::Prometheus {
+            target,
+            api,
+            timeout: a.timeout,
+            max_body: a.max_body_bytes,
+        },
+        ApiSourceKind::Health => unreachable!("returned above"),
+    };
+    Ok((poller, a.interval, pm))
 }
 
 /// `:9942`, `0.0.0.0:9942`, `127.0.0.1:0`, `[::1]:9942`.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
@@ -290,10 +291,16 @@ impl Engine {
     /// Opens a scanned file, trusting the identity of the descriptor over the
     /// stat done by the scan (the name may have been replaced in between).
     fn open(&mut self, sink: &mut dyn Sink, path: &Path) -> Option<(FileId, File, u64)> {
-        let opened = File::open(path).and_then(|f| {
-            let meta = f.metadata()?;
-            Ok((f, meta))
-        });
+        // O_NONBLOCK: should the name have become a FIFO since the scan's
+        // stat, opening it must not hang the loop (no effect on regular files).
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .and_then(|f| {
+                let meta = f.metadata()?;
+                Ok((f, meta))
+            });
         match opened {
             Ok((f, meta)) if meta.is_file() => {
                 self.errors.clear(Kind::File, path);

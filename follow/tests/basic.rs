@@ -161,3 +161,40 @@ fn inotify_alone_wakes_the_loop() {
     run.wait_lines(&range(0..30));
     run.stop().assert_exact(&range(0..30));
 }
+
+/// stop() wakes the loop at once even when nothing else would for an hour,
+/// and the final checkpoint is written on the way out.
+#[test]
+fn stop_wakes_the_loop() {
+    use chainwatch_follow::{Event, Follower, Sink};
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    struct ReadySink(Arc<AtomicBool>);
+    impl Sink for ReadySink {
+        fn lines(&mut self, _: &Path, _: &[u8]) {}
+        fn event(&mut self, e: Event<'_>) {
+            if e == Event::Ready {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = config(vec![pat(dir.path(), "*.log")], false);
+    cfg.poll_interval = std::time::Duration::from_secs(3600);
+    cfg.checkpoint_interval = std::time::Duration::from_secs(3600);
+    cfg.state_dir = Some(state.path().to_path_buf());
+    let follower = Follower::new(cfg).unwrap();
+    let stop = follower.stop_handle();
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut sink = ReadySink(ready.clone());
+    let t = std::thread::spawn(move || follower.run(&mut sink));
+    wait_for("Ready", || ready.load(Ordering::SeqCst));
+    stop.stop();
+    wait_for("run() to return after stop()", || t.is_finished());
+    t.join().unwrap().unwrap();
+    assert_eq!(read_checkpoint(state.path())["version"], 1);
+}

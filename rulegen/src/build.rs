@@ -421,6 +421,9 @@ impl Builder<'_> {
         if name == "up" {
             return Some(l);
         }
+        if name == crate::testgen::GATE_PROCEED || name == crate::testgen::GATE_ROLLBACK {
+            return Some(["chain", "network", "region", "gate"].iter().map(|s| s.to_string()).collect());
+        }
         if let Some(r) = self.records.iter().find(|r| r.name == name) {
             let mut l = r.out_labels.clone();
             l.extend(r.labels.keys().cloned());

@@ -44,13 +44,9 @@ impl Op {
     /// A value that satisfies `x op t` with a wide margin.
     pub fn satisfy(self, t: f64) -> f64 {
         match self {
-            Op::Lt | Op::Le => {
-                if t > 0.0 {
-                    0.0
-                } else {
-                    t - 1.0
-                }
-            }
+            Op::Lt if t > 0.0 => 0.0,
+            Op::Le if t >= 0.0 => 0.0,
+            Op::Lt | Op::Le => t - 1.0,
             Op::Gt | Op::Ge => {
                 if t > 0.0 && t <= 1.0 {
                     1.0
@@ -77,13 +73,9 @@ impl Op {
                     2.0 * t
                 }
             }
-            Op::Gt | Op::Ge => {
-                if t > 0.0 {
-                    0.0
-                } else {
-                    t - 1.0
-                }
-            }
+            Op::Gt if t >= 0.0 => 0.0,
+            Op::Ge if t > 0.0 => 0.0,
+            Op::Gt | Op::Ge => t - 1.0,
             Op::Eq => t + 1.0,
             Op::Ne => t,
         }
@@ -98,9 +90,10 @@ impl Op {
         }
     }
 
-    /// (just past the threshold, just inside it).
-    pub fn neighbours(self, t: f64) -> (f64, f64) {
-        let d = Op::delta(t);
+    /// (just past the threshold, just inside it). `relative`: step by 1% of the threshold even
+    /// for whole numbers (ratios such as "slower than", "twice the rate").
+    pub fn neighbours(self, t: f64, relative: bool) -> (f64, f64) {
+        let d = if relative && t != 0.0 { t.abs() * 0.01 } else { Op::delta(t) };
         let below = if t == 0.0 { 0.0 } else { t - d };
         match self {
             Op::Gt => (t + d, below),
@@ -882,7 +875,7 @@ mod tests {
     fn neighbours_straddle_the_threshold() {
         for op in [Op::Gt, Op::Ge, Op::Lt, Op::Le] {
             for t in [0.05, 0.95, 2.0, 30.0, 1000.0, 0.0001] {
-                let (past, inside) = op.neighbours(t);
+                let (past, inside) = op.neighbours(t, false);
                 let holds = |x: f64| match op {
                     Op::Gt => x > t,
                     Op::Ge => x >= t,

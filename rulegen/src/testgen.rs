@@ -382,7 +382,10 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
             let t = v.threshold.expect("value kinds have a threshold");
             let (past, inside) = match measure {
                 Measure::FleetFraction { .. } => fraction_neighbours(op, t),
-                _ => op.neighbours(t),
+                Measure::Quantile { versus: Some(_), .. } | Measure::Trend { .. } | Measure::Ratio { .. } | Measure::Deviation { .. } => {
+                    op.neighbours(t, true)
+                }
+                _ => op.neighbours(t, false),
             };
             let warm = measure.warmup(&m.records);
             let samples = ((warm.ms() * 2 + f.ms()) / i.ms()) as usize + 8;
@@ -554,14 +557,25 @@ pub fn gate_tests(m: &Model, g: &GateM) -> GResult<TestFile> {
     // Values per condition: calm (proceed holds / rollback does not trip) and tripped.
     let calm = |c: &crate::build::CondM, is_proceed: bool| if is_proceed { c.op.satisfy(c.threshold) } else { c.op.violate(c.threshold) };
     let build_inputs = |flip: Option<usize>| -> GResult<Synth> {
+        // The flipped condition's series come first; other conditions may not override them
+        // (a proceed and a rollback condition may watch the same counter).
         let mut s = Synth::default();
-        for (k, c) in all.iter().enumerate() {
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        if let Some(k) = flip {
+            order.retain(|x| *x != k);
+            order.insert(0, k);
+        }
+        for k in order {
+            let c = all[k];
             let is_proceed = k < g.proceed.len();
             let mut v = calm(c, is_proceed);
             if flip == Some(k) {
                 v = if is_proceed { c.op.violate(c.threshold) } else { c.op.satisfy(c.threshold) };
             }
-            let cs = c.measure.synth(v, &ctx).map_err(|e| gerr(p, format!("condition `{}`: cannot generate a test: {e}", c.name)))?;
+            let mut cs = c.measure.synth(v, &ctx).map_err(|e| gerr(p, format!("condition `{}`: cannot generate a test: {e}", c.name)))?;
+            if flip.is_some() {
+                cs.series.retain(|key, _| !s.series.contains_key(key));
+            }
             s.merge(cs).map_err(|e| gerr(p, format!("condition `{}`: {e}", c.name)))?;
         }
         Ok(s)

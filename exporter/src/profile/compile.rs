@@ -3,7 +3,6 @@
 //! the result has no error paths of its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
 
 use chainwatch_catalog::{Kind, Metric, Unit};
 use chainwatch_yaml::SpecError;
@@ -14,6 +13,7 @@ use super::literals::required_literals;
 use super::spec::{ActionSpec, LabelSpec, RuleSpec, ValueSpec};
 use super::Loaded;
 use crate::registry::{Family, Metrics};
+use crate::total::Totals;
 
 /// A compiled rule: how to recognise a line, and what to do with it.
 pub struct Rule {
@@ -61,7 +61,7 @@ pub enum Op {
         value: ValueSrc,
         scale: f64,
         family: CounterVec,
-        last: Mutex<HashMap<Vec<String>, f64>>,
+        last: Totals,
     },
     Set {
         value: ValueSrc,
@@ -125,7 +125,11 @@ struct PendingRule {
 }
 
 /// Compile the rules of all `profiles` (merged) against the catalog and register their metrics.
-pub fn compile(profiles: &[Loaded], metrics: &mut Metrics) -> Result<Vec<Rule>, SpecError> {
+pub fn compile(
+    profiles: &[Loaded],
+    demands: &BTreeMap<&'static str, BTreeSet<String>>,
+    metrics: &mut Metrics,
+) -> Result<Vec<Rule>, SpecError> {
     let mut pending = Vec::new();
     let mut seen = HashSet::new();
     for p in profiles {
@@ -155,7 +159,7 @@ pub fn compile(profiles: &[Loaded], metrics: &mut Metrics) -> Result<Vec<Rule>, 
 
     // Every rule that touches a metric must give its series the same label names: register each
     // family once with the union, and let rules that do not set a label leave it empty.
-    let mut union: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    let mut union: BTreeMap<&'static str, BTreeSet<String>> = demands.clone();
     for r in &pending {
         for a in &r.actions {
             union
@@ -198,7 +202,7 @@ pub fn compile(profiles: &[Loaded], metrics: &mut Metrics) -> Result<Vec<Rule>, 
                     value: a.value.expect("total has a value"),
                     scale: a.scale,
                     family: c,
-                    last: Mutex::new(HashMap::new()),
+                    last: Totals::default(),
                 },
                 (Family::Counter(c), _) => Op::Inc {
                     by: a.value,
@@ -474,22 +478,7 @@ fn compile_rule(p: &Loaded, i: usize, r: &RuleSpec) -> Result<PendingRule, SpecE
         }
         let mut scale = a.scale.unwrap_or(1.0);
         if let Some(u) = &a.unit {
-            let factor = match (u.as_str(), metric.unit) {
-                ("ns", Unit::Seconds) => 1e-9,
-                ("us" | "µs", Unit::Seconds) => 1e-6,
-                ("ms", Unit::Seconds) => 1e-3,
-                ("s", Unit::Seconds) => 1.0,
-                ("m" | "min", Unit::Seconds) => 60.0,
-                ("h", Unit::Seconds) => 3600.0,
-                ("percent", Unit::Ratio) => 0.01,
-                (other, unit) => {
-                    return Err(err(
-                        &ap(".unit"),
-                        format!("unit `{other}` does not convert to `{metric_name}`'s base unit ({}); use ns, us, ms, s, m, h for seconds or percent for ratios", unit.suffix().unwrap_or("none")),
-                    ))
-                }
-            };
-            scale *= factor;
+            scale *= unit_factor(u, metric).map_err(|m| err(&ap(".unit"), m))?;
         }
         if !scale.is_finite() {
             return Err(err(&ap(".scale"), "scale must be a finite number".into()));
@@ -561,6 +550,26 @@ fn compile_rule(p: &Loaded, i: usize, r: &RuleSpec) -> Result<PendingRule, SpecE
         matcher,
         literals,
         actions,
+    })
+}
+
+/// The factor converting a value in `unit` to `metric`'s base unit.
+pub fn unit_factor(unit: &str, metric: &Metric) -> Result<f64, String> {
+    Ok(match (unit, metric.unit) {
+        ("ns", Unit::Seconds) => 1e-9,
+        ("us" | "µs", Unit::Seconds) => 1e-6,
+        ("ms", Unit::Seconds) => 1e-3,
+        ("s", Unit::Seconds) => 1.0,
+        ("m" | "min", Unit::Seconds) => 60.0,
+        ("h", Unit::Seconds) => 3600.0,
+        ("percent", Unit::Ratio) => 0.01,
+        (other, u) => {
+            return Err(format!(
+                "unit `{other}` does not convert to `{}`'s base unit ({}); use ns, us, ms, s, m, h for seconds or percent for ratios",
+                metric.name,
+                u.suffix().unwrap_or("none")
+            ))
+        }
     })
 }
 

@@ -6,7 +6,7 @@ mod literals;
 pub mod spec;
 
 pub use builtin::{builtin, BUILTINS};
-pub use compile::{compile, Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
+pub use compile::{compile, unit_factor, Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
 
 use std::path::Path;
 

@@ -18,6 +18,9 @@ pub struct ProfileSpec {
     pub chain: Option<String>,
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// Stats API mappings by name.
+    #[serde(default)]
+    pub apis: BTreeMap<String, ApiSpec>,
 }
 
 fn one() -> u32 {
@@ -106,4 +109,101 @@ pub struct MappedLabel {
     pub from: String,
     #[serde(default)]
     pub map: BTreeMap<String, String>,
+}
+
+/// How a stats API maps onto catalog metrics. A source of the same `type` in the sidecar config
+/// names it with `mapping:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    #[serde(rename = "type")]
+    pub kind: ApiKind,
+    /// Default path appended to the source's base URL (http_json, prometheus).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// http_json: metrics read from the response body.
+    #[serde(default)]
+    pub metrics: Vec<JsonMetricSpec>,
+    /// jsonrpc: calls made each poll, each with metrics read from its `result`.
+    #[serde(default)]
+    pub calls: Vec<RpcCallSpec>,
+    /// prometheus: native series re-exported under catalog names.
+    #[serde(default)]
+    pub series: Vec<SeriesSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKind {
+    HttpJson,
+    Jsonrpc,
+    Prometheus,
+}
+
+impl ApiKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApiKind::HttpJson => "http_json",
+            ApiKind::Jsonrpc => "jsonrpc",
+            ApiKind::Prometheus => "prometheus",
+        }
+    }
+}
+
+/// One metric read from a JSON document, or (`each`) a group of metrics read from every element
+/// of an array, labeled per element.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JsonMetricSpec {
+    #[serde(default)]
+    pub gauge: Option<String>,
+    /// A counter that follows an absolute running total in the document.
+    #[serde(default)]
+    pub counter: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    /// JSON pointer (RFC 6901) of the value, relative to the document or the array element;
+    /// "" is the value itself.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub scale: Option<f64>,
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// Label values: a literal, or `/pointer` into the array element.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Pointer of an array (or object) whose elements each produce `metrics`.
+    #[serde(default)]
+    pub each: Option<String>,
+    #[serde(default)]
+    pub metrics: Vec<JsonMetricSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcCallSpec {
+    pub method: String,
+    #[serde(default)]
+    pub params: Vec<serde_json::Value>,
+    pub metrics: Vec<JsonMetricSpec>,
+}
+
+/// A native series (by name, any labels) re-exported as a catalog metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    pub from: String,
+    #[serde(default)]
+    pub gauge: Option<String>,
+    #[serde(default)]
+    pub counter: Option<String>,
+    #[serde(default)]
+    pub scale: Option<f64>,
+    /// Catalog label → native label whose value it takes. Native labels not named are dropped
+    /// (their series are summed).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }

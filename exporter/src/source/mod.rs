@@ -1,3 +1,6 @@
-//! Sources: where lines come from. Each runs on its own thread and feeds the shared engine.
+//! Sources: where data comes from. File sources run on their own threads and feed the shared
+//! engine; polled sources run on the async runtime and write their mapped metrics.
 
+pub mod api;
 pub mod file;
+pub mod poll;

@@ -1,6 +1,7 @@
 //! Helpers shared by the exporter's integration tests.
 #![allow(dead_code)]
 
+pub mod httpd;
 pub mod process;
 
 use std::collections::BTreeMap;
