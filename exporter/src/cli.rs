@@ -138,13 +138,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::CheckConfig) => {
             let cfg = load_config(cli.config.as_deref())?;
-            let p = pipeline::build(&cfg.profiles, &cfg.labels)?;
+            let mut p = pipeline::build(&cfg.profiles, &cfg.labels)?;
+            // Resolve every polled source's mapping as serving would.
+            for a in &cfg.apis {
+                serve::prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?;
+            }
             println!(
-                "{}: OK ({} profile(s), {} rule(s), {} source(s))",
+                "{}: OK ({} profile(s), {} rule(s), {} mapping(s), {} source(s))",
                 cfg.file.display(),
                 p.profile_names.len(),
                 p.engine.rules().len(),
-                cfg.files.len()
+                p.apis.len(),
+                cfg.files.len() + cfg.journals.len() + cfg.apis.len()
             );
             Ok(())
         }

@@ -127,7 +127,7 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
 }
 
 /// Resolve a polled source's mapping and build its poller and self-metrics.
-fn prepare_poller(
+pub fn prepare_poller(
     cfg: &Config,
     a: &ApiSource,
     apis: &BTreeMap<String, Arc<Api>>,

@@ -196,6 +196,14 @@ fn pop_validator() {
 }
 
 #[test]
+fn bitcell_proof_times() {
+    let s = run("bitcell");
+    assert_eq!(v(&s, "chain_proof_generation_seconds_count"), 2.0);
+    assert!(approx(v(&s, "chain_proof_generation_seconds_sum"), 8.4 + 0.95));
+    assert_eq!(value(&s, "chain_proof_generation_seconds_bucket", &[("le", "1")]), Some(1.0));
+}
+
+#[test]
 fn profiles_command_lists_every_builtin() {
     let out = std::process::Command::new(bin())
         .arg("profiles")
