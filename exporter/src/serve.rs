@@ -19,8 +19,8 @@ use crate::profile::spec::ApiKind;
 use crate::registry::Metrics;
 use crate::server::{self, Web};
 use crate::source::api::Poller;
-use crate::source::file;
 use crate::source::poll::{self, PollMetrics};
+use crate::source::{file, journal};
 
 pub struct WebOptions {
     pub listen_address: String,
@@ -41,6 +41,16 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         f.paths = file::absolutize(&f.paths);
         prepared.push(file::prepare(
             &f,
+            state_dir.as_deref(),
+            cfg.max_line_bytes,
+            &p.engine,
+            &mut p.metrics,
+        )?);
+    }
+    let mut journals = Vec::new();
+    for j in &cfg.journals {
+        journals.push(journal::prepare(
+            j,
             state_dir.as_deref(),
             cfg.max_line_bytes,
             &p.engine,
@@ -78,6 +88,10 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         for pr in prepared {
             running.push(file::start(pr, engine.clone(), health.clone())?);
         }
+        let mut running_journals = Vec::new();
+        for j in journals {
+            running_journals.push(journal::start(j, engine.clone(), health.clone())?);
+        }
         let (tx, rx) = watch::channel(false);
         let mut polls = Vec::new();
         for (poller, interval, pm) in pollers {
@@ -105,7 +119,18 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         for r in &running {
             r.stop();
         }
+        for r in &running_journals {
+            r.stop();
+        }
         let mut failed = Vec::new();
+        for r in running_journals {
+            let name = r.name.clone();
+            match tokio::task::spawn_blocking(move || r.join()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push(format!("{name}: {e}")),
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
         for r in running {
             let name = r.name.clone();
             match tokio::task::spawn_blocking(move || r.join()).await {

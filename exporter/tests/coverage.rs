@@ -7,7 +7,12 @@ use chainwatch_exporter::profile::{self, spec::JsonMetricSpec};
 
 fn json_metrics(specs: &[JsonMetricSpec], out: &mut BTreeSet<String>) {
     for s in specs {
-        out.extend([&s.gauge, &s.counter, &s.state].into_iter().flatten().cloned());
+        out.extend(
+            [&s.gauge, &s.counter, &s.state]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         json_metrics(&s.metrics, out);
     }
 }
@@ -18,7 +23,12 @@ pub fn produced() -> BTreeSet<String> {
         let l = profile::load(b.name).unwrap();
         for r in &l.spec.rules {
             for a in &r.actions {
-                out.extend([&a.counter, &a.gauge, &a.histogram, &a.state].into_iter().flatten().cloned());
+                out.extend(
+                    [&a.counter, &a.gauge, &a.histogram, &a.state]
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
             }
         }
         for api in l.spec.apis.values() {
@@ -46,5 +56,8 @@ fn every_criterion_metric_has_a_producer() {
         .map(|m| m.name)
         .filter(|n| !produced.contains(*n) && !BY_SOURCES.contains(n))
         .collect();
-    assert!(missing.is_empty(), "no built-in profile produces: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "no built-in profile produces: {missing:?}"
+    );
 }

@@ -199,8 +199,14 @@ fn pop_validator() {
 fn bitcell_proof_times() {
     let s = run("bitcell");
     assert_eq!(v(&s, "chain_proof_generation_seconds_count"), 2.0);
-    assert!(approx(v(&s, "chain_proof_generation_seconds_sum"), 8.4 + 0.95));
-    assert_eq!(value(&s, "chain_proof_generation_seconds_bucket", &[("le", "1")]), Some(1.0));
+    assert!(approx(
+        v(&s, "chain_proof_generation_seconds_sum"),
+        8.4 + 0.95
+    ));
+    assert_eq!(
+        value(&s, "chain_proof_generation_seconds_bucket", &[("le", "1")]),
+        Some(1.0)
+    );
 }
 
 #[test]

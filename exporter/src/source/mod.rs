@@ -3,4 +3,5 @@
 
 pub mod api;
 pub mod file;
+pub mod journal;
 pub mod poll;
