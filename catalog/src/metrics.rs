@@ -499,6 +499,12 @@ pub static CATALOG: &[Metric] = &[
         &[],
     ),
     counter(
+        "chainwatch_series_dropped_total",
+        "Samples dropped because their metric reached its cap on label sets (max_series_per_metric).",
+        &["metric"],
+        &[],
+    ),
+    counter(
         "chainwatch_lines_truncated_total",
         "Lines longer than the line cap, truncated.",
         &["source"],

@@ -53,6 +53,9 @@ pub enum Command {
         /// Lines longer than this are truncated and counted.
         #[arg(long = "max-line-bytes", default_value_t = DEFAULT_MAX_LINE_BYTES)]
         max_line_bytes: usize,
+        /// Cap on the label sets of one metric; samples past it are dropped and counted.
+        #[arg(long = "max-series-per-metric", default_value_t = crate::registry::DEFAULT_SERIES_CAP)]
+        max_series_per_metric: usize,
         /// Log files to read.
         #[arg(required = true)]
         logs: Vec<PathBuf>,
@@ -124,10 +127,11 @@ fn run(cli: Cli) -> Result<()> {
             profiles,
             labels,
             max_line_bytes,
+            max_series_per_metric,
             logs,
         }) => {
             let labels: BTreeMap<String, String> = labels.into_iter().collect();
-            let mut p = pipeline::build(&profiles, &labels)?;
+            let mut p = pipeline::build(&profiles, &labels, max_series_per_metric)?;
             let text = replay::replay(&mut p, &logs, max_line_bytes.max(1))?;
             use std::io::Write;
             std::io::stdout()
@@ -138,7 +142,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::CheckConfig) => {
             let cfg = load_config(cli.config.as_deref())?;
-            let mut p = pipeline::build(&cfg.profiles, &cfg.labels)?;
+            let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
             // Resolve every polled source's mapping as serving would.
             for a in &cfg.apis {
                 serve::prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?;

@@ -24,6 +24,9 @@ pub struct ConfigSpec {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub max_line_bytes: Option<usize>,
+    /// Cap on the label sets of one metric; samples past it are dropped and counted.
+    #[serde(default)]
+    pub max_series_per_metric: Option<usize>,
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     pub sources: Vec<SourceSpec>,
@@ -108,6 +111,7 @@ pub struct Config {
     pub profiles: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub max_line_bytes: usize,
+    pub max_series_per_metric: usize,
     pub state_dir: Option<PathBuf>,
     pub files: Vec<FileSource>,
     pub journals: Vec<JournalSource>,
@@ -209,6 +213,12 @@ impl Config {
         let max_line_bytes = spec.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES);
         if !(256..=16 << 20).contains(&max_line_bytes) {
             return Err(pos.error("max_line_bytes", "must be between 256 and 16777216"));
+        }
+        let max_series_per_metric = spec
+            .max_series_per_metric
+            .unwrap_or(crate::registry::DEFAULT_SERIES_CAP);
+        if max_series_per_metric == 0 {
+            return Err(pos.error("max_series_per_metric", "must be at least 1"));
         }
         let mut files = Vec::new();
         let mut journals = Vec::new();
@@ -350,6 +360,7 @@ impl Config {
             profiles: spec.profiles,
             labels: spec.labels,
             max_line_bytes,
+            max_series_per_metric,
             state_dir: spec.state_dir,
             files,
             journals,

@@ -343,8 +343,15 @@ fn label_values(labels: &[Option<LabelSrc>], caps: &Captures<'_>, out: &mut Vec<
 }
 
 fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
-    for Action { op, labels: lsrc } in &rule.actions {
+    for Action {
+        op,
+        labels: lsrc,
+        guard,
+    } in &rule.actions
+    {
         let bad = || rule.value_errors.inc();
+        // A label set past the metric's cap is dropped (and counted by the guard).
+        let admit = |labels: &[String]| guard.as_ref().is_none_or(|g| g.admit(labels));
         match op {
             Op::Inc {
                 by,
@@ -367,7 +374,9 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     Some(c) => c.inc_by(v),
                     None => {
                         label_values(lsrc, caps, labels);
-                        family.with_label_values(labels).inc_by(v);
+                        if admit(labels) {
+                            family.with_label_values(labels).inc_by(v);
+                        }
                     }
                 }
             }
@@ -386,6 +395,9 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     }
                 };
                 label_values(lsrc, caps, labels);
+                if !admit(labels) {
+                    continue;
+                }
                 let delta = last.delta(labels, v);
                 family.with_label_values(labels).inc_by(delta);
             }
@@ -407,7 +419,9 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     Some(g) => g.set(v),
                     None => {
                         label_values(lsrc, caps, labels);
-                        family.with_label_values(labels).set(v);
+                        if admit(labels) {
+                            family.with_label_values(labels).set(v);
+                        }
                     }
                 }
             }
@@ -429,7 +443,9 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     Some(h) => h.observe(v),
                     None => {
                         label_values(lsrc, caps, labels);
-                        family.with_label_values(labels).observe(v);
+                        if admit(labels) {
+                            family.with_label_values(labels).observe(v);
+                        }
                     }
                 }
             }
@@ -452,6 +468,9 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     continue;
                 }
                 label_values(lsrc, caps, labels);
+                if !admit(labels) {
+                    continue;
+                }
                 labels.push(String::new());
                 for s in states.iter() {
                     *labels.last_mut().expect("pushed above") = s.to_string();

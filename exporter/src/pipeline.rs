@@ -20,7 +20,11 @@ pub struct Pipeline {
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
 /// `chain` label is taken from the first profile that declares one.
-pub fn build(profiles: &[String], labels: &BTreeMap<String, String>) -> Result<Pipeline> {
+pub fn build(
+    profiles: &[String],
+    labels: &BTreeMap<String, String>,
+    series_cap: usize,
+) -> Result<Pipeline> {
     let mut loaded = Vec::new();
     for p in profiles {
         loaded.push(
@@ -36,6 +40,7 @@ pub fn build(profiles: &[String], labels: &BTreeMap<String, String>) -> Result<P
         }
     }
     let mut metrics = Metrics::new(&labels)?;
+    metrics.set_series_cap(series_cap);
     let demands = api::api_label_demands(&loaded)?;
     let rules = profile::compile(&loaded, &demands, &mut metrics)?;
     let apis = api::bind(&loaded, &mut metrics)?

@@ -1,10 +1,11 @@
 //! Prometheus registry whose families come only from the catalog: nothing can be registered under
 //! a name, type, help or bucket layout the catalog does not define.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chainwatch_catalog::{Kind, Metric};
-use prometheus::{CounterVec, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
+use prometheus::{Counter, CounterVec, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -33,6 +34,51 @@ pub enum Family {
 pub struct Metrics {
     registry: Registry,
     families: BTreeMap<&'static str, (Family, Vec<String>)>,
+    guards: BTreeMap<&'static str, Arc<Guard>>,
+    series_cap: usize,
+}
+
+/// Default for `max_series_per_metric`: room for a large validator leaderboard or peer table,
+/// while a capture that puts a block hash in a label cannot grow memory without bound.
+pub const DEFAULT_SERIES_CAP: usize = 2000;
+
+/// Bounds the label sets a metric written from captured or API-provided label values may have.
+pub struct Guard {
+    cap: usize,
+    known: Mutex<HashSet<u64>>,
+    dropped: Counter,
+}
+
+impl Guard {
+    /// Whether a sample with these label values may be written.
+    pub fn admit(&self, labels: &[String]) -> bool {
+        let h = hash(labels);
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.contains(&h) {
+            return true;
+        }
+        if known.len() >= self.cap {
+            self.dropped.inc();
+            return false;
+        }
+        known.insert(h);
+        true
+    }
+
+    /// A label set whose series was removed frees its place.
+    pub fn forget(&self, labels: &[String]) {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash(labels));
+    }
+}
+
+fn hash(labels: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    labels.hash(&mut h);
+    h.finish()
 }
 
 impl Metrics {
@@ -53,7 +99,30 @@ impl Metrics {
         Ok(Self {
             registry,
             families: BTreeMap::new(),
+            guards: BTreeMap::new(),
+            series_cap: DEFAULT_SERIES_CAP,
         })
+    }
+
+    pub fn set_series_cap(&mut self, cap: usize) {
+        self.series_cap = cap.max(1);
+    }
+
+    /// The label-set guard of metric `name` (one per metric, shared by every writer).
+    pub fn guard(&mut self, name: &'static str) -> Result<Arc<Guard>, RegistryError> {
+        if let Some(g) = self.guards.get(name) {
+            return Ok(g.clone());
+        }
+        let dropped = self
+            .counter_vec("chainwatch_series_dropped_total", &["metric"])?
+            .with_label_values(&[name]);
+        let g = Arc::new(Guard {
+            cap: self.series_cap,
+            known: Mutex::new(HashSet::new()),
+            dropped,
+        });
+        self.guards.insert(name, g.clone());
+        Ok(g)
     }
 
     /// Label names `name` was registered with, if it was.

@@ -29,7 +29,7 @@ pub struct WebOptions {
 }
 
 pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
-    let mut p = pipeline::build(&cfg.profiles, &cfg.labels)?;
+    let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
     let state_dir = web.state_dir.clone().or(cfg.state_dir.clone());
     if let Some(d) = &state_dir {
         std::fs::create_dir_all(d)

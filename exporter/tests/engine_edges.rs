@@ -106,3 +106,31 @@ fn a_rule_without_literal_prefilter_still_sees_every_line() {
     assert_eq!(value(&s, "chain_block_height", &[]), Some(13.0));
     assert_eq!(value(&s, "chain_blocks_received_total", &[]), Some(2.0));
 }
+
+#[test]
+fn label_sets_past_the_cap_are_dropped_and_counted() {
+    let profile = "version: 1\nname: t\nrules:\n  - name: ping\n    regex: 'ping (?P<peer>\\S+) (?P<s>[0-9.]+)'\n    actions:\n      - gauge: chain_peer_ping_seconds\n        value: s\n        labels: {peer: $peer}\n";
+    let log: String = (0..10)
+        .map(|i| format!("ping 10.0.0.{i} 0.1\n"))
+        .collect::<String>()
+        + "ping 10.0.0.1 0.2\n";
+    let s = run(profile, log.as_bytes(), &["--max-series-per-metric", "3"]);
+    let peers = s
+        .iter()
+        .filter(|(x, _)| x.name == "chain_peer_ping_seconds")
+        .count();
+    assert_eq!(peers, 3);
+    // A known label set is still updated at the cap.
+    assert_eq!(
+        value(&s, "chain_peer_ping_seconds", &[("peer", "10.0.0.1")]),
+        Some(0.2)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "chainwatch_series_dropped_total",
+            &[("metric", "chain_peer_ping_seconds")]
+        ),
+        Some(7.0)
+    );
+}

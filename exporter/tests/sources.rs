@@ -57,7 +57,10 @@ fn consensus_stats_map_onto_catalog_names() {
     );
     let m = poll_until("stats mapped", || {
         let m = scrape_ok(&s);
-        (value(&m, "chain_consensus_verifications_total", &[]) == Some(1523.0)).then_some(m)
+        // A scrape may land mid-poll: wait for the last value the mapping writes too.
+        (value(&m, "chain_consensus_verifications_total", &[]) == Some(1523.0)
+            && value(&m, "chain_consensus_errors_total", &[("engine", "rust")]) == Some(2.0))
+        .then_some(m)
     });
     assert_eq!(
         value(&m, "chain_consensus_mode", &[("mode", "shadow")]),
@@ -86,7 +89,9 @@ fn consensus_stats_map_onto_catalog_names() {
     srv.set(|_| Reply::Ok(r#"{"mode": "refactored_primary", "total_verifications": 1600, "divergences": 1, "rust_errors": 2, "fallback_to_legacy": 3}"#.into()));
     let m = poll_until("new totals", || {
         let m = scrape_ok(&s);
-        (value(&m, "chain_consensus_verifications_total", &[]) == Some(1600.0)).then_some(m)
+        (value(&m, "chain_consensus_verifications_total", &[]) == Some(1600.0)
+            && value(&m, "chain_consensus_fallbacks_total", &[]) == Some(3.0))
+        .then_some(m)
     });
     assert_eq!(
         value(&m, "chain_consensus_mode", &[("mode", "rust")]),
@@ -251,7 +256,14 @@ fn jsonrpc_reads_the_cookie_file_and_maps_results() {
     );
     let m = poll_until("rpc mapped", || {
         let m = scrape_ok(&s);
-        (value(&m, "chain_block_height", &[]) == Some(1234.0)).then_some(m)
+        (value(&m, "chain_block_height", &[]) == Some(1234.0)
+            && value(
+                &m,
+                "chain_peer_ping_seconds",
+                &[("peer", "134.122.4.164:8444")],
+            )
+            .is_some())
+        .then_some(m)
     });
     assert_eq!(value(&m, "chain_peers", &[]), Some(3.0));
     assert_eq!(
@@ -364,6 +376,7 @@ fn bitcell_native_metrics_and_health() {
     let m = poll_until("native mapped", || {
         let m = scrape_ok(&s);
         (value(&m, "chain_block_height", &[]) == Some(812.0)
+            && value(&m, "chain_network_receive_bytes_total", &[]) == Some(7e6)
             && value(&m, "chain_node_up", &[]) == Some(1.0))
         .then_some(m)
     });

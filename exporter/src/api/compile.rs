@@ -44,6 +44,7 @@ pub struct RpcCall {
 }
 
 pub struct BoundSeries {
+    pub guard: std::sync::Arc<crate::registry::Guard>,
     pub from: String,
     pub scale: f64,
     /// (catalog label, native label) in the family's label order.
@@ -462,6 +463,7 @@ fn bind_json(
             scale,
             labels: label_vals,
             seen: Mutex::new(Default::default()),
+            guard: metrics.guard(m.name)?,
         }));
     }
     Ok(out)
@@ -483,6 +485,7 @@ fn bind_series(
         Family::Histogram(_) => unreachable!("validated: gauge or counter"),
     };
     Ok(BoundSeries {
+        guard: metrics.guard(m.name)?,
         from: s.from.clone(),
         scale: s.scale.unwrap_or(1.0),
         labels: names.iter().map(|n| s.labels.get(n).cloned()).collect(),

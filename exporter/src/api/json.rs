@@ -7,6 +7,9 @@ use std::sync::Mutex;
 use prometheus::{CounterVec, GaugeVec};
 use serde_json::Value;
 
+use std::sync::Arc;
+
+use crate::registry::Guard;
 use crate::total::Totals;
 
 pub enum LabelVal {
@@ -38,6 +41,7 @@ pub struct JsonMetric {
     pub labels: Vec<LabelVal>,
     /// Label sets written by the previous document; only tracked inside `each`.
     pub seen: Mutex<HashSet<Vec<String>>>,
+    pub guard: Arc<Guard>,
 }
 
 pub enum JsonNode {
@@ -88,6 +92,7 @@ fn visit(nodes: &[JsonNode], f: &mut dyn FnMut(&JsonMetric, bool)) {
 }
 
 fn remove(m: &JsonMetric, labels: &[String]) {
+    m.guard.forget(labels);
     match &m.kind {
         JsonKind::Gauge(g) => {
             let _ = g.remove_label_values(&refs(labels));
@@ -226,6 +231,9 @@ fn set(m: &JsonMetric, ctx: &Value, problems: &mut Vec<String>) -> Option<Vec<St
             LabelVal::Pointer(p) => ctx.pointer(p).map(label_string).unwrap_or_default(),
         })
         .collect();
+    if !m.guard.admit(&labels) {
+        return None;
+    }
     let l = refs(&labels);
     match &m.kind {
         JsonKind::Gauge(g) => match number(raw) {

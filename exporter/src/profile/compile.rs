@@ -12,8 +12,9 @@ use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use super::literals::required_literals;
 use super::spec::{ActionSpec, LabelSpec, RuleSpec, ValueSpec};
 use super::Loaded;
-use crate::registry::{Family, Metrics};
+use crate::registry::{Family, Guard, Metrics};
 use crate::total::Totals;
+use std::sync::Arc;
 
 /// A compiled rule: how to recognise a line, and what to do with it.
 pub struct Rule {
@@ -85,6 +86,8 @@ pub enum Op {
 
 pub struct Action {
     pub op: Op,
+    /// Bounds the label sets of actions whose labels come from the line.
+    pub guard: Option<Arc<Guard>>,
     /// One entry per registered label of the family, in order; the state label (last) excluded.
     pub labels: Vec<Option<LabelSrc>>,
 }
@@ -197,6 +200,18 @@ pub fn compile(
                 })
                 .collect();
             let fixed = |vals: &Option<Vec<String>>| vals.clone();
+            let dynamic = labels
+                .iter()
+                .any(|l| matches!(l, Some(LabelSrc::Capture { .. })));
+            let guard = if dynamic {
+                Some(
+                    metrics
+                        .guard(a.metric.name)
+                        .map_err(|e| internal(profiles, e))?,
+                )
+            } else {
+                None
+            };
             let op = match (family, a.metric.kind) {
                 (Family::Counter(c), _) if a.total => Op::Total {
                     value: a.value.expect("total has a value"),
@@ -229,7 +244,7 @@ pub fn compile(
                     family: h,
                 },
             };
-            actions.push(Action { op, labels });
+            actions.push(Action { op, labels, guard });
         }
         rules.push(Rule {
             value_errors: value_errors.with_label_values(&[r.name.as_str()]),

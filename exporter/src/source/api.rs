@@ -254,6 +254,7 @@ fn reexport(series: &[crate::api::BoundSeries], samples: &[promtext::Sample]) {
                 .collect();
             *sums.entry(key).or_default() += sample.value * s.scale;
         }
+        sums.retain(|k, _| s.guard.admit(k));
         for (k, v) in &sums {
             match &s.target {
                 SeriesTarget::Gauge(g) => g.with_label_values(&refs(k)).set(*v),
@@ -268,6 +269,7 @@ fn reexport(series: &[crate::api::BoundSeries], samples: &[promtext::Sample]) {
         }
         let mut seen = s.seen.lock().unwrap_or_else(|p| p.into_inner());
         for gone in seen.iter().filter(|k| !sums.contains_key(*k)) {
+            s.guard.forget(gone);
             match &s.target {
                 SeriesTarget::Gauge(g) => {
                     let _ = g.remove_label_values(&refs(gone));
