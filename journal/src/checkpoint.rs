@@ -111,7 +111,9 @@ pub(crate) fn check_cursor(cursor: &str) -> Result<(), String> {
         let ok = match key {
             "s" | "b" => is_id128(value),
             "i" | "m" | "t" | "x" => {
-                !value.is_empty() && value.len() <= 16 && value.bytes().all(|c| c.is_ascii_hexdigit())
+                !value.is_empty()
+                    && value.len() <= 16
+                    && value.bytes().all(|c| c.is_ascii_hexdigit())
             }
             k if k.len() == 1 => value.bytes().all(|c| c.is_ascii_graphic()),
             _ => false,

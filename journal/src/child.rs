@@ -27,11 +27,21 @@ const STDERR_LINE_BYTES: usize = 4096;
 /// Everything the run loop waits for. `gen` identifies the journalctl
 /// process a message is about; messages of an earlier one are dropped.
 pub(crate) enum Msg {
-    Batch { gen: u64, batch: Batch },
-    StdoutEof { gen: u64, error: Option<String> },
-    Stderr { line: String },
+    Batch {
+        gen: u64,
+        batch: Batch,
+    },
+    StdoutEof {
+        gen: u64,
+        error: Option<String>,
+    },
+    Stderr {
+        line: String,
+    },
     /// The process ended (not yet reaped).
-    Ended { gen: u64 },
+    Ended {
+        gen: u64,
+    },
     /// From [`StopHandle::stop`](crate::StopHandle::stop).
     Wake,
 }
@@ -72,8 +82,13 @@ impl Child {
             cmd.pre_exec(move || {
                 // Dies with the thread that supervises it, even on kill -9 of
                 // the application.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0)
-                    != 0
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
                 {
                     return Err(io::Error::last_os_error());
                 }
@@ -184,7 +199,7 @@ fn read_stderr(mut err: std::process::ChildStderr, tx: SyncSender<Msg>) {
     let mut buf = vec![0u8; 8192];
     let mut line: Vec<u8> = Vec::new();
     let mut overflow = false;
-    let mut emit = |line: &mut Vec<u8>, overflow: &mut bool| -> bool {
+    let emit = |line: &mut Vec<u8>, overflow: &mut bool| -> bool {
         let mut text = String::from_utf8_lossy(line).trim_end().to_string();
         if *overflow {
             text.push('…');
@@ -223,20 +238,11 @@ fn read_stderr(mut err: std::process::ChildStderr, tx: SyncSender<Msg>) {
 }
 
 fn wait_ended(pid: u32, gen: u64, tx: SyncSender<Msg>) {
-    let Ok(id) = libc::id_t::try_from(pid) else {
-        return;
-    };
+    let id: libc::id_t = pid;
     loop {
         // SAFETY: siginfo_t is plain data; waitid only writes into it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                id,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
+        let r = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
         if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             // Ended, or already reaped (ECHILD): either way it is gone.
             break;

@@ -107,8 +107,16 @@ impl JournalConfig {
             .units
             .iter()
             .map(|u| ("unit", u.as_bytes()))
-            .chain(self.identifiers.iter().map(|i| ("identifier", i.as_bytes())))
-            .chain(self.files.iter().map(|f| ("file", f.as_os_str().as_encoded_bytes())))
+            .chain(
+                self.identifiers
+                    .iter()
+                    .map(|i| ("identifier", i.as_bytes())),
+            )
+            .chain(
+                self.files
+                    .iter()
+                    .map(|f| ("file", f.as_os_str().as_encoded_bytes())),
+            )
             .chain(
                 self.directory
                     .iter()
@@ -158,7 +166,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_settings() {
-        let cases: Vec<Box<dyn FnOnce(&mut JournalConfig)>> = vec![
+        type Edit = Box<dyn FnOnce(&mut JournalConfig)>;
+        let cases: Vec<Edit> = vec![
             Box::new(|c| c.checkpoint_interval = Duration::ZERO),
             Box::new(|c| c.backoff_min = Duration::ZERO),
             Box::new(|c| c.backoff_max = Duration::from_millis(1)),

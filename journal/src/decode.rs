@@ -154,7 +154,9 @@ pub(crate) fn decode_record(record: &[u8], max_line: usize, batch: &mut Batch) {
             Ok(()) => batch.cursor = Some(c),
             // The message is delivered; the checkpoint just stays on the
             // previous entry.
-            Err(e) => batch.invalid.push(format!("entry with an unusable __CURSOR: {e}")),
+            Err(e) => batch
+                .invalid
+                .push(format!("entry with an unusable __CURSOR: {e}")),
         },
         None => batch
             .invalid
@@ -254,6 +256,7 @@ impl Framer {
     }
 
     /// Bytes of an unterminated record held at the end of the stream.
+    #[cfg(test)]
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }
@@ -273,7 +276,9 @@ mod tests {
     const C1: &str = "s=9990c99acc9649bfa32191c29267ef03;i=1;b=0123456789abcdef0123456789abcdef;m=3e8;t=660d2145a3c6a;x=2c7621a3fb80ff55";
 
     fn rec(message: &str) -> String {
-        format!(r#"{{"__CURSOR":"{C1}","__REALTIME_TIMESTAMP":"1","MESSAGE":{message},"_BOOT_ID":"x"}}"#)
+        format!(
+            r#"{{"__CURSOR":"{C1}","__REALTIME_TIMESTAMP":"1","MESSAGE":{message},"_BOOT_ID":"x"}}"#
+        )
     }
 
     fn decode(json: &str, max: usize) -> Batch {
