@@ -28,9 +28,5 @@ cargo test --workspace
 echo "== generated files are fresh"
 cargo run -q -p chainwatch-exporter -- catalog | diff -u docs/metrics.md - \
   || { echo "docs/metrics.md is stale: cargo run -p chainwatch-exporter -- catalog > docs/metrics.md"; exit 1; }
-if [ -f rulegen/Cargo.toml ] && [ -f thresholds.yaml ]; then
-  if [ -x scripts/check-generated.sh ]; then
-    bash scripts/check-generated.sh
-  fi
-fi
+bash scripts/check-generated.sh
 echo "== all checks passed"

@@ -134,7 +134,7 @@ pub static CATALOG: &[Metric] = &[
     // --- block propagation (Dilithion)
     counter(
         "chain_block_broadcasts_total",
-        "Blocks broadcast to peers.",
+        "Blocks broadcast to peers (successful broadcasts; failures are counted apart).",
         &[],
         &["P1", "P3"],
     ),

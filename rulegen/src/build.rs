@@ -51,6 +51,10 @@ pub struct AlertM {
     pub runbook_url: String,
     pub labels: LabelMap,
     pub variants: Vec<Variant>,
+    /// The one rule: the variants' expressions joined with `or` (each is scoped to its chains).
+    pub expr: String,
+    pub for_: Duration,
+    pub threshold_text: String,
     /// Field path of the alert in thresholds.yaml (for errors found later).
     pub path: String,
 }
@@ -115,7 +119,11 @@ pub struct Locator {
 
 impl Locator {
     pub fn new(base: Positions) -> Locator {
-        Locator { base, overlay: None, redirect: HashMap::new() }
+        Locator {
+            base,
+            overlay: None,
+            redirect: HashMap::new(),
+        }
     }
 
     pub fn error(&self, field: &str, msg: impl Into<String>) -> SpecError {
@@ -141,10 +149,10 @@ impl Locator {
 
 /// Load thresholds.yaml (and an overlay) and build the model.
 pub fn load(path: &Path, overlay: Option<&Path>) -> Result<(Model, Locator), Vec<SpecError>> {
-    let (mut spec, pos): (Spec, Positions) = chainwatch_yaml::from_file(path).map_err(|e| vec![e])?;
+    let (mut spec, pos): (Spec, Positions) = read_yaml(path)?;
     let mut loc = Locator::new(pos);
     if let Some(op) = overlay {
-        let (ov, opos): (spec::Overlay, Positions) = chainwatch_yaml::from_file(op).map_err(|e| vec![e])?;
+        let (ov, opos): (spec::Overlay, Positions) = read_yaml(op)?;
         apply_overlay(&mut spec, &ov, &opos, &mut loc)?;
         loc.overlay = Some(opos);
     }
@@ -152,9 +160,86 @@ pub fn load(path: &Path, overlay: Option<&Path>) -> Result<(Model, Locator), Vec
     Ok((m, loc))
 }
 
+fn read_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<(T, Positions), Vec<SpecError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![SpecError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    chainwatch_yaml::from_str(path, &text).map_err(|e| vec![with_nearest_field(e, path, &text)])
+}
+
+/// A syntax error has a line but no field: name the last field that parsed before it.
+fn with_nearest_field(mut e: SpecError, path: &Path, text: &str) -> SpecError {
+    if !e.field.is_empty() || e.line == 0 {
+        return e;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    for keep in (e.line.saturating_sub(25)..e.line).rev() {
+        let prefix = lines[..keep.min(lines.len())].join("\n");
+        let Ok((v, pos)) = chainwatch_yaml::from_str::<serde_norway::Value>(path, &prefix) else {
+            continue;
+        };
+        let mut paths = Vec::new();
+        walk_value(&v, String::new(), &mut paths);
+        let best = paths
+            .into_iter()
+            .map(|p| {
+                let x = pos.pos(&p);
+                ((x.line, x.column), p)
+            })
+            .filter(|(lc, _)| *lc <= (e.line, e.column))
+            .max();
+        if let Some((_, p)) = best {
+            e.message = format!("{} (after this field)", e.message);
+            e.field = p;
+        }
+        break;
+    }
+    e
+}
+
+fn walk_value(v: &serde_norway::Value, path: String, out: &mut Vec<String>) {
+    match v {
+        serde_norway::Value::Mapping(m) => {
+            for (k, x) in m {
+                let k = match k {
+                    serde_norway::Value::String(s) => s.clone(),
+                    other => serde_norway::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                let p = if path.is_empty() {
+                    k
+                } else {
+                    format!("{path}.{k}")
+                };
+                out.push(p.clone());
+                walk_value(x, p, out);
+            }
+        }
+        serde_norway::Value::Sequence(s) => {
+            for (i, x) in s.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                out.push(p.clone());
+                walk_value(x, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Build from text already read (tests render in memory).
 pub fn load_str(path: &Path, text: &str) -> Result<(Model, Locator), Vec<SpecError>> {
-    let (spec, pos): (Spec, Positions) = chainwatch_yaml::from_str(path, text).map_err(|e| vec![e])?;
+    let (spec, pos): (Spec, Positions) = chainwatch_yaml::from_str(path, text)
+        .map_err(|e| vec![with_nearest_field(e, path, text)])?;
     let loc = Locator::new(pos);
     let m = build(&spec, &loc)?;
     Ok((m, loc))
@@ -176,35 +261,75 @@ fn window_field(a: &mut spec::Alert) -> Option<(&mut Option<String>, &'static st
     None
 }
 
-fn apply_overlay(spec: &mut Spec, ov: &spec::Overlay, opos: &Positions, loc: &mut Locator) -> Result<(), Vec<SpecError>> {
+fn apply_overlay(
+    spec: &mut Spec,
+    ov: &spec::Overlay,
+    opos: &Positions,
+    loc: &mut Locator,
+) -> Result<(), Vec<SpecError>> {
     let mut errs = Vec::new();
     if let Some(v) = ov.version {
         if v != spec.version {
-            errs.push(opos.error("version", format!("overlay version {v} does not match thresholds version {}", spec.version)));
+            errs.push(opos.error(
+                "version",
+                format!(
+                    "overlay version {v} does not match thresholds version {}",
+                    spec.version
+                ),
+            ));
         }
     }
     let mut redirect = |b: String, o: String| {
         loc.redirect.insert(b, o);
     };
     if let Some(d) = &ov.defaults {
-        let set = |dst: &mut String, src: &Option<String>, name: &str, redirect: &mut dyn FnMut(String, String)| {
+        let set = |dst: &mut String,
+                   src: &Option<String>,
+                   name: &str,
+                   redirect: &mut dyn FnMut(String, String)| {
             if let Some(v) = src {
                 *dst = v.clone();
                 redirect(format!("defaults.{name}"), format!("defaults.{name}"));
             }
         };
-        set(&mut spec.defaults.scrape_interval, &d.scrape_interval, "scrape_interval", &mut redirect);
-        set(&mut spec.defaults.evaluation_interval, &d.evaluation_interval, "evaluation_interval", &mut redirect);
-        set(&mut spec.defaults.rate_window, &d.rate_window, "rate_window", &mut redirect);
-        set(&mut spec.defaults.block_time, &d.block_time, "block_time", &mut redirect);
+        set(
+            &mut spec.defaults.scrape_interval,
+            &d.scrape_interval,
+            "scrape_interval",
+            &mut redirect,
+        );
+        set(
+            &mut spec.defaults.evaluation_interval,
+            &d.evaluation_interval,
+            "evaluation_interval",
+            &mut redirect,
+        );
+        set(
+            &mut spec.defaults.rate_window,
+            &d.rate_window,
+            "rate_window",
+            &mut redirect,
+        );
+        set(
+            &mut spec.defaults.block_time,
+            &d.block_time,
+            "block_time",
+            &mut redirect,
+        );
     }
     for (c, oc) in &ov.chains {
         match spec.chains.get_mut(c) {
-            None => errs.push(opos.error(format!("chains.{c}"), format!("no chain `{c}` in thresholds.yaml"))),
+            None => errs.push(opos.error(
+                format!("chains.{c}"),
+                format!("no chain `{c}` in thresholds.yaml"),
+            )),
             Some(ch) => {
                 if let Some(b) = &oc.block_time {
                     ch.block_time = b.clone();
-                    redirect(format!("chains.{c}.block_time"), format!("chains.{c}.block_time"));
+                    redirect(
+                        format!("chains.{c}.block_time"),
+                        format!("chains.{c}.block_time"),
+                    );
                 }
             }
         }
@@ -212,11 +337,17 @@ fn apply_overlay(spec: &mut Spec, ov: &spec::Overlay, opos: &Positions, loc: &mu
     for (j, item) in ov.alerts.iter().enumerate() {
         let op = format!("alerts[{j}]");
         let Some(name) = &item.name else {
-            errs.push(opos.error(format!("{op}.name"), "an overlay alert needs the `name` of the alert it changes"));
+            errs.push(opos.error(
+                format!("{op}.name"),
+                "an overlay alert needs the `name` of the alert it changes",
+            ));
             continue;
         };
         let Some(i) = spec.alerts.iter().position(|a| &a.name == name) else {
-            errs.push(opos.error(format!("{op}.name"), format!("no alert named `{name}` in thresholds.yaml")));
+            errs.push(opos.error(
+                format!("{op}.name"),
+                format!("no alert named `{name}` in thresholds.yaml"),
+            ));
             continue;
         };
         let a = &mut spec.alerts[i];
@@ -249,7 +380,10 @@ fn apply_overlay(spec: &mut Spec, ov: &spec::Overlay, opos: &Positions, loc: &mu
                 done = true;
             }
             if !done {
-                errs.push(opos.error(format!("{op}.window"), format!("alert `{name}` has no window to change")));
+                errs.push(opos.error(
+                    format!("{op}.window"),
+                    format!("alert `{name}` has no window to change"),
+                ));
             }
         }
         for (c, o) in &item.chains {
@@ -257,20 +391,23 @@ fn apply_overlay(spec: &mut Spec, ov: &spec::Overlay, opos: &Positions, loc: &mu
             if o.threshold.is_some() {
                 e.threshold = o.threshold;
             }
-            if o.for_.is_some() {
-                e.for_ = o.for_.clone();
-            }
             redirect(format!("{bp}.chains.{c}"), format!("{op}.chains.{c}"));
         }
     }
     for (j, item) in ov.recording_rules.iter().enumerate() {
         let op = format!("recording_rules[{j}]");
         let Some(name) = &item.record else {
-            errs.push(opos.error(format!("{op}.record"), "an overlay recording rule needs the `record` it changes"));
+            errs.push(opos.error(
+                format!("{op}.record"),
+                "an overlay recording rule needs the `record` it changes",
+            ));
             continue;
         };
         let Some(i) = spec.recording_rules.iter().position(|r| &r.record == name) else {
-            errs.push(opos.error(format!("{op}.record"), format!("no recording rule `{name}` in thresholds.yaml")));
+            errs.push(opos.error(
+                format!("{op}.record"),
+                format!("no recording rule `{name}` in thresholds.yaml"),
+            ));
             continue;
         };
         let r = &mut spec.recording_rules[i];
@@ -289,17 +426,27 @@ fn apply_overlay(spec: &mut Spec, ov: &spec::Overlay, opos: &Positions, loc: &mu
                 q.window = w.clone();
                 redirect(format!("{bp}.time_fraction.window"), format!("{op}.window"));
             } else {
-                errs.push(opos.error(format!("{op}.window"), format!("recording rule `{name}` has no window to change")));
+                errs.push(opos.error(
+                    format!("{op}.window"),
+                    format!("recording rule `{name}` has no window to change"),
+                ));
             }
         }
-        if item.threshold.is_some() || item.for_.is_some() || !item.chains.is_empty() || item.name.is_some() {
+        if item.threshold.is_some()
+            || item.for_.is_some()
+            || !item.chains.is_empty()
+            || item.name.is_some()
+        {
             errs.push(opos.error(op.clone(), "a recording rule has only a `window` to change"));
         }
     }
     for (j, g) in ov.gates.iter().enumerate() {
         let op = format!("gates[{j}]");
         let Some(i) = spec.gates.iter().position(|x| x.name == g.name) else {
-            errs.push(opos.error(format!("{op}.name"), format!("no gate named `{}` in thresholds.yaml", g.name)));
+            errs.push(opos.error(
+                format!("{op}.name"),
+                format!("no gate named `{}` in thresholds.yaml", g.name),
+            ));
             continue;
         };
         if let Some(w) = &g.window {
@@ -352,7 +499,19 @@ impl Kinds<'_> {
         macro_rules! chk {
             ($($f:ident),*) => { $( if self.$f.is_some() { v.push(stringify!($f)); } )* };
         }
-        chk!(value, ratio, fleet_fraction, quantile, no_progress, absence, deviation, lag, trend, time_fraction, raw);
+        chk!(
+            value,
+            ratio,
+            fleet_fraction,
+            quantile,
+            no_progress,
+            absence,
+            deviation,
+            lag,
+            trend,
+            time_fraction,
+            raw
+        );
         v
     }
 }
@@ -374,7 +533,8 @@ struct Builder<'a> {
 fn is_ident(s: &str, extra: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_')
-        && s.chars().all(|x| x.is_ascii_alphanumeric() || x == '_' || extra.contains(x))
+        && s.chars()
+            .all(|x| x.is_ascii_alphanumeric() || x == '_' || extra.contains(x))
 }
 
 impl Builder<'_> {
@@ -409,7 +569,10 @@ impl Builder<'_> {
     fn check_criteria(&mut self, ids: &[String], field: &str) {
         for (i, c) in ids.iter().enumerate() {
             if !self.criteria.contains(c) {
-                self.err(&format!("{field}[{i}]"), format!("unknown criterion `{c}` (not in the `criteria` list)"));
+                self.err(
+                    &format!("{field}[{i}]"),
+                    format!("unknown criterion `{c}` (not in the `criteria` list)"),
+                );
             }
         }
     }
@@ -422,7 +585,12 @@ impl Builder<'_> {
             return Some(l);
         }
         if name == crate::testgen::GATE_PROCEED || name == crate::testgen::GATE_ROLLBACK {
-            return Some(["chain", "network", "region", "gate"].iter().map(|s| s.to_string()).collect());
+            return Some(
+                ["chain", "network", "region", "gate"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
         }
         if let Some(r) = self.records.iter().find(|r| r.name == name) {
             let mut l = r.out_labels.clone();
@@ -477,9 +645,16 @@ impl Builder<'_> {
                 self.err(field, format!("`{name}` is a histogram: use the `quantile` kind, or its _sum/_count series"));
                 return None;
             }
-            Source::Catalog { counter: m.kind == Kind::Counter || name != m.name, bucket: name.ends_with("_bucket") }
+            Source::Catalog {
+                counter: m.kind == Kind::Counter || name != m.name,
+                bucket: name.ends_with("_bucket"),
+            }
         } else {
-            let hint = if name.contains(':') { " (recording rules must be defined above their first use)" } else { "" };
+            let hint = if name.contains(':') {
+                " (recording rules must be defined above their first use)"
+            } else {
+                ""
+            };
             self.err(field, format!("unknown metric `{name}`: not in the catalog, not a recording rule of this file, not `up`{hint}"));
             return None;
         };
@@ -491,7 +666,14 @@ impl Builder<'_> {
             }
             if !allowed.contains(&m.name) {
                 let list: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-                self.err(field, format!("`{name}` has no label `{}` (its labels: {})", m.name, list.join(", ")));
+                self.err(
+                    field,
+                    format!(
+                        "`{name}` has no label `{}` (its labels: {})",
+                        m.name,
+                        list.join(", ")
+                    ),
+                );
                 return None;
             }
             let op = match &m.op {
@@ -503,24 +685,43 @@ impl Builder<'_> {
             if op == "=" {
                 if let Some(Kind::State { label, states }) = lookup(&name).map(|x| x.kind) {
                     if m.name == label && !states.contains(&m.value.as_str()) {
-                        self.err(field, format!("`{name}` has no {label} `{}` (states: {})", m.value, states.join(", ")));
+                        self.err(
+                            field,
+                            format!(
+                                "`{name}` has no {label} `{}` (states: {})",
+                                m.value,
+                                states.join(", ")
+                            ),
+                        );
                         return None;
                     }
                 }
             }
-            matchers.push(Matcher { name: m.name.clone(), op, value: m.value.clone() });
+            matchers.push(Matcher {
+                name: m.name.clone(),
+                op,
+                value: m.value.clone(),
+            });
         }
         if !vs.matchers.or_matchers.is_empty() {
             self.err(field, "`or` in label matchers is not supported here");
             return None;
         }
-        Some(Sel { name, matchers, source, buckets })
+        Some(Sel {
+            name,
+            matchers,
+            source,
+            buckets,
+        })
     }
 
     fn op(&mut self, s: &str, field: &str) -> Option<Op> {
         let o = Op::parse(s);
         if o.is_none() {
-            self.err(field, format!("unknown comparison `{s}` (use >, >=, <, <=, == or !=)"));
+            self.err(
+                field,
+                format!("unknown comparison `{s}` (use >, >=, <, <=, == or !=)"),
+            );
         }
         o
     }
@@ -532,7 +733,10 @@ impl Builder<'_> {
         };
         for (i, l) in v.iter().enumerate() {
             if !is_ident(l, "") {
-                self.err(&format!("{field}[{i}]"), format!("`{l}` is not a label name"));
+                self.err(
+                    &format!("{field}[{i}]"),
+                    format!("`{l}` is not a label name"),
+                );
             }
         }
         v
@@ -546,7 +750,10 @@ impl Builder<'_> {
             let msg = if set.is_empty() {
                 format!("no measure: set exactly one of {KIND_NAMES}")
             } else {
-                format!("more than one measure ({}): set exactly one", set.join(", "))
+                format!(
+                    "more than one measure ({}): set exactly one",
+                    set.join(", ")
+                )
             };
             self.err(p, msg);
             return None;
@@ -558,20 +765,43 @@ impl Builder<'_> {
                 let q = k.value?;
                 let sel = self.sel(&q.metric, &f("metric"), false)?;
                 let func = match (&q.function, &q.window, sel.is_counter()) {
-                    (None, None, true) => {
-                        self.err(&f("metric"), format!("{} is a counter: give a `window` to measure its increase over", sel.name));
-                        return None;
-                    }
                     (None, None, false) => None,
                     (fun, w, counter) => {
-                        let fname = fun.clone().unwrap_or_else(|| if counter { "increase".into() } else { "delta".into() });
-                        let ok = ["increase", "rate", "delta", "changes", "max_over_time", "min_over_time", "avg_over_time"];
+                        let fname = fun.clone().unwrap_or_else(|| {
+                            if counter {
+                                "increase".into()
+                            } else {
+                                "delta".into()
+                            }
+                        });
+                        let ok = [
+                            "increase",
+                            "rate",
+                            "delta",
+                            "changes",
+                            "max_over_time",
+                            "min_over_time",
+                            "avg_over_time",
+                        ];
                         if !ok.contains(&fname.as_str()) {
-                            self.err(&f("function"), format!("unknown function `{fname}` (use one of {})", ok.join(", ")));
+                            self.err(
+                                &f("function"),
+                                format!(
+                                    "unknown function `{fname}` (use one of {})",
+                                    ok.join(", ")
+                                ),
+                            );
                             return None;
                         }
                         if counter != matches!(fname.as_str(), "increase" | "rate") {
-                            self.err(&f("function"), format!("`{fname}` does not suit {} ({})", sel.name, if counter { "a counter" } else { "a gauge" }));
+                            self.err(
+                                &f("function"),
+                                format!(
+                                    "`{fname}` does not suit {} ({})",
+                                    sel.name,
+                                    if counter { "a counter" } else { "a gauge" }
+                                ),
+                            );
                             return None;
                         }
                         let w = self.window(w.as_ref(), &f("window"))?;
@@ -587,7 +817,12 @@ impl Builder<'_> {
                     }
                     Some(a) => {
                         if !["max", "min", "sum", "avg", "count"].contains(&a.as_str()) {
-                            self.err(&f("aggregate"), format!("unknown aggregation `{a}` (use max, min, sum, avg or count)"));
+                            self.err(
+                                &f("aggregate"),
+                                format!(
+                                    "unknown aggregation `{a}` (use max, min, sum, avg or count)"
+                                ),
+                            );
                             return None;
                         }
                         Some((a.clone(), self.by(q.by.as_ref(), &f("by"), CONSTANT_LABELS)))
@@ -600,7 +835,11 @@ impl Builder<'_> {
                 let num = self.sel(&q.numerator, &f("numerator"), false)?;
                 let mut den = Vec::new();
                 for (i, d) in q.denominator.to_vec().iter().enumerate() {
-                    let fp = if q.denominator.is_many() { format!("{}[{i}]", f("denominator")) } else { f("denominator") };
+                    let fp = if q.denominator.is_many() {
+                        format!("{}[{i}]", f("denominator"))
+                    } else {
+                        f("denominator")
+                    };
                     den.push(self.sel(d, &fp, false)?);
                 }
                 let rates = num.is_counter();
@@ -617,7 +856,13 @@ impl Builder<'_> {
                     Duration::ZERO
                 };
                 let by = self.by(q.by.as_ref(), &f("by"), CONSTANT_LABELS);
-                Measure::Ratio { num, den, window, by, rates }
+                Measure::Ratio {
+                    num,
+                    den,
+                    window,
+                    by,
+                    rates,
+                }
             }
             "fleet_fraction" => {
                 let q = k.fleet_fraction?;
@@ -633,15 +878,27 @@ impl Builder<'_> {
                 };
                 let by = self.by(Some(&q.by), &f("by"), &[]);
                 if by.iter().any(|l| l == "node") {
-                    self.err(&f("by"), "a fleet fraction counts nodes: do not group by `node`");
+                    self.err(
+                        &f("by"),
+                        "a fleet fraction counts nodes: do not group by `node`",
+                    );
                 }
-                Measure::FleetFraction { sel, op, value: q.value, window, by }
+                Measure::FleetFraction {
+                    sel,
+                    op,
+                    value: q.value,
+                    window,
+                    by,
+                }
             }
             "quantile" => {
                 let q = k.quantile?;
                 let hist = self.sel(&q.histogram, &f("histogram"), true)?;
                 if !(q.quantile > 0.0 && q.quantile < 1.0) {
-                    self.err(&f("quantile"), format!("quantile {} is not between 0 and 1", q.quantile));
+                    self.err(
+                        &f("quantile"),
+                        format!("quantile {} is not between 0 and 1", q.quantile),
+                    );
                 }
                 let versus = match &q.versus {
                     Some(v) => Some(self.sel(v, &f("versus"), true)?),
@@ -649,13 +906,23 @@ impl Builder<'_> {
                 };
                 let window = self.window(q.window.as_ref(), &f("window"))?;
                 let by = self.by(q.by.as_ref(), &f("by"), CONSTANT_LABELS);
-                Measure::Quantile { hist, q: q.quantile, window, by, versus }
+                Measure::Quantile {
+                    hist,
+                    q: q.quantile,
+                    window,
+                    by,
+                    versus,
+                }
             }
             "no_progress" => {
                 let q = k.no_progress?;
                 let mut sels = Vec::new();
                 for (i, m) in q.metrics.to_vec().iter().enumerate() {
-                    let fp = if q.metrics.is_many() { format!("{}[{i}]", f("metrics")) } else { f("metrics") };
+                    let fp = if q.metrics.is_many() {
+                        format!("{}[{i}]", f("metrics"))
+                    } else {
+                        f("metrics")
+                    };
                     sels.push(self.sel(m, &fp, false)?);
                 }
                 let window = match parse_block_times(&q.window) {
@@ -667,7 +934,13 @@ impl Builder<'_> {
                     None => self.dur(&q.window, &f("window"))?,
                 };
                 if window.ms() < 2 * self.scrape.ms() {
-                    self.err(&f("window"), format!("window {window} is shorter than two scrape intervals ({})", self.scrape));
+                    self.err(
+                        &f("window"),
+                        format!(
+                            "window {window} is shorter than two scrape intervals ({})",
+                            self.scrape
+                        ),
+                    );
                     return None;
                 }
                 Measure::NoProgress { sels, window }
@@ -688,7 +961,10 @@ impl Builder<'_> {
                 for (i, t) in q.terms.iter().enumerate() {
                     let s = self.sel(&t.metric, &format!("{}[{i}].metric", f("terms")), false)?;
                     if s.is_counter() {
-                        self.err(&format!("{}[{i}].metric", f("terms")), "a deviation is measured on gauges");
+                        self.err(
+                            &format!("{}[{i}].metric", f("terms")),
+                            "a deviation is measured on gauges",
+                        );
                         return None;
                     }
                     terms.push((s, t.target));
@@ -712,7 +988,11 @@ impl Builder<'_> {
                 if q.min_rate < 0.0 {
                     self.err(&f("min_rate"), "must not be negative");
                 }
-                Measure::Trend { sel, window, min_rate: q.min_rate }
+                Measure::Trend {
+                    sel,
+                    window,
+                    min_rate: q.min_rate,
+                }
             }
             "time_fraction" => {
                 let q = k.time_fraction?;
@@ -720,7 +1000,11 @@ impl Builder<'_> {
                 let op = self.op(&q.op, &f("op"))?;
                 let window = self.dur(&q.window, &f("window"))?;
                 Measure::TimeFraction {
-                    inner: Box::new(Measure::Value { sel, func: None, agg: None }),
+                    inner: Box::new(Measure::Value {
+                        sel,
+                        func: None,
+                        agg: None,
+                    }),
                     op,
                     value: q.value,
                     window,
@@ -733,7 +1017,10 @@ impl Builder<'_> {
                     return None;
                 }
                 if q.tests.is_empty() {
-                    self.err(&f("tests"), "a raw expression must carry its own promtool tests");
+                    self.err(
+                        &f("tests"),
+                        "a raw expression must carry its own promtool tests",
+                    );
                     return None;
                 }
                 let mut tests = Vec::new();
@@ -742,17 +1029,30 @@ impl Builder<'_> {
                     let eval_time = self.dur(&t.eval_time, &format!("{tp}.eval_time"))?;
                     for (j, s) in t.input_series.iter().enumerate() {
                         if let Err(m) = promql::parse(&s.series) {
-                            self.err(&format!("{tp}.input_series[{j}].series"), format!("not a series: {}", m.trim()));
+                            self.err(
+                                &format!("{tp}.input_series[{j}].series"),
+                                format!("not a series: {}", m.trim()),
+                            );
                         }
                     }
                     tests.push(RawTestM {
-                        input_series: t.input_series.iter().map(|s| (s.series.clone(), s.values.clone())).collect(),
+                        input_series: t
+                            .input_series
+                            .iter()
+                            .map(|s| (s.series.clone(), s.values.clone()))
+                            .collect(),
                         eval_time,
                         firing: t.firing.clone(),
-                        samples: t.samples.as_ref().map(|v| v.iter().map(|s| (s.labels.clone(), s.value)).collect()),
+                        samples: t
+                            .samples
+                            .as_ref()
+                            .map(|v| v.iter().map(|s| (s.labels.clone(), s.value)).collect()),
                     });
                 }
-                Measure::Raw { expr: q.expr.trim().to_string(), tests }
+                Measure::Raw {
+                    expr: q.expr.trim().to_string(),
+                    tests,
+                }
             }
             _ => unreachable!(),
         })
@@ -764,13 +1064,20 @@ impl Builder<'_> {
         let e = match promql::parse(expr) {
             Ok(e) => e,
             Err(m) => {
-                self.err(field, format!("generated PromQL `{expr}` does not parse: {}", m.trim()));
+                self.err(
+                    field,
+                    format!("generated PromQL `{expr}` does not parse: {}", m.trim()),
+                );
                 return None;
             }
         };
         for vs in promql::selectors(&e) {
             let name = vs.name.clone().or_else(|| {
-                vs.matchers.matchers.iter().find(|m| m.name == "__name__").map(|m| m.value.clone())
+                vs.matchers
+                    .matchers
+                    .iter()
+                    .find(|m| m.name == "__name__")
+                    .map(|m| m.value.clone())
             });
             match name {
                 None => {
@@ -785,7 +1092,9 @@ impl Builder<'_> {
                 }
             }
         }
-        let leaf = |vs: &promql_parser::parser::VectorSelector| vs.name.as_deref().and_then(|n| self.allowed_labels(n));
+        let leaf = |vs: &promql_parser::parser::VectorSelector| {
+            vs.name.as_deref().and_then(|n| self.allowed_labels(n))
+        };
         Some(promql::out_labels(&e, &leaf).unwrap_or_default())
     }
 
@@ -819,11 +1128,18 @@ fn parse_block_times(s: &str) -> Option<Result<f64, String>> {
     let rest = s.strip_suffix("block_time")?;
     let k = rest.trim().strip_suffix('x').unwrap_or(rest).trim();
     let k = if k.is_empty() { "1" } else { k };
-    Some(k.parse::<f64>().ok().filter(|k| *k > 0.0).ok_or_else(|| format!("`{s}`: write `N x block_time`, e.g. `2x block_time`")))
+    Some(
+        k.parse::<f64>()
+            .ok()
+            .filter(|k| *k > 0.0)
+            .ok_or_else(|| format!("`{s}`: write `N x block_time`, e.g. `2x block_time`")),
+    )
 }
 
 fn uses_block_time(a: &spec::Alert) -> bool {
-    a.no_progress.as_ref().is_some_and(|q| parse_block_times(&q.window).is_some())
+    a.no_progress
+        .as_ref()
+        .is_some_and(|q| parse_block_times(&q.window).is_some())
 }
 
 pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
@@ -838,11 +1154,20 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         records: Vec::new(),
     };
     if spec.version != 1 {
-        b.err("version", format!("unsupported version {} (this rulegen reads version 1)", spec.version));
+        b.err(
+            "version",
+            format!(
+                "unsupported version {} (this rulegen reads version 1)",
+                spec.version
+            ),
+        );
         return Err(b.errs);
     }
     let scrape = b.dur(&spec.defaults.scrape_interval, "defaults.scrape_interval");
-    let eval = b.dur(&spec.defaults.evaluation_interval, "defaults.evaluation_interval");
+    let eval = b.dur(
+        &spec.defaults.evaluation_interval,
+        "defaults.evaluation_interval",
+    );
     if let Some(s) = scrape {
         if s.is_zero() {
             b.err("defaults.scrape_interval", "must be more than 0s");
@@ -856,11 +1181,19 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         b.default_block_time = d;
     }
     for (i, c) in spec.criteria.iter().enumerate() {
-        if !c.chars().next().is_some_and(|x| x.is_ascii_uppercase()) || !c.chars().all(|x| x.is_ascii_alphanumeric()) {
-            b.err(&format!("criteria[{i}]"), format!("`{c}` is not a criterion id such as E1 or N14"));
+        if !c.chars().next().is_some_and(|x| x.is_ascii_uppercase())
+            || !c.chars().all(|x| x.is_ascii_alphanumeric())
+        {
+            b.err(
+                &format!("criteria[{i}]"),
+                format!("`{c}` is not a criterion id such as E1 or N14"),
+            );
         }
         if !b.criteria.insert(c.clone()) {
-            b.err(&format!("criteria[{i}]"), format!("criterion `{c}` listed twice"));
+            b.err(
+                &format!("criteria[{i}]"),
+                format!("criterion `{c}` listed twice"),
+            );
         }
     }
     // Severities and receivers.
@@ -871,11 +1204,17 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
             b.err(&p, format!("severity `{name}` is not P0..P9"));
         }
         if !["critical", "warning", "info"].contains(&s.level.as_str()) {
-            b.err(&format!("{p}.level"), format!("unknown level `{}` (critical, warning or info)", s.level));
+            b.err(
+                &format!("{p}.level"),
+                format!("unknown level `{}` (critical, warning or info)", s.level),
+            );
         }
         for (i, r) in s.receivers.iter().enumerate() {
             if !spec.receivers.contains_key(r) {
-                b.err(&format!("{p}.receivers[{i}]"), format!("unknown receiver `{r}`"));
+                b.err(
+                    &format!("{p}.receivers[{i}]"),
+                    format!("unknown receiver `{r}`"),
+                );
             }
         }
         severities.insert(
@@ -891,19 +1230,34 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     }
     for (name, r) in &spec.receivers {
         if !["pagerduty", "slack", "webhook"].contains(&r.kind.as_str()) {
-            b.err(&format!("receivers.{name}.type"), format!("unknown receiver type `{}` (pagerduty, slack or webhook)", r.kind));
+            b.err(
+                &format!("receivers.{name}.type"),
+                format!(
+                    "unknown receiver type `{}` (pagerduty, slack or webhook)",
+                    r.kind
+                ),
+            );
         }
         if r.kind == "slack" && r.channel.is_none() {
-            b.err(&format!("receivers.{name}"), "a slack receiver needs a `channel`");
+            b.err(
+                &format!("receivers.{name}"),
+                "a slack receiver needs a `channel`",
+            );
         }
     }
     for (scope, rs) in &spec.scope_receivers {
         if !["node", "region", "fleet"].contains(&scope.as_str()) {
-            b.err(&format!("scope_receivers.{scope}"), format!("unknown scope `{scope}` (node, region or fleet)"));
+            b.err(
+                &format!("scope_receivers.{scope}"),
+                format!("unknown scope `{scope}` (node, region or fleet)"),
+            );
         }
         for (i, r) in rs.iter().enumerate() {
             if !spec.receivers.contains_key(r) {
-                b.err(&format!("scope_receivers.{scope}[{i}]"), format!("unknown receiver `{r}`"));
+                b.err(
+                    &format!("scope_receivers.{scope}[{i}]"),
+                    format!("unknown receiver `{r}`"),
+                );
             }
         }
     }
@@ -917,25 +1271,51 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     for (i, r) in spec.recording_rules.iter().enumerate() {
         let p = format!("recording_rules[{i}]");
         if !(is_ident(&r.record, ":") && r.record.contains(':')) {
-            b.err(&format!("{p}.record"), format!("`{}` is not a recording rule name (level:metric:operations)", r.record));
+            b.err(
+                &format!("{p}.record"),
+                format!(
+                    "`{}` is not a recording rule name (level:metric:operations)",
+                    r.record
+                ),
+            );
             continue;
         }
         if let Some(prev) = names.insert(r.record.clone(), p.clone()) {
-            b.err(&format!("{p}.record"), format!("duplicate name `{}` (also {prev})", r.record));
+            b.err(
+                &format!("{p}.record"),
+                format!("duplicate name `{}` (also {prev})", r.record),
+            );
             continue;
         }
         if !is_ident(&r.group, "-") {
-            b.err(&format!("{p}.group"), format!("`{}` is not a group name", r.group));
+            b.err(
+                &format!("{p}.group"),
+                format!("`{}` is not a group name", r.group),
+            );
         }
         b.check_criteria(&r.criteria, &format!("{p}.criteria"));
-        let Some(m) = b.measure(&kinds!(r), &p, b.default_block_time) else { continue };
+        let Some(m) = b.measure(&kinds!(r), &p, b.default_block_time) else {
+            continue;
+        };
         if matches!(m, Measure::NoProgress { .. } | Measure::Absence { .. }) {
-            b.err(&p, format!("`{}` is a condition; recording rules record values", m.kind()));
+            b.err(
+                &p,
+                format!(
+                    "`{}` is a condition; recording rules record values",
+                    m.kind()
+                ),
+            );
             continue;
         }
         let expr = m.expr(&Scope::All);
-        let field = if let Measure::Raw { .. } = m { format!("{p}.raw.expr") } else { p.clone() };
-        let Some(out) = b.check_expr(&expr, &field) else { continue };
+        let field = if let Measure::Raw { .. } = m {
+            format!("{p}.raw.expr")
+        } else {
+            p.clone()
+        };
+        let Some(out) = b.check_expr(&expr, &field) else {
+            continue;
+        };
         b.records.push(Record {
             name: r.record.clone(),
             criteria: r.criteria.clone(),
@@ -953,30 +1333,60 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     for (i, a) in spec.alerts.iter().enumerate() {
         let p = format!("alerts[{i}]");
         if !is_ident(&a.name, "") {
-            b.err(&format!("{p}.name"), format!("`{}` is not an alert name", a.name));
+            b.err(
+                &format!("{p}.name"),
+                format!("`{}` is not an alert name", a.name),
+            );
             continue;
         }
         if let Some(prev) = names.insert(a.name.clone(), p.clone()) {
-            b.err(&format!("{p}.name"), format!("duplicate name `{}` (also {prev})", a.name));
+            b.err(
+                &format!("{p}.name"),
+                format!("duplicate name `{}` (also {prev})", a.name),
+            );
             continue;
         }
         if !is_ident(&a.group, "-") {
-            b.err(&format!("{p}.group"), format!("`{}` is not a group name", a.group));
+            b.err(
+                &format!("{p}.group"),
+                format!("`{}` is not a group name", a.group),
+            );
         }
         if a.criteria.is_empty() {
-            b.err(&format!("{p}.criteria"), "an alert serves at least one criterion");
+            b.err(
+                &format!("{p}.criteria"),
+                "an alert serves at least one criterion",
+            );
         }
         b.check_criteria(&a.criteria, &format!("{p}.criteria"));
         if !severities.contains_key(&a.severity) {
             let known: Vec<&str> = severities.keys().map(|s| s.as_str()).collect();
-            b.err(&format!("{p}.severity"), format!("unknown severity `{}` (known: {})", a.severity, known.join(", ")));
+            b.err(
+                &format!("{p}.severity"),
+                format!(
+                    "unknown severity `{}` (known: {})",
+                    a.severity,
+                    known.join(", ")
+                ),
+            );
         }
         if !is_ident(&a.runbook.replace('-', "_"), "") {
-            b.err(&format!("{p}.runbook"), format!("`{}` is not an anchor (lowercase words joined by -)", a.runbook));
+            b.err(
+                &format!("{p}.runbook"),
+                format!(
+                    "`{}` is not an anchor (lowercase words joined by -)",
+                    a.runbook
+                ),
+            );
         }
-        for (k, _) in &a.labels {
-            if ["severity", "criterion", "scope", "alertname"].contains(&k.as_str()) || !is_ident(k, "") {
-                b.err(&format!("{p}.labels.{k}"), format!("label `{k}` is reserved or not a label name"));
+        for k in a.labels.keys() {
+            if ["severity", "criterion", "scope", "alertname"].contains(&k.as_str())
+                || !is_ident(k, "")
+            {
+                b.err(
+                    &format!("{p}.labels.{k}"),
+                    format!("label `{k}` is reserved or not a label name"),
+                );
             }
         }
         let for_default = match &a.for_ {
@@ -991,7 +1401,10 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         for c in a.chains.keys() {
             if !b.chains.contains_key(c) {
                 let known: Vec<&str> = b.chains.keys().map(|s| s.as_str()).collect();
-                b.err(&format!("{p}.chains.{c}"), format!("unknown chain `{c}` (chains: {})", known.join(", ")));
+                b.err(
+                    &format!("{p}.chains.{c}"),
+                    format!("unknown chain `{c}` (chains: {})", known.join(", ")),
+                );
             }
             per_chain.insert(c.clone());
         }
@@ -1001,17 +1414,35 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         let mut plan: Vec<(Scope, String, Duration, Option<f64>, Duration, String)> = Vec::new();
         let chains_snapshot = b.chains.clone();
         if per_chain.is_empty() {
-            let test_chain = chains_snapshot.keys().next().cloned().unwrap_or_else(|| "testchain".into());
-            plan.push((Scope::All, test_chain, b.default_block_time, a.threshold, for_default, p.clone()));
+            let test_chain = chains_snapshot
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "testchain".into());
+            plan.push((
+                Scope::All,
+                test_chain,
+                b.default_block_time,
+                a.threshold,
+                for_default,
+                p.clone(),
+            ));
         } else {
             for c in &per_chain {
                 let o = a.chains.get(c).cloned().unwrap_or_default();
-                let f = match &o.for_ {
-                    Some(f) => b.dur(f, &format!("{p}.chains.{c}.for")).unwrap_or(for_default),
-                    None => for_default,
-                };
-                let bt = chains_snapshot.get(c).copied().unwrap_or(b.default_block_time);
-                plan.push((Scope::Chain(c.clone()), c.clone(), bt, o.threshold.or(a.threshold), f, format!("{p}.chains.{c}")));
+                let f = for_default;
+                let bt = chains_snapshot
+                    .get(c)
+                    .copied()
+                    .unwrap_or(b.default_block_time);
+                plan.push((
+                    Scope::Chain(c.clone()),
+                    c.clone(),
+                    bt,
+                    o.threshold.or(a.threshold),
+                    f,
+                    format!("{p}.chains.{c}"),
+                ));
             }
             plan.push((
                 Scope::Except(per_chain.iter().cloned().collect()),
@@ -1030,18 +1461,30 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
                 break;
             };
             if matches!(m, Measure::Raw { .. }) && scope != Scope::All {
-                b.err(&format!("{p}.chains"), "per-chain overrides need a typed measure, not raw PromQL");
+                b.err(
+                    &format!("{p}.chains"),
+                    "per-chain overrides need a typed measure, not raw PromQL",
+                );
                 ok = false;
                 break;
             }
             let op = match (&a.op, m.is_condition()) {
                 (Some(o), false) => b.op(o, &format!("{p}.op")),
                 (None, false) => {
-                    b.err(&p, format!("a `{}` measure needs `op` and `threshold`", m.kind()));
+                    b.err(
+                        &p,
+                        format!("a `{}` measure needs `op` and `threshold`", m.kind()),
+                    );
                     None
                 }
                 (Some(_), true) => {
-                    b.err(&format!("{p}.op"), format!("a `{}` measure is a condition: no `op`/`threshold`", m.kind()));
+                    b.err(
+                        &format!("{p}.op"),
+                        format!(
+                            "a `{}` measure is a condition: no `op`/`threshold`",
+                            m.kind()
+                        ),
+                    );
                     None
                 }
                 (None, true) => None,
@@ -1052,7 +1495,10 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
                 break;
             }
             if m.is_condition() && threshold.is_some() {
-                b.err(&format!("{p}.threshold"), format!("a `{}` measure is a condition: no `threshold`", m.kind()));
+                b.err(
+                    &format!("{p}.threshold"),
+                    format!("a `{}` measure is a condition: no `threshold`", m.kind()),
+                );
                 ok = false;
                 break;
             }
@@ -1065,29 +1511,39 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
                 (Some(o), Some(t)) => format!("{value} {} {}", o.as_str(), num(t)),
                 _ => value.clone(),
             };
-            let field = if let Measure::Raw { .. } = m { format!("{p}.raw.expr") } else { p.clone() };
+            let field = if let Measure::Raw { .. } = m {
+                format!("{p}.raw.expr")
+            } else {
+                p.clone()
+            };
             let Some(out) = b.check_expr(&expr, &field) else {
                 ok = false;
                 break;
             };
             let mut text = match (op, threshold) {
-                (Some(o), Some(t)) => format!("{} {} {}", m.kind(), o.as_str(), num(t)),
+                (Some(o), Some(t)) => format!("{} {} {}", m.describe(), o.as_str(), num(t)),
                 _ => match &m {
                     Measure::NoProgress { window, .. } => format!("no progress within {window}"),
-                    Measure::Absence { lookback, .. } => format!("series gone (seen within {lookback})"),
+                    Measure::Absence { lookback, .. } => {
+                        format!("series gone (seen within {lookback})")
+                    }
                     _ => "raw PromQL condition".to_string(),
                 },
             };
-            if let Some(w) = m.durations().into_iter().next().filter(|_| !matches!(m, Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. })) {
-                text.push_str(&format!(" over {w}"));
-            }
-            if !for_.is_zero() {
-                text.push_str(&format!(" for {for_}"));
-            }
             if let Scope::Chain(c) = &scope {
-                text.push_str(&format!(" (chain {c})"));
+                text = format!("{c}: {text}");
             }
-            variants.push(Variant { scope, test_chain, measure: m, op, threshold, for_, expr, threshold_text: text, out_labels: out });
+            variants.push(Variant {
+                scope,
+                test_chain,
+                measure: m,
+                op,
+                threshold,
+                for_,
+                expr,
+                threshold_text: text,
+                out_labels: out,
+            });
         }
         if !ok {
             continue;
@@ -1102,7 +1558,26 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
                 }
             }
         }
+        let expr = if variants.len() == 1 {
+            variants[0].expr.clone()
+        } else {
+            let parts: Vec<String> = variants.iter().map(|v| format!("({})", v.expr)).collect();
+            parts.join("\nor\n")
+        };
+        // Default first, then the chains in order.
+        let mut texts: Vec<String> = variants.iter().map(|v| v.threshold_text.clone()).collect();
+        if texts.len() > 1 {
+            let default = texts.pop().unwrap_or_default();
+            texts.insert(0, format!("other chains: {default}"));
+        }
+        let mut threshold_text = texts.join("; ");
+        if !for_default.is_zero() {
+            threshold_text.push_str(&format!("; for {for_default}"));
+        }
         alerts.push(AlertM {
+            expr,
+            for_: for_default,
+            threshold_text,
             name: a.name.clone(),
             criteria: a.criteria.clone(),
             group: a.group.clone(),
@@ -1121,29 +1596,53 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     for (i, g) in spec.gates.iter().enumerate() {
         let p = format!("gates[{i}]");
         if !is_ident(&g.name.replace('-', "_"), "") {
-            b.err(&format!("{p}.name"), format!("`{}` is not a gate name (words joined by -)", g.name));
+            b.err(
+                &format!("{p}.name"),
+                format!("`{}` is not a gate name (words joined by -)", g.name),
+            );
             continue;
         }
         if let Some(prev) = names.insert(format!("gate:{}", g.name), p.clone()) {
-            b.err(&format!("{p}.name"), format!("duplicate gate `{}` (also {prev})", g.name));
+            b.err(
+                &format!("{p}.name"),
+                format!("duplicate gate `{}` (also {prev})", g.name),
+            );
             continue;
         }
         b.check_criteria(&g.criteria, &format!("{p}.criteria"));
-        let Some(window) = b.dur(&g.window, &format!("{p}.window")) else { continue };
+        let Some(window) = b.dur(&g.window, &format!("{p}.window")) else {
+            continue;
+        };
         let by = b.by(g.by.as_ref(), &format!("{p}.by"), &["chain", "network"]);
         if g.proceed.is_empty() && g.rollback.is_empty() {
             b.err(&p, "a gate needs `proceed` or `rollback` conditions");
         }
+        // Inside a gate, a measure's window defaults to the gate's window.
+        let saved_rate_window = b.rate_window;
+        b.rate_window = window;
         let mut lists = [Vec::new(), Vec::new()];
-        for (li, (list, key)) in [(&g.proceed, "proceed"), (&g.rollback, "rollback")].into_iter().enumerate() {
+        for (li, (list, key)) in [(&g.proceed, "proceed"), (&g.rollback, "rollback")]
+            .into_iter()
+            .enumerate()
+        {
             for (j, c) in list.iter().enumerate() {
                 let cp = format!("{p}.{key}[{j}]");
-                let Some(m) = b.measure(&kinds!(c), &cp, b.default_block_time) else { continue };
+                let Some(m) = b.measure(&kinds!(c), &cp, b.default_block_time) else {
+                    continue;
+                };
                 if m.is_condition() {
-                    b.err(&cp, format!("`{}` cannot be a gate condition: use a measure with a value", m.kind()));
+                    b.err(
+                        &cp,
+                        format!(
+                            "`{}` cannot be a gate condition: use a measure with a value",
+                            m.kind()
+                        ),
+                    );
                     continue;
                 }
-                let Some(op) = b.op(&c.op, &format!("{cp}.op")) else { continue };
+                let Some(op) = b.op(&c.op, &format!("{cp}.op")) else {
+                    continue;
+                };
                 let throughout = match &c.throughout {
                     Some(t) => match b.dur(t, &format!("{cp}.throughout")) {
                         Some(d) => d,
@@ -1157,9 +1656,16 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
                         }
                     }
                 };
-                lists[li].push(CondM { name: c.name.clone(), measure: m, op, threshold: c.threshold, throughout });
+                lists[li].push(CondM {
+                    name: c.name.clone(),
+                    measure: m,
+                    op,
+                    threshold: c.threshold,
+                    throughout,
+                });
             }
         }
+        b.rate_window = saved_rate_window;
         let [proceed, rollback] = lists;
         let gm = GateM {
             name: g.name.clone(),
@@ -1173,7 +1679,10 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
             rollback,
             path: p.clone(),
         };
-        for e in [gate_proceed_expr(&gm), gate_rollback_expr(&gm)].into_iter().flatten() {
+        for e in [gate_proceed_expr(&gm), gate_rollback_expr(&gm)]
+            .into_iter()
+            .flatten()
+        {
             b.check_expr(&e, &p);
         }
         gates.push(gm);
@@ -1195,7 +1704,7 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         }
     }
     if !b.errs.is_empty() {
-        b.errs.sort_by(|x, y| (x.file.clone(), x.line, x.column).cmp(&(y.file.clone(), y.line, y.column)));
+        b.errs.sort_by_key(|x| (x.file.clone(), x.line, x.column));
         b.errs.dedup();
         return Err(b.errs);
     }
@@ -1215,11 +1724,20 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
 
 /// Per node: did the condition hold (throughout its window)?
 fn condition_expr(c: &CondM) -> String {
-    let inner = format!("{} {} bool {}", c.measure.expr(&Scope::All), c.op.as_str(), num(c.threshold));
+    let inner = format!(
+        "{} {} bool {}",
+        c.measure.expr(&Scope::All),
+        c.op.as_str(),
+        num(c.threshold)
+    );
     if c.throughout.is_zero() {
         inner
     } else {
-        format!("min_over_time(({inner})[{}:])", c.throughout)
+        format!(
+            "min_over_time(({inner})[{}:{}])",
+            c.throughout,
+            subquery_step(c.throughout)
+        )
     }
 }
 
@@ -1229,7 +1747,11 @@ pub fn gate_proceed_expr(g: &GateM) -> Option<String> {
         return None;
     }
     let by = g.by.join(", ");
-    let parts: Vec<String> = g.proceed.iter().map(|c| format!("min by ({by}) ({})", condition_expr(c))).collect();
+    let parts: Vec<String> = g
+        .proceed
+        .iter()
+        .map(|c| format!("min by ({by}) ({})", condition_expr(c)))
+        .collect();
     Some(parts.join("\n  * "))
 }
 
@@ -1242,8 +1764,16 @@ pub fn gate_rollback_expr(g: &GateM) -> Option<String> {
     let parts: Vec<String> = g
         .rollback
         .iter()
-        .map(|c| format!("label_replace({}, \"condition\", \"{}\", \"\", \"\")", condition_expr(c), escape(&c.name)))
+        .map(|c| {
+            format!(
+                "label_replace({}, \"condition\", \"{}\", \"\", \"\")",
+                condition_expr(c),
+                escape(&c.name)
+            )
+        })
         .collect();
-    Some(format!("max by ({by}) (\n    {}\n  )", parts.join("\n    or ")))
+    Some(format!(
+        "max by ({by}) (\n    {}\n  )",
+        parts.join("\n    or ")
+    ))
 }
-

@@ -11,11 +11,16 @@ use crate::testgen::{GATE_PROCEED, GATE_ROLLBACK};
 pub fn criteria_ids(markdown: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in markdown.lines() {
-        let Some(rest) = line.trim_start().strip_prefix('|') else { continue };
+        let Some(rest) = line.trim_start().strip_prefix('|') else {
+            continue;
+        };
         let cell = rest.split('|').next().unwrap_or("").trim();
         let ok = cell.len() >= 2
             && cell.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && cell.chars().skip_while(|c| c.is_ascii_uppercase()).all(|c| c.is_ascii_digit())
+            && cell
+                .chars()
+                .skip_while(|c| c.is_ascii_uppercase())
+                .all(|c| c.is_ascii_digit())
             && cell.chars().any(|c| c.is_ascii_digit());
         if ok && !out.contains(&cell.to_string()) {
             out.push(cell.to_string());
@@ -44,7 +49,11 @@ pub fn coverage(m: &Model, ids: &[String], source: &str) -> Coverage {
         add(&r.criteria, format!("recording rule {}", r.name));
     }
     for g in &m.gates {
-        let rec = if g.proceed.is_empty() { GATE_ROLLBACK } else { GATE_PROCEED };
+        let rec = if g.proceed.is_empty() {
+            GATE_ROLLBACK
+        } else {
+            GATE_PROCEED
+        };
         add(&g.criteria, format!("gate {} ({rec})", g.name));
     }
     for p in &m.panels {
@@ -69,10 +78,18 @@ pub fn coverage(m: &Model, ids: &[String], source: &str) -> Coverage {
     }
     for id in &m.criteria {
         if !ids.contains(id) {
-            let _ = writeln!(report, "note: {id} is listed in thresholds.yaml but not in {source}");
+            let _ = writeln!(
+                report,
+                "note: {id} is listed in thresholds.yaml but not in {source}"
+            );
         }
     }
-    let _ = writeln!(report, "{} mapped, {} unmapped", ids.len() - unmapped.len(), unmapped.len());
+    let _ = writeln!(
+        report,
+        "{} mapped, {} unmapped",
+        ids.len() - unmapped.len(),
+        unmapped.len()
+    );
     Coverage { report, unmapped }
 }
 

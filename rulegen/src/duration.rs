@@ -58,13 +58,18 @@ impl Duration {
             let (idx, len, mult) = if rest.starts_with("ms") {
                 (6, 2, 1)
             } else {
-                match UNITS.iter().position(|(u, _)| u.len() == 1 && rest.starts_with(u)) {
+                match UNITS
+                    .iter()
+                    .position(|(u, _)| u.len() == 1 && rest.starts_with(u))
+                {
                     Some(i) => (i, 1, UNITS[i].1),
                     None => return Err(bad()),
                 }
             };
             if last_unit != usize::MAX && idx <= last_unit {
-                return Err(format!("`{s}`: units must go from largest to smallest, each once"));
+                return Err(format!(
+                    "`{s}`: units must go from largest to smallest, each once"
+                ));
             }
             last_unit = idx;
             rest = &rest[len..];
@@ -80,7 +85,7 @@ impl Duration {
         Duration(s * 1000)
     }
 
-    pub fn mul(self, k: u64) -> Duration {
+    pub fn times(self, k: u64) -> Duration {
         Duration(self.0 * k)
     }
 }

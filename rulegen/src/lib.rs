@@ -25,7 +25,10 @@ pub use render::Files;
 
 /// The constant labels as owned strings (grouping of rates and ratios).
 pub fn constant_labels() -> Vec<String> {
-    chainwatch_catalog::CONSTANT_LABELS.iter().map(|s| s.to_string()).collect()
+    chainwatch_catalog::CONSTANT_LABELS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,10 @@ pub enum Error {
 }
 
 fn display_all(v: &[SpecError]) -> String {
-    v.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+    v.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Validate and render everything in memory.

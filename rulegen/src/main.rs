@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use chainwatch_rulegen::{coverage, generate, output, Error};
 
 #[derive(Parser)]
-#[command(name = "chainwatch-rulegen", version, about = "Render Prometheus rules and promtool tests from thresholds.yaml")]
+#[command(
+    name = "chainwatch-rulegen",
+    version,
+    about = "Render Prometheus rules and promtool tests from thresholds.yaml"
+)]
 struct Cli {
     /// The thresholds file.
     #[arg(long, global = true, default_value = "thresholds.yaml")]
@@ -64,15 +68,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (model, files) = generate(&cli.thresholds, cli.overlay.as_deref())?;
     if let Some(Cmd::Coverage { criteria }) = cli.command {
         let (ids, source) = match std::fs::read_to_string(&criteria) {
-            Ok(text) => (coverage::criteria_ids(&text), criteria.display().to_string()),
-            Err(_) => (model.criteria.clone(), format!("{} (criteria.md not found at {})", cli.thresholds.display(), criteria.display())),
+            Ok(text) => (
+                coverage::criteria_ids(&text),
+                criteria.display().to_string(),
+            ),
+            Err(_) => (
+                model.criteria.clone(),
+                format!(
+                    "{} (criteria.md not found at {})",
+                    cli.thresholds.display(),
+                    criteria.display()
+                ),
+            ),
         };
         let c = coverage::coverage(&model, &ids, &source);
         print!("{}", c.report);
-        return Ok(if c.unmapped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if c.unmapped.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     if cli.check {
-        let d = output::check(&cli.out, &files).with_context(|| format!("reading {}", cli.out.display()))?;
+        let d = output::check(&cli.out, &files)
+            .with_context(|| format!("reading {}", cli.out.display()))?;
         if d.is_clean() {
             println!("{} generated files up to date", files.len());
             return Ok(ExitCode::SUCCESS);
@@ -89,13 +108,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("run chainwatch-rulegen to regenerate");
         return Ok(ExitCode::from(1));
     }
-    let r = output::write(&cli.out, &files).with_context(|| format!("writing under {}", cli.out.display()))?;
+    let r = output::write(&cli.out, &files)
+        .with_context(|| format!("writing under {}", cli.out.display()))?;
     for f in &r.written {
         println!("wrote {f}");
     }
     for f in &r.removed {
         println!("removed {f}");
     }
-    println!("{} written, {} unchanged, {} removed", r.written.len(), r.unchanged, r.removed.len());
+    println!(
+        "{} written, {} unchanged, {} removed",
+        r.written.len(),
+        r.unchanged,
+        r.removed.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

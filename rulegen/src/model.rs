@@ -92,10 +92,17 @@ impl Op {
 
     /// (just past the threshold, just inside it). `relative`: step by 1% of the threshold even
     /// for whole numbers (ratios such as "slower than", "twice the rate").
-    pub fn neighbours(self, t: f64, relative: bool) -> (f64, f64) {
-        let d = if relative && t != 0.0 { t.abs() * 0.01 } else { Op::delta(t) };
-        let below = if t == 0.0 { 0.0 } else { t - d };
+    /// `exact`: the measured value is exactly the input (a gauge), so the threshold itself is the
+    /// tightest value inside it for `>` and `<`.
+    pub fn neighbours(self, t: f64, relative: bool, exact: bool) -> (f64, f64) {
+        let d = if relative && t != 0.0 {
+            t.abs() * 0.01
+        } else {
+            Op::delta(t)
+        };
+        let below = if t == 0.0 || exact { t } else { t - d };
         match self {
+            Op::Lt if exact => (t - d, t),
             Op::Gt => (t + d, below),
             Op::Ge => (t + d, t - d),
             Op::Lt => (t - d, if t == 0.0 { 0.0 } else { t + d }),
@@ -292,6 +299,16 @@ pub enum Measure {
     },
 }
 
+/// Resolution of a subquery over `w`: about 40 to 200 points.
+pub fn subquery_step(w: Duration) -> Duration {
+    for c in [3_600_000u64, 300_000, 60_000, 30_000, 15_000, 5_000] {
+        if c * 40 <= w.ms() {
+            return Duration(c);
+        }
+    }
+    Duration(1_000)
+}
+
 fn by_clause(by: &[String]) -> String {
     by.join(", ")
 }
@@ -313,9 +330,79 @@ impl Measure {
         }
     }
 
+    /// Short words for the measured quantity (threshold annotations).
+    pub fn describe(&self) -> String {
+        match self {
+            Measure::Value { sel, func, agg } => {
+                let name = sel.render(&Scope::All);
+                let mut d = match func {
+                    Some((f, w)) => format!("{f}({name}[{w}])"),
+                    None => name,
+                };
+                if let Some((a, by)) = agg {
+                    d = format!("{a} by ({}) of {d}", by.join(", "));
+                }
+                d
+            }
+            Measure::Ratio {
+                num,
+                den,
+                window,
+                rates,
+                ..
+            } => {
+                let d: Vec<String> = den.iter().map(|s| s.render(&Scope::All)).collect();
+                let w = if *rates {
+                    format!(" (rates over {window})")
+                } else {
+                    String::new()
+                };
+                format!("{} / ({}){w}", num.render(&Scope::All), d.join(" + "))
+            }
+            Measure::FleetFraction {
+                sel, op, value, by, ..
+            } => {
+                format!(
+                    "fraction of nodes per {} with {} {} {}",
+                    by.join("/"),
+                    sel.name,
+                    op.as_str(),
+                    num(*value)
+                )
+            }
+            Measure::Quantile {
+                hist,
+                q,
+                window,
+                versus,
+                ..
+            } => {
+                let p = format!("p{} of {} over {window}", num(q * 100.0), hist.name);
+                match versus {
+                    Some(_) => format!("{p}, rust / legacy"),
+                    None => p,
+                }
+            }
+            Measure::Deviation { .. } => "largest relative deviation from target".into(),
+            Measure::Lag { sel, by } => {
+                format!("{} behind the max of its {}", sel.name, by.join("/"))
+            }
+            Measure::Trend { sel, window, .. } => {
+                format!("rate of {} over {window} / the {window} before", sel.name)
+            }
+            Measure::TimeFraction { window, .. } => format!("fraction of {window}"),
+            Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => {
+                self.kind().into()
+            }
+        }
+    }
+
     /// Kinds whose expression is itself the condition (no `op`/`threshold`).
     pub fn is_condition(&self) -> bool {
-        matches!(self, Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. })
+        matches!(
+            self,
+            Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. }
+        )
     }
 
     pub fn selectors(&self) -> Vec<&Sel> {
@@ -326,7 +413,9 @@ impl Measure {
             | Measure::Lag { sel, .. }
             | Measure::Trend { sel, .. } => vec![sel],
             Measure::Ratio { num, den, .. } => std::iter::once(num).chain(den.iter()).collect(),
-            Measure::Quantile { hist, versus, .. } => std::iter::once(hist).chain(versus.iter()).collect(),
+            Measure::Quantile { hist, versus, .. } => {
+                std::iter::once(hist).chain(versus.iter()).collect()
+            }
             Measure::NoProgress { sels, .. } => sels.iter().collect(),
             Measure::Deviation { terms } => terms.iter().map(|(s, _)| s).collect(),
             Measure::TimeFraction { inner, .. } => inner.selectors(),
@@ -367,19 +456,39 @@ impl Measure {
                 }
                 e
             }
-            Measure::Ratio { num, den, window, by, rates } => {
+            Measure::Ratio {
+                num,
+                den,
+                window,
+                by,
+                rates,
+            } => {
                 let term = |s: &Sel| {
                     if *rates {
-                        format!("sum by ({}) (rate({}[{window}]))", by_clause(by), s.render(scope))
+                        format!(
+                            "sum by ({}) (rate({}[{window}]))",
+                            by_clause(by),
+                            s.render(scope)
+                        )
                     } else {
                         format!("sum by ({}) ({})", by_clause(by), s.render(scope))
                     }
                 };
                 let d: Vec<String> = den.iter().map(term).collect();
-                let d = if d.len() == 1 { d[0].clone() } else { format!("({})", d.join(" + ")) };
+                let d = if d.len() == 1 {
+                    d[0].clone()
+                } else {
+                    format!("({})", d.join(" + "))
+                };
                 format!("{} / {}", term(num), d)
             }
-            Measure::FleetFraction { sel, op, value, window, by } => {
+            Measure::FleetFraction {
+                sel,
+                op,
+                value,
+                window,
+                by,
+            } => {
                 let inner = match window {
                     Some(w) => format!("increase({}[{w}])", sel.render(scope)),
                     None => sel.render(scope),
@@ -391,7 +500,13 @@ impl Measure {
                     num(*value)
                 )
             }
-            Measure::Quantile { hist, q, window, by, versus } => {
+            Measure::Quantile {
+                hist,
+                q,
+                window,
+                by,
+                versus,
+            } => {
                 let one = |s: &Sel| {
                     format!(
                         "histogram_quantile({}, sum by (le, {}) (rate({}[{window}])))",
@@ -414,8 +529,10 @@ impl Measure {
                     format!("{} <= 0", term(&sels[0]))
                 } else {
                     let by = by_clause(&crate::constant_labels());
-                    let t: Vec<String> =
-                        sels.iter().map(|s| format!("sum by ({by}) ({})", term(s))).collect();
+                    let t: Vec<String> = sels
+                        .iter()
+                        .map(|s| format!("sum by ({by}) ({})", term(s)))
+                        .collect();
                     format!("({}) <= 0", t.join(" + "))
                 }
             }
@@ -437,7 +554,11 @@ impl Measure {
                     let parts: Vec<String> = terms
                         .iter()
                         .map(|(s, t)| {
-                            format!("label_replace({}, \"quantity\", \"{}\", \"\", \"\")", one(s, *t), s.name)
+                            format!(
+                                "label_replace({}, \"quantity\", \"{}\", \"\", \"\")",
+                                one(s, *t),
+                                s.name
+                            )
                         })
                         .collect();
                     format!("max without (quantity) ({})", parts.join(" or "))
@@ -448,18 +569,28 @@ impl Measure {
                 let by = by_clause(by);
                 format!("max by ({by}) ({s}) - on ({by}) group_right {s}")
             }
-            Measure::Trend { sel, window, min_rate } => {
+            Measure::Trend {
+                sel,
+                window,
+                min_rate,
+            } => {
                 let s = sel.render(scope);
                 format!(
                     "(rate({s}[{window}]) > {}) / rate({s}[{window}] offset {window})",
                     num(*min_rate)
                 )
             }
-            Measure::TimeFraction { inner, op, value, window } => format!(
-                "avg_over_time(({} {} bool {})[{window}:])",
+            Measure::TimeFraction {
+                inner,
+                op,
+                value,
+                window,
+            } => format!(
+                "avg_over_time(({} {} bool {})[{window}:{}])",
                 inner.expr(scope),
                 op.as_str(),
-                num(*value)
+                num(*value),
+                subquery_step(*window)
             ),
             Measure::Raw { expr, .. } => expr.clone(),
         }
@@ -478,7 +609,7 @@ impl Measure {
             .max()
             .unwrap_or_default();
         match self {
-            Measure::Trend { window, .. } => window.mul(2),
+            Measure::Trend { window, .. } => window.times(2),
             _ => Duration(own.ms() + deps.ms()),
         }
     }
@@ -519,7 +650,11 @@ impl Values {
                 let mut out = Vec::new();
                 let mut used = 0;
                 for (i, (start, step, n)) in segs.iter().enumerate() {
-                    let n = if i + 1 == segs.len() { samples.saturating_sub(used).max(1) } else { *n };
+                    let n = if i + 1 == segs.len() {
+                        samples.saturating_sub(used).max(1)
+                    } else {
+                        *n
+                    };
                     out.push(seg(*start, *step, n));
                     used += n;
                 }
@@ -615,19 +750,39 @@ impl Measure {
                     }
                     Some("increase" | "delta") => {
                         let step = slope_for_increase(target, ctx, window);
-                        s.add(&sel.name, labels_for(sel, &ctx.base), Values::Linear { start: BASE_COUNTER, step });
+                        s.add(
+                            &sel.name,
+                            labels_for(sel, &ctx.base),
+                            Values::Linear {
+                                start: BASE_COUNTER,
+                                step,
+                            },
+                        );
                         s.subject = labels_for(sel, &ctx.base);
                     }
                     Some("rate") => {
                         let step = target * ctx.interval.secs_f64();
-                        s.add(&sel.name, labels_for(sel, &ctx.base), Values::Linear { start: BASE_COUNTER, step });
+                        s.add(
+                            &sel.name,
+                            labels_for(sel, &ctx.base),
+                            Values::Linear {
+                                start: BASE_COUNTER,
+                                step,
+                            },
+                        );
                         s.subject = labels_for(sel, &ctx.base);
                     }
                     Some(f) => return Err(format!("cannot synthesize inputs for `{f}`")),
                 }
                 s.true_from = s.true_from.max(window);
             }
-            Measure::Ratio { num, den, window, rates, .. } => {
+            Measure::Ratio {
+                num,
+                den,
+                window,
+                rates,
+                ..
+            } => {
                 let total = if *rates { 1000.0 } else { 100.0 };
                 let in_den = den.iter().position(|d| d == num);
                 let others: Vec<&Sel> = den.iter().filter(|d| *d != num).collect();
@@ -646,19 +801,35 @@ impl Measure {
                 };
                 let mk = |v: f64| {
                     if *rates {
-                        Values::Linear { start: BASE_COUNTER, step: v }
+                        Values::Linear {
+                            start: BASE_COUNTER,
+                            step: v,
+                        }
                     } else {
-                        Values::Linear { start: v, step: 0.0 }
+                        Values::Linear {
+                            start: v,
+                            step: 0.0,
+                        }
                     }
                 };
                 s.add(&num.name, labels_for(num, &ctx.base), mk(n));
                 for (i, o) in others.iter().enumerate() {
-                    s.add(&o.name, labels_for(o, &ctx.base), mk(if i == 0 { rest } else { 0.0 }));
+                    s.add(
+                        &o.name,
+                        labels_for(o, &ctx.base),
+                        mk(if i == 0 { rest } else { 0.0 }),
+                    );
                 }
                 s.subject = ctx.base.clone();
                 s.true_from = *window;
             }
-            Measure::FleetFraction { sel, op, value, window, by } => {
+            Measure::FleetFraction {
+                sel,
+                op,
+                value,
+                window,
+                by,
+            } => {
                 let k_total = fleet_size(target)?;
                 let bad = (target * k_total as f64).round() as usize;
                 let (bad_v, good_v) = condition_values(*op, *value);
@@ -667,15 +838,32 @@ impl Measure {
                     l.insert("node".into(), format!("node-{}", i + 1));
                     let v = if i < bad { bad_v } else { good_v };
                     let vals = match window {
-                        Some(w) => Values::Linear { start: BASE_COUNTER, step: slope_for_increase(v, ctx, *w) },
-                        None => Values::Linear { start: v, step: 0.0 },
+                        Some(w) => Values::Linear {
+                            start: BASE_COUNTER,
+                            step: slope_for_increase(v, ctx, *w),
+                        },
+                        None => Values::Linear {
+                            start: v,
+                            step: 0.0,
+                        },
                     };
                     s.add(&sel.name, l, vals);
                 }
-                s.subject = ctx.base.iter().filter(|(k, _)| by.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                s.subject = ctx
+                    .base
+                    .iter()
+                    .filter(|(k, _)| by.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 s.true_from = window.unwrap_or_default();
             }
-            Measure::Quantile { hist, q, window, versus, .. } => {
+            Measure::Quantile {
+                hist,
+                q,
+                window,
+                versus,
+                ..
+            } => {
                 match versus {
                     None => synth_histogram(&mut s, hist, *q, target, ctx)?,
                     Some(v) => {
@@ -708,11 +896,29 @@ impl Measure {
                 let l = labels_for(sel, &ctx.base);
                 let mut leader = l.clone();
                 leader.insert("node".into(), "node-leader".into());
-                s.add(&sel.name, l.clone(), Values::Linear { start: BASE_COUNTER, step: 0.0 });
-                s.add(&sel.name, leader, Values::Linear { start: BASE_COUNTER + target, step: 0.0 });
+                s.add(
+                    &sel.name,
+                    l.clone(),
+                    Values::Linear {
+                        start: BASE_COUNTER,
+                        step: 0.0,
+                    },
+                );
+                s.add(
+                    &sel.name,
+                    leader,
+                    Values::Linear {
+                        start: BASE_COUNTER + target,
+                        step: 0.0,
+                    },
+                );
                 s.subject = l;
             }
-            Measure::Trend { sel, window, min_rate } => {
+            Measure::Trend {
+                sel,
+                window,
+                min_rate,
+            } => {
                 // Rates growing geometrically by `target` per window: the ratio of consecutive
                 // windows is `target` at every time.
                 let i = ctx.interval.secs_f64();
@@ -730,9 +936,14 @@ impl Measure {
                 let l = labels_for(sel, &ctx.base);
                 s.add(&sel.name, l.clone(), Values::List(v));
                 s.subject = l;
-                s.true_from = window.mul(2);
+                s.true_from = window.times(2);
             }
-            Measure::TimeFraction { inner, op, value, window } => {
+            Measure::TimeFraction {
+                inner,
+                op,
+                value,
+                window,
+            } => {
                 let v = if target == 1.0 {
                     op.satisfy(*value)
                 } else if target == 0.0 {
@@ -744,7 +955,10 @@ impl Measure {
                 s.true_from = Duration(s.true_from.ms() + window.ms());
             }
             Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => {
-                return Err(format!("a `{}` measure has no value to synthesize", self.kind()));
+                return Err(format!(
+                    "a `{}` measure has no value to synthesize",
+                    self.kind()
+                ));
             }
         }
         Ok(s)
@@ -768,7 +982,14 @@ fn synth_value(sel: &Sel, v: f64, ctx: &SynthCtx) -> Result<Synth, String> {
         _ => {
             let mut s = Synth::default();
             let l = labels_for(sel, &ctx.base);
-            s.add(&sel.name, l.clone(), Values::Linear { start: v, step: 0.0 });
+            s.add(
+                &sel.name,
+                l.clone(),
+                Values::Linear {
+                    start: v,
+                    step: 0.0,
+                },
+            );
             s.subject = l;
             Ok(s)
         }
@@ -798,7 +1019,9 @@ pub fn fleet_size(fraction: f64) -> Result<usize, String> {
             return Ok(k);
         }
     }
-    Err(format!("{fraction} of a fleet is not a whole number of nodes in a fleet of up to 1000"))
+    Err(format!(
+        "{fraction} of a fleet is not a whole number of nodes in a fleet of up to 1000"
+    ))
 }
 
 /// The fleet-fraction grid: (just past, just inside) in a fleet of 10.
@@ -821,7 +1044,13 @@ fn le_label(b: f64) -> String {
 }
 
 /// Bucket series whose `q` quantile is `x`.
-fn synth_histogram(s: &mut Synth, hist: &Sel, q: f64, x: f64, ctx: &SynthCtx) -> Result<(), String> {
+fn synth_histogram(
+    s: &mut Synth,
+    hist: &Sel,
+    q: f64,
+    x: f64,
+    ctx: &SynthCtx,
+) -> Result<(), String> {
     let b = &hist.buckets;
     let top = *b.last().ok_or("histogram without buckets")?;
     if !(x > 0.0 && x < top) {
@@ -862,7 +1091,14 @@ fn synth_histogram(s: &mut Synth, hist: &Sel, q: f64, x: f64, ctx: &SynthCtx) ->
     for (le, c) in bounds {
         let mut l = labels_for(hist, &ctx.base);
         l.insert("le".into(), le);
-        s.add(&format!("{}_bucket", hist.name), l, Values::Linear { start: BASE_COUNTER, step: c });
+        s.add(
+            &format!("{}_bucket", hist.name),
+            l,
+            Values::Linear {
+                start: BASE_COUNTER,
+                step: c,
+            },
+        );
     }
     Ok(())
 }
@@ -875,7 +1111,7 @@ mod tests {
     fn neighbours_straddle_the_threshold() {
         for op in [Op::Gt, Op::Ge, Op::Lt, Op::Le] {
             for t in [0.05, 0.95, 2.0, 30.0, 1000.0, 0.0001] {
-                let (past, inside) = op.neighbours(t, false);
+                let (past, inside) = op.neighbours(t, false, false);
                 let holds = |x: f64| match op {
                     Op::Gt => x > t,
                     Op::Ge => x >= t,
@@ -900,9 +1136,30 @@ mod tests {
 
     #[test]
     fn notation() {
-        assert_eq!(Values::Linear { start: 1.0, step: 0.0 }.notation(5), "1x4");
-        assert_eq!(Values::Linear { start: 1000.0, step: 2.5 }.notation(3), "1000+2.5x2");
-        assert_eq!(Values::ThenStale { value: 1.0, samples: 3 }.notation(10), "1x2 stale");
+        assert_eq!(
+            Values::Linear {
+                start: 1.0,
+                step: 0.0
+            }
+            .notation(5),
+            "1x4"
+        );
+        assert_eq!(
+            Values::Linear {
+                start: 1000.0,
+                step: 2.5
+            }
+            .notation(3),
+            "1000+2.5x2"
+        );
+        assert_eq!(
+            Values::ThenStale {
+                value: 1.0,
+                samples: 3
+            }
+            .notation(10),
+            "1x2 stale"
+        );
         assert_eq!(
             Values::Segments(vec![(1000.0, 1.0, 3), (1002.0, 0.0, 0)]).notation(6),
             "1000+1x2 1002x2"

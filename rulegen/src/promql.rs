@@ -203,7 +203,10 @@ mod tests {
     fn labels_of(expr: &str) -> Option<Labels> {
         let e = parse(expr).unwrap();
         out_labels(&e, &|v| {
-            let mut l: Labels = ["chain", "node", "region"].iter().map(|s| s.to_string()).collect();
+            let mut l: Labels = ["chain", "node", "region"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             if v.name.as_deref() == Some("h_bucket") {
                 l.insert("le".into());
             }
@@ -218,7 +221,10 @@ mod tests {
     #[test]
     fn aggregation_keeps_only_grouping_labels() {
         assert_eq!(labels_of("sum by (chain) (rate(x[5m]))"), set(&["chain"]));
-        assert_eq!(labels_of("max without (node) (x)"), set(&["chain", "region"]));
+        assert_eq!(
+            labels_of("max without (node) (x)"),
+            set(&["chain", "region"])
+        );
         assert_eq!(labels_of("sum(x)"), set(&[]));
         assert_eq!(labels_of("x > 3"), set(&["chain", "node", "region"]));
     }
@@ -229,13 +235,24 @@ mod tests {
             labels_of("histogram_quantile(0.9, sum by (le, chain) (rate(h_bucket[5m])))"),
             set(&["chain"])
         );
-        assert_eq!(labels_of("absent(x{chain=\"a\", node=~\"b\"})"), set(&["chain"]));
+        assert_eq!(
+            labels_of("absent(x{chain=\"a\", node=~\"b\"})"),
+            set(&["chain"])
+        );
         assert_eq!(labels_of("vector(1)"), set(&[]));
         assert_eq!(
             labels_of("max by (chain) (x) - on (chain) group_right x"),
             set(&["chain", "node", "region"])
         );
-        assert_eq!(labels_of("sum by (chain) (x) / sum by (chain, node) (y)"), set(&["chain"]));
-        assert_eq!(labels_of("label_replace(x, \"q\", \"v\", \"\", \"\")").unwrap().len(), 4);
+        assert_eq!(
+            labels_of("sum by (chain) (x) / sum by (chain, node) (y)"),
+            set(&["chain"])
+        );
+        assert_eq!(
+            labels_of("label_replace(x, \"q\", \"v\", \"\", \"\")")
+                .unwrap()
+                .len(),
+            4
+        );
     }
 }

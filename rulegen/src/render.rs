@@ -43,13 +43,18 @@ fn tera() -> Result<Tera, tera::Error> {
     t.add_raw_template("rules.yml", RULES_TEMPLATE)?;
     t.add_raw_template("test.yml", TEST_TEMPLATE)?;
     // `q`: a YAML double-quoted scalar (JSON string syntax is valid YAML).
-    t.register_filter("q", |v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
-        let s = match v {
-            tera::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        Ok(tera::Value::String(serde_json::to_string(&s).expect("string")))
-    });
+    t.register_filter(
+        "q",
+        |v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let s = match v {
+                tera::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Ok(tera::Value::String(
+                serde_json::to_string(&s).expect("string"),
+            ))
+        },
+    );
     Ok(t)
 }
 
@@ -82,13 +87,21 @@ pub fn render(m: &Model) -> Result<Files, RenderError> {
         groups.entry(r.group.clone()).or_default().push(RuleCtx {
             record: Some(r.name.clone()),
             alert: None,
-            comment: one_line(&format!("{} [{}] {}", r.measures, r.measure.kind(), crit(&r.criteria))),
+            comment: one_line(&format!(
+                "{} [{}] {}",
+                r.measures,
+                r.measure.kind(),
+                crit(&r.criteria)
+            )),
             expr: indent_expr(&r.expr),
             for_: None,
             labels: r.labels.clone(),
             annotations: LabelMap::new(),
         });
-        summaries.entry(r.group.clone()).or_default().insert("recording rules".into());
+        summaries
+            .entry(r.group.clone())
+            .or_default()
+            .insert("recording rules".into());
     }
     for g in &m.gates {
         for (name, expr, what) in [
@@ -101,28 +114,48 @@ pub fn render(m: &Model) -> Result<Files, RenderError> {
             groups.entry(g.group.clone()).or_default().push(RuleCtx {
                 record: Some(name.into()),
                 alert: None,
-                comment: one_line(&format!("{} ({}), {what}? window {} {}", g.stage, g.source, g.window, crit(&g.criteria))),
+                comment: one_line(&format!(
+                    "{} ({}), {what}? window {} {}",
+                    g.stage,
+                    g.source,
+                    g.window,
+                    crit(&g.criteria)
+                )),
                 expr: indent_expr(&expr),
                 for_: None,
                 labels,
                 annotations: LabelMap::new(),
             });
         }
-        summaries.entry(g.group.clone()).or_default().insert("rollout gates".into());
+        summaries
+            .entry(g.group.clone())
+            .or_default()
+            .insert("rollout gates".into());
     }
     for a in &m.alerts {
-        for v in &a.variants {
-            groups.entry(a.group.clone()).or_default().push(RuleCtx {
-                record: None,
-                alert: Some(a.name.clone()),
-                comment: one_line(&format!("{} [{}] {}", a.measures, v.measure.kind(), crit(&a.criteria))),
-                expr: indent_expr(&v.expr),
-                for_: if v.for_.is_zero() { None } else { Some(v.for_.to_string()) },
-                labels: testgen::alert_labels(a, v),
-                annotations: testgen::alert_annotations(m, a, v),
-            });
-        }
-        summaries.entry(a.group.clone()).or_default().insert("alerts".into());
+        let v = &a.variants[0];
+        groups.entry(a.group.clone()).or_default().push(RuleCtx {
+            record: None,
+            alert: Some(a.name.clone()),
+            comment: one_line(&format!(
+                "{} [{}] {}",
+                a.measures,
+                v.measure.kind(),
+                crit(&a.criteria)
+            )),
+            expr: indent_expr(&a.expr),
+            for_: if a.for_.is_zero() {
+                None
+            } else {
+                Some(a.for_.to_string())
+            },
+            labels: testgen::alert_labels(a, v),
+            annotations: testgen::alert_annotations(m, a),
+        });
+        summaries
+            .entry(a.group.clone())
+            .or_default()
+            .insert("alerts".into());
     }
     for (group, rules) in &groups {
         let mut c = Context::new();
@@ -132,31 +165,53 @@ pub fn render(m: &Model) -> Result<Files, RenderError> {
         c.insert("summary", &s.join(", "));
         c.insert("rules", rules);
         let text = t.render("rules.yml", &c).map_err(terr)?;
-        files.insert(format!("{OUTPUT_DIR}/rules/{}", testgen::rule_file_name(group)), text + "\n");
+        files.insert(
+            format!("{OUTPUT_DIR}/rules/{}", testgen::rule_file_name(group)),
+            text + "\n",
+        );
     }
-    let mut emit = |dir: &str, stem: &str, title: String, tf: TestFile| -> Result<(), RenderError> {
-        let path = format!("{OUTPUT_DIR}/tests/{dir}/{stem}.test.yml");
-        let mut c = Context::new();
-        c.insert("title", &title);
-        c.insert("path", &path);
-        c.insert("rule_files", &tf.rule_files);
-        c.insert("evaluation_interval", &tf.evaluation_interval);
-        c.insert("groups", &tf.groups);
-        let text = t.render("test.yml", &c).map_err(terr)?;
-        files.insert(path, text + "\n");
-        Ok(())
-    };
+    let mut emit =
+        |dir: &str, stem: &str, title: String, tf: TestFile| -> Result<(), RenderError> {
+            let path = format!("{OUTPUT_DIR}/tests/{dir}/{stem}.test.yml");
+            let mut c = Context::new();
+            c.insert("title", &title);
+            c.insert("path", &path);
+            c.insert("rule_files", &tf.rule_files);
+            c.insert("evaluation_interval", &tf.evaluation_interval);
+            c.insert("groups", &tf.groups);
+            let text = t.render("test.yml", &c).map_err(terr)?;
+            files.insert(path, text + "\n");
+            Ok(())
+        };
     for a in &m.alerts {
         let tf = testgen::alert_tests(m, a).map_err(RenderError::Gen)?;
-        emit("alerts", &a.name, format!("Tests of alert {} ({})", a.name, crit(&a.criteria)), tf)?;
+        emit(
+            "alerts",
+            &a.name,
+            format!("Tests of alert {} {}", a.name, crit(&a.criteria)),
+            tf,
+        )?;
     }
     for r in &m.records {
         let tf = testgen::record_tests(m, r).map_err(RenderError::Gen)?;
-        emit("records", &r.name.replace(':', "_"), format!("Tests of recording rule {}", r.name), tf)?;
+        emit(
+            "records",
+            &r.name.replace(':', "_"),
+            format!("Tests of recording rule {}", r.name),
+            tf,
+        )?;
     }
     for g in &m.gates {
         let tf = testgen::gate_tests(m, g).map_err(RenderError::Gen)?;
-        emit("gates", &g.name, format!("Tests of rollout gate {}: {} ({})", g.name, g.stage, g.source), tf)?;
+        emit(
+            "gates",
+            &g.name,
+            format!(
+                "Tests of rollout gate {}: {} ({})",
+                g.name, g.stage, g.source
+            ),
+            tf,
+        )?;
     }
     Ok(files)
 }

@@ -294,7 +294,7 @@ with_kinds! {
         pub summary: String,
         pub description: String,
         pub runbook: String,
-        /// Per-chain overrides of threshold and `for`.
+        /// Per-chain overrides of the threshold.
         #[serde(default)]
         pub chains: BTreeMap<String, ChainOverride>,
         /// Extra labels on the alert.
@@ -308,8 +308,6 @@ with_kinds! {
 pub struct ChainOverride {
     #[serde(default)]
     pub threshold: Option<f64>,
-    #[serde(default, rename = "for")]
-    pub for_: Option<String>,
 }
 
 with_kinds! {

@@ -3,11 +3,9 @@
 //! rule: a `promql_expr_test` of a synthesized value. For every gate: proceed when all conditions
 //! hold, hold when any fails, roll back when any rollback condition trips.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use crate::build::{gate_proceed_expr, gate_rollback_expr, AlertM, GateM, Model, Record, Variant};
+use crate::build::{AlertM, GateM, Model, Record, Variant};
 use crate::duration::{gcd, Duration};
 use crate::model::*;
 use crate::promql::{self, Labels};
@@ -72,23 +70,63 @@ pub struct GenError {
 type GResult<T> = Result<T, GenError>;
 
 fn gerr(path: &str, m: impl Into<String>) -> GenError {
-    GenError { path: path.to_string(), message: m.into() }
+    GenError {
+        path: path.to_string(),
+        message: m.into(),
+    }
 }
 
-/// The test step: the largest round interval that divides every duration and fits four times
-/// into the shortest.
+/// The test step: the largest round interval that divides every duration, fits four times (at
+/// worst twice) into the shortest, and keeps the longest range under promtool's limit of 10000
+/// samples per query.
 pub fn choose_interval(durs: &[Duration]) -> Duration {
     let durs: Vec<u64> = durs.iter().map(|d| d.ms()).filter(|d| *d > 0).collect();
-    let Some(min) = durs.iter().copied().min() else {
+    let (Some(min), Some(max)) = (durs.iter().copied().min(), durs.iter().copied().max()) else {
         return Duration::from_secs(60);
     };
-    for c in [3_600_000u64, 1_800_000, 900_000, 600_000, 300_000, 60_000, 30_000, 15_000, 10_000, 5_000, 1_000] {
-        if durs.iter().all(|d| d % c == 0) && c * 4 <= min {
-            return Duration(c);
+    const CANDIDATES: [u64; 13] = [
+        3_600_000, 1_800_000, 900_000, 600_000, 300_000, 150_000, 120_000, 60_000, 30_000, 15_000,
+        10_000, 5_000, 1_000,
+    ];
+    for fit in [4, 2] {
+        for c in CANDIDATES {
+            if durs.iter().all(|d| d % c == 0) && c * fit <= min && max / c <= 8000 {
+                return Duration(c);
+            }
         }
     }
     let g = durs.iter().fold(0, |a, b| gcd(a, *b));
     Duration(g.max(1))
+}
+
+/// The test step, or why no promtool test can span these durations.
+fn interval_for(durs: &[Duration], path: &str) -> GResult<Duration> {
+    let i = choose_interval(durs);
+    let max = durs.iter().copied().max().unwrap_or_default();
+    let min = durs
+        .iter()
+        .copied()
+        .filter(|d| !d.is_zero())
+        .min()
+        .unwrap_or_default();
+    if max.ms() / i.ms() > 8000 || (min.ms() > 0 && min.ms() % i.ms() != 0) {
+        return Err(gerr(
+            path,
+            format!("cannot test windows from {min} to {max} together: promtool allows 10000 samples per range; shorten the longest window (or, in an overlay, the gate's window)"),
+        ));
+    }
+    Ok(i)
+}
+
+/// Rule evaluation step for tests that run to `horizon`: coarse enough to keep promtool fast (about
+/// a hundred evaluations), a multiple of the input step.
+fn eval_interval(horizon: Duration, input: Duration) -> Duration {
+    for c in [3_600_000u64, 1_800_000, 900_000, 600_000, 300_000, 60_000] {
+        if c % input.ms() == 0 && c * 100 <= horizon.ms() {
+            return Duration(c);
+        }
+    }
+    input
 }
 
 fn round_up(d: Duration, i: Duration) -> Duration {
@@ -99,15 +137,23 @@ pub fn series_text(name: &str, labels: &LabelMap) -> String {
     if labels.is_empty() && !name.is_empty() {
         return name.to_string();
     }
-    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
     format!("{name}{{{}}}", parts.join(", "))
 }
 
 fn base_labels(chain: &str) -> LabelMap {
-    [("chain", chain), ("network", "testnet"), ("region", "eu-central"), ("node", "node-1")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("chain", chain),
+        ("network", "testnet"),
+        ("region", "eu-central"),
+        ("node", "node-1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// Labels the result of `expr` carries under the synthesized inputs.
@@ -146,7 +192,10 @@ fn record_deps(m: &Measure, records: &[Record], out: &mut Vec<usize>) {
     if let Measure::Raw { expr, .. } = m {
         if let Ok(e) = promql::parse(expr) {
             for vs in promql::selectors(&e) {
-                if let Some(i) = records.iter().position(|r| Some(&r.name) == vs.name.as_ref()) {
+                if let Some(i) = records
+                    .iter()
+                    .position(|r| Some(&r.name) == vs.name.as_ref())
+                {
                     record_deps(&records[i].measure, records, out);
                     if !out.contains(&i) {
                         out.push(i);
@@ -171,7 +220,10 @@ fn rule_files(own_group: &str, measures: &[&Measure], records: &[Record]) -> Vec
         }
     }
     files.push(rule_file_name(own_group));
-    files.into_iter().map(|f| format!("../../rules/{f}")).collect()
+    files
+        .into_iter()
+        .map(|f| format!("../../rules/{f}"))
+        .collect()
 }
 
 pub fn rule_file_name(group: &str) -> String {
@@ -181,7 +233,10 @@ pub fn rule_file_name(group: &str) -> String {
 fn inputs(s: &Synth, samples: usize) -> Vec<InSeries> {
     s.series
         .iter()
-        .map(|((n, l), v)| InSeries { series: series_text(n, l), values: v.notation(samples) })
+        .map(|((n, l), v)| InSeries {
+            series: series_text(n, l),
+            values: v.notation(samples),
+        })
         .collect()
 }
 
@@ -221,26 +276,42 @@ pub fn alert_labels(a: &AlertM, v: &Variant) -> LabelMap {
 }
 
 /// The annotations of a variant, unexpanded (`{{ $labels.x }}` kept).
-pub fn alert_annotations(m: &Model, a: &AlertM, v: &Variant) -> LabelMap {
+pub fn alert_annotations(m: &Model, a: &AlertM) -> LabelMap {
     let mut an = LabelMap::new();
     an.insert("summary".into(), a.summary.clone());
     an.insert("description".into(), a.description.clone());
     let sev = &m.severities[&a.severity];
-    an.insert("response_time".into(), format!("{} ({}): respond within {}", sev.name, sev.level, sev.response_time));
+    an.insert(
+        "response_time".into(),
+        format!(
+            "{} ({}): respond within {}",
+            sev.name, sev.level, sev.response_time
+        ),
+    );
     an.insert("runbook_url".into(), a.runbook_url.clone());
-    an.insert("threshold".into(), v.threshold_text.clone());
+    an.insert("threshold".into(), a.threshold_text.clone());
     an
 }
 
 fn expected_alert(m: &Model, a: &AlertM, v: &Variant, series_labels: &LabelMap) -> ExpAlert {
     let mut labels = series_labels.clone();
     labels.extend(alert_labels(a, v));
-    let annotations = alert_annotations(m, a, v).into_iter().map(|(k, t)| (k, expand(&t, series_labels))).collect();
-    ExpAlert { labels, annotations }
+    let annotations = alert_annotations(m, a)
+        .into_iter()
+        .map(|(k, t)| (k, expand(&t, series_labels)))
+        .collect();
+    ExpAlert {
+        labels,
+        annotations,
+    }
 }
 
 fn restrict(subject: &LabelMap, keys: &Labels) -> LabelMap {
-    subject.iter().filter(|(k, _)| keys.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    subject
+        .iter()
+        .filter(|(k, _)| keys.contains(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub fn alert_tests(m: &Model, a: &AlertM) -> GResult<TestFile> {
@@ -257,7 +328,7 @@ pub fn alert_tests(m: &Model, a: &AlertM) -> GResult<TestFile> {
         }
         needs_records |= !deps.is_empty();
     }
-    let i = choose_interval(&durs);
+    let i = interval_for(&durs, &a.path)?;
     for v in &a.variants {
         groups.extend(variant_tests(m, a, v, i, needs_records)?);
     }
@@ -269,7 +340,13 @@ pub fn alert_tests(m: &Model, a: &AlertM) -> GResult<TestFile> {
     })
 }
 
-fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) -> GResult<Vec<TestGroup>> {
+fn variant_tests(
+    m: &Model,
+    a: &AlertM,
+    v: &Variant,
+    i: Duration,
+    deps: bool,
+) -> GResult<Vec<TestGroup>> {
     let p = &a.path;
     let base = base_labels(&v.test_chain);
     let chain_note = match &v.scope {
@@ -294,8 +371,19 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
                 out.push(TestGroup {
                     comment: format!("hand-written case {} from thresholds.yaml", n + 1),
                     interval: i.to_string(),
-                    input_series: t.input_series.iter().map(|(s, x)| InSeries { series: s.clone(), values: x.clone() }).collect(),
-                    alert_tests: vec![mk_alert(format!("{} alert(s) firing", firing.len()), t.eval_time, exp)],
+                    input_series: t
+                        .input_series
+                        .iter()
+                        .map(|(s, x)| InSeries {
+                            series: s.clone(),
+                            values: x.clone(),
+                        })
+                        .collect(),
+                    alert_tests: vec![mk_alert(
+                        format!("{} alert(s) firing", firing.len()),
+                        t.eval_time,
+                        exp,
+                    )],
                     expr_tests: vec![],
                 });
             }
@@ -303,7 +391,7 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
         Measure::NoProgress { sels, window } => {
             // Progress until t0, then a stall; just inside: the stall ends before the window.
             let w = *window;
-            let t0 = i.mul(2);
+            let t0 = i.times(2);
             let stall_in = (w.ms() / i.ms()).saturating_sub(2) as usize;
             let fire = Duration(t0.ms() + w.ms() + f.ms());
             let samples = ((fire.ms() + w.ms()) / i.ms()) as usize + 4;
@@ -316,19 +404,37 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
                     l
                 };
                 let start = 1000.0;
-                past.series.insert((s.name.clone(), l.clone()), Values::Segments(vec![(start, 1.0, 2), (start + 2.0, 0.0, 0)]));
+                past.series.insert(
+                    (s.name.clone(), l.clone()),
+                    Values::Segments(vec![(start, 1.0, 2), (start + 2.0, 0.0, 0)]),
+                );
                 inside.series.insert(
                     (s.name.clone(), l.clone()),
-                    Values::Segments(vec![(start, 1.0, 2), (start + 2.0, 0.0, stall_in + 1), (start + 3.0, 1.0, 0)]),
+                    Values::Segments(vec![
+                        (start, 1.0, 2),
+                        (start + 2.0, 0.0, stall_in + 1),
+                        (start + 3.0, 1.0, 0),
+                    ]),
                 );
                 past.subject = l;
             }
             let keys = actual_labels(&v.expr, &past, &m.records);
             let exp = expected_alert(m, a, v, &restrict(&past.subject, &keys));
-            let mut tests = vec![mk_alert(format!("stalled for {w} and then `for` {f}: fires"), fire + slack, vec![exp])];
+            let mut tests = vec![mk_alert(
+                format!("stalled for {w} and then `for` {f}: fires"),
+                fire + slack,
+                vec![exp],
+            )];
             if f.ms() >= i.ms() {
                 let before = Duration((t0.ms() + w.ms() + f.ms()).saturating_sub(2 * i.ms()));
-                tests.insert(0, mk_alert(format!("stalled, `for` {f} not yet elapsed: silent"), before, vec![]));
+                tests.insert(
+                    0,
+                    mk_alert(
+                        format!("stalled, `for` {f} not yet elapsed: silent"),
+                        before,
+                        vec![],
+                    ),
+                );
             }
             out.push(TestGroup {
                 comment: format!("{}{chain_note}: no progress past the {w} window", a.name),
@@ -338,32 +444,65 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
                 expr_tests: vec![],
             });
             out.push(TestGroup {
-                comment: format!("{}{chain_note}: a stall shorter than the {w} window", a.name),
+                comment: format!(
+                    "{}{chain_note}: a stall shorter than the {w} window",
+                    a.name
+                ),
                 interval: i.to_string(),
                 input_series: inputs(&inside, samples),
-                alert_tests: vec![mk_alert("stall shorter than the window: silent".into(), fire + slack, vec![])],
+                alert_tests: vec![mk_alert(
+                    "stall shorter than the window: silent".into(),
+                    fire + slack,
+                    vec![],
+                )],
                 expr_tests: vec![],
             });
         }
         Measure::Absence { sel, lookback } => {
-            let t0 = i.mul(3);
+            let t0 = i.times(3);
             let fire = t0 + f;
             let samples = (fire.ms() / i.ms()) as usize + 4;
             let mut l = base.clone();
             l.extend(sel.fixed_labels());
             let mut past = Synth::default();
-            past.series.insert((sel.name.clone(), l.clone()), Values::ThenStale { value: 1.0, samples: 3 });
+            past.series.insert(
+                (sel.name.clone(), l.clone()),
+                Values::ThenStale {
+                    value: 1.0,
+                    samples: 3,
+                },
+            );
             past.subject = l.clone();
             let mut inside = Synth::default();
-            inside.series.insert((sel.name.clone(), l.clone()), Values::Linear { start: 1.0, step: 0.0 });
+            inside.series.insert(
+                (sel.name.clone(), l.clone()),
+                Values::Linear {
+                    start: 1.0,
+                    step: 0.0,
+                },
+            );
             let keys = actual_labels(&v.expr, &past, &m.records);
             let exp = expected_alert(m, a, v, &restrict(&l, &keys));
-            let mut tests = vec![mk_alert(format!("gone for `for` {f}: fires"), fire + slack, vec![exp])];
+            let mut tests = vec![mk_alert(
+                format!("gone for `for` {f}: fires"),
+                fire + slack,
+                vec![exp],
+            )];
             if f.ms() >= i.ms() {
-                tests.insert(0, mk_alert(format!("gone, `for` {f} not yet elapsed: silent"), Duration(fire.ms() - i.ms()), vec![]));
+                tests.insert(
+                    0,
+                    mk_alert(
+                        format!("gone, `for` {f} not yet elapsed: silent"),
+                        Duration(fire.ms() - i.ms()),
+                        vec![],
+                    ),
+                );
             }
             out.push(TestGroup {
-                comment: format!("{}{chain_note}: the series disappears (seen within {lookback})", a.name),
+                comment: format!(
+                    "{}{chain_note}: the series disappears (seen within {lookback})",
+                    a.name
+                ),
                 interval: i.to_string(),
                 input_series: inputs(&past, samples),
                 alert_tests: tests,
@@ -382,44 +521,101 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
             let t = v.threshold.expect("value kinds have a threshold");
             let (past, inside) = match measure {
                 Measure::FleetFraction { .. } => fraction_neighbours(op, t),
-                Measure::Quantile { versus: Some(_), .. } | Measure::Trend { .. } | Measure::Ratio { .. } | Measure::Deviation { .. } => {
-                    op.neighbours(t, true)
+                Measure::Quantile {
+                    versus: Some(_), ..
                 }
-                _ => op.neighbours(t, false),
+                | Measure::Trend { .. }
+                | Measure::Ratio { .. }
+                | Measure::Deviation { .. } => op.neighbours(t, true, false),
+                Measure::Value { func: None, .. } | Measure::Lag { .. } => {
+                    op.neighbours(t, false, true)
+                }
+                _ => op.neighbours(t, false, false),
             };
             let warm = measure.warmup(&m.records);
             let samples = ((warm.ms() * 2 + f.ms()) / i.ms()) as usize + 8;
-            let ctx = SynthCtx { interval: i, base: base.clone(), records: &m.records, samples };
-            let sp = measure.synth(past, &ctx).map_err(|e| gerr(p, format!("cannot generate a test just past the threshold ({}): {e}", num(past))))?;
-            let si = measure.synth(inside, &ctx).map_err(|e| gerr(p, format!("cannot generate a test just inside the threshold ({}): {e}", num(inside))))?;
+            let ctx = SynthCtx {
+                interval: i,
+                base: base.clone(),
+                records: &m.records,
+                samples,
+            };
+            let sp = measure.synth(past, &ctx).map_err(|e| {
+                gerr(
+                    p,
+                    format!(
+                        "cannot generate a test just past the threshold ({}): {e}",
+                        num(past)
+                    ),
+                )
+            })?;
+            let si = measure.synth(inside, &ctx).map_err(|e| {
+                gerr(
+                    p,
+                    format!(
+                        "cannot generate a test just inside the threshold ({}): {e}",
+                        num(inside)
+                    ),
+                )
+            })?;
             let tf = round_up(sp.true_from.max(si.true_from), i);
             let fire = tf + f + slack;
             let keys = actual_labels(&v.expr, &sp, &m.records);
             let exp = expected_alert(m, a, v, &restrict(&sp.subject, &keys));
             let mut tests = vec![mk_alert(
-                format!("{} {} {} (just past {}), `for` {f} elapsed: fires", measure.kind(), "=", num(past), num(t)),
+                format!(
+                    "{} = {} (threshold {} {}), `for` {f} elapsed: fires",
+                    measure.describe(),
+                    num(past),
+                    op.as_str(),
+                    num(t)
+                ),
                 fire,
                 vec![exp],
             )];
             if f.ms() >= i.ms() {
                 tests.insert(
                     0,
-                    mk_alert(format!("just past the threshold, `for` {f} not yet elapsed: silent"), Duration(f.ms() - i.ms()), vec![]),
+                    mk_alert(
+                        format!("just past the threshold, `for` {f} not yet elapsed: silent"),
+                        Duration(f.ms() - i.ms()),
+                        vec![],
+                    ),
                 );
             }
             let total = (fire.ms() / i.ms()) as usize + 2;
             out.push(TestGroup {
-                comment: format!("{}{chain_note}: just past the threshold {} {}", a.name, op.as_str(), num(t)),
+                comment: format!(
+                    "{}{chain_note}: just past the threshold {} {}",
+                    a.name,
+                    op.as_str(),
+                    num(t)
+                ),
                 interval: i.to_string(),
                 input_series: inputs(&sp, total),
                 alert_tests: tests,
                 expr_tests: vec![],
             });
             out.push(TestGroup {
-                comment: format!("{}{chain_note}: just inside the threshold {} {}", a.name, op.as_str(), num(t)),
+                comment: format!(
+                    "{}{chain_note}: just inside the threshold {} {}",
+                    a.name,
+                    op.as_str(),
+                    num(t)
+                ),
                 interval: i.to_string(),
                 input_series: inputs(&si, total),
-                alert_tests: vec![mk_alert(format!("{} = {} (just inside {}): silent", measure.kind(), num(inside), num(t)), fire, vec![])],
+                alert_tests: vec![mk_alert(
+                    format!(
+                        "{} = {} (threshold {} {}): silent",
+                        measure.describe(),
+                        num(inside),
+                        op.as_str(),
+                        num(t)
+                    ),
+                    fire,
+                    vec![],
+                )],
                 expr_tests: vec![],
             });
         }
@@ -430,7 +626,9 @@ fn variant_tests(m: &Model, a: &AlertM, v: &Variant, i: Duration, deps: bool) ->
 /// A representative value for a recording rule's test.
 fn sample_value(m: &Measure) -> f64 {
     match m {
-        Measure::Value { func: Some((f, _)), .. } if f == "rate" => 0.5,
+        Measure::Value {
+            func: Some((f, _)), ..
+        } if f == "rate" => 0.5,
         Measure::Value { .. } => 42.0,
         Measure::Ratio { .. } => 0.25,
         Measure::FleetFraction { .. } => 0.3,
@@ -451,13 +649,22 @@ fn sample_value(m: &Measure) -> f64 {
     }
 }
 
-fn sample_test(comment: String, selector: &str, labels: &LabelMap, v: f64, t: Duration) -> ExprTest {
+fn sample_test(
+    comment: String,
+    selector: &str,
+    labels: &LabelMap,
+    v: f64,
+    t: Duration,
+) -> ExprTest {
     if v == v.round() && v.abs() < 1e15 {
         ExprTest {
             comment,
             expr: selector.to_string(),
             eval_time: t.to_string(),
-            exp_samples: vec![ExpSample { labels: series_text(selector.split('{').next().unwrap_or(selector), labels), value: num(v) }],
+            exp_samples: vec![ExpSample {
+                labels: series_text(selector.split('{').next().unwrap_or(selector), labels),
+                value: num(v),
+            }],
         }
     } else {
         // Float arithmetic (rates, interpolation) is compared with a tolerance.
@@ -465,7 +672,10 @@ fn sample_test(comment: String, selector: &str, labels: &LabelMap, v: f64, t: Du
             comment: format!("{comment} (within 1e-9)"),
             expr: format!("abs({selector} - {}) < bool 1e-09", num(v)),
             eval_time: t.to_string(),
-            exp_samples: vec![ExpSample { labels: series_text("", labels), value: "1".into() }],
+            exp_samples: vec![ExpSample {
+                labels: series_text("", labels),
+                value: "1".into(),
+            }],
         }
     }
 }
@@ -477,7 +687,8 @@ pub fn record_tests(m: &Model, r: &Record) -> GResult<TestFile> {
     for d in &deps {
         durs.extend(m.records[*d].measure.durations());
     }
-    let i = choose_interval(&durs);
+    let i = interval_for(&durs, &r.path)?;
+    let mut eval_step = i;
     let mut groups = Vec::new();
     match &r.measure {
         Measure::Raw { tests, .. } => {
@@ -486,7 +697,14 @@ pub fn record_tests(m: &Model, r: &Record) -> GResult<TestFile> {
                 groups.push(TestGroup {
                     comment: format!("hand-written case {} from thresholds.yaml", n + 1),
                     interval: i.to_string(),
-                    input_series: t.input_series.iter().map(|(s, x)| InSeries { series: s.clone(), values: x.clone() }).collect(),
+                    input_series: t
+                        .input_series
+                        .iter()
+                        .map(|(s, x)| InSeries {
+                            series: s.clone(),
+                            values: x.clone(),
+                        })
+                        .collect(),
                     alert_tests: vec![],
                     expr_tests: vec![ExprTest {
                         comment: format!("{} sample(s)", samples.len()),
@@ -497,7 +715,10 @@ pub fn record_tests(m: &Model, r: &Record) -> GResult<TestFile> {
                             .map(|(l, v)| {
                                 let mut l = l.clone();
                                 l.extend(r.labels.clone());
-                                ExpSample { labels: series_text(&r.name, &l), value: num(*v) }
+                                ExpSample {
+                                    labels: series_text(&r.name, &l),
+                                    value: num(*v),
+                                }
                             })
                             .collect(),
                     }],
@@ -507,26 +728,46 @@ pub fn record_tests(m: &Model, r: &Record) -> GResult<TestFile> {
         measure => {
             let v = sample_value(measure);
             let warm = measure.warmup(&m.records);
-            let t = round_up(warm, i) + i.mul(1 + deps.len() as u64);
+            let ev = eval_interval(warm, i);
+            let t = round_up(
+                warm + i.times(1 + deps.len() as u64) + ev.times(deps.len() as u64),
+                ev,
+            );
+            eval_step = ev;
             let samples = (t.ms() / i.ms()) as usize + 2;
-            let ctx = SynthCtx { interval: i, base: base_labels("coinjecture"), records: &m.records, samples };
-            let s = measure.synth(v, &ctx).map_err(|e| gerr(&r.path, format!("cannot generate a test: {e}")))?;
+            let ctx = SynthCtx {
+                interval: i,
+                base: base_labels("coinjecture"),
+                records: &m.records,
+                samples,
+            };
+            let s = measure
+                .synth(v, &ctx)
+                .map_err(|e| gerr(&r.path, format!("cannot generate a test: {e}")))?;
             let keys = actual_labels(&r.expr, &s, &m.records);
             let mut labels = restrict(&s.subject, &keys);
             labels.extend(r.labels.clone());
-            let mut selector_labels = LabelMap::new();
-            selector_labels.extend(r.labels.clone());
-            let selector = series_text(&r.name, &selector_labels);
+            let selector = series_text(&r.name, &labels);
             groups.push(TestGroup {
                 comment: format!("{}: inputs that make it {}", r.name, num(v)),
                 interval: i.to_string(),
                 input_series: inputs(&s, samples),
                 alert_tests: vec![],
-                expr_tests: vec![sample_test(format!("{} = {}", r.name, num(v)), &selector, &labels, v, t)],
+                expr_tests: vec![sample_test(
+                    format!("{} = {}", r.name, num(v)),
+                    &selector,
+                    &labels,
+                    v,
+                    t,
+                )],
             });
         }
     }
-    Ok(TestFile { rule_files: rule_files(&r.group, &[&r.measure], &m.records), evaluation_interval: i.to_string(), groups })
+    Ok(TestFile {
+        rule_files: rule_files(&r.group, &[&r.measure], &m.records),
+        evaluation_interval: eval_step.to_string(),
+        groups,
+    })
 }
 
 pub const GATE_PROCEED: &str = "chainwatch:rollout_gate_proceed:bool";
@@ -544,18 +785,30 @@ pub fn gate_tests(m: &Model, g: &GateM) -> GResult<TestFile> {
     for d in &deps {
         durs.extend(m.records[*d].measure.durations());
     }
-    let i = choose_interval(&durs);
+    let i = interval_for(&durs, &g.path)?;
     let horizon = all
         .iter()
         .map(|c| Duration(c.measure.warmup(&m.records).ms() + c.throughout.ms()))
         .max()
         .unwrap_or_default();
-    let t = round_up(horizon, i) + i.mul(2 + deps.len() as u64);
+    let ev = eval_interval(horizon, i);
+    let t = round_up(horizon + i.times(2) + ev.times(1 + deps.len() as u64), ev);
     let samples = (t.ms() / i.ms()) as usize + 2;
-    let ctx = SynthCtx { interval: i, base: base_labels("coinjecture"), records: &m.records, samples };
+    let ctx = SynthCtx {
+        interval: i,
+        base: base_labels("coinjecture"),
+        records: &m.records,
+        samples,
+    };
     let p = &g.path;
     // Values per condition: calm (proceed holds / rollback does not trip) and tripped.
-    let calm = |c: &crate::build::CondM, is_proceed: bool| if is_proceed { c.op.satisfy(c.threshold) } else { c.op.violate(c.threshold) };
+    let calm = |c: &crate::build::CondM, is_proceed: bool| {
+        if is_proceed {
+            c.op.satisfy(c.threshold)
+        } else {
+            c.op.violate(c.threshold)
+        }
+    };
     let build_inputs = |flip: Option<usize>| -> GResult<Synth> {
         // The flipped condition's series come first; other conditions may not override them
         // (a proceed and a rollback condition may watch the same counter).
@@ -570,13 +823,23 @@ pub fn gate_tests(m: &Model, g: &GateM) -> GResult<TestFile> {
             let is_proceed = k < g.proceed.len();
             let mut v = calm(c, is_proceed);
             if flip == Some(k) {
-                v = if is_proceed { c.op.violate(c.threshold) } else { c.op.satisfy(c.threshold) };
+                v = if is_proceed {
+                    c.op.violate(c.threshold)
+                } else {
+                    c.op.satisfy(c.threshold)
+                };
             }
-            let mut cs = c.measure.synth(v, &ctx).map_err(|e| gerr(p, format!("condition `{}`: cannot generate a test: {e}", c.name)))?;
+            let mut cs = c.measure.synth(v, &ctx).map_err(|e| {
+                gerr(
+                    p,
+                    format!("condition `{}`: cannot generate a test: {e}", c.name),
+                )
+            })?;
             if flip.is_some() {
                 cs.series.retain(|key, _| !s.series.contains_key(key));
             }
-            s.merge(cs).map_err(|e| gerr(p, format!("condition `{}`: {e}", c.name)))?;
+            s.merge(cs)
+                .map_err(|e| gerr(p, format!("condition `{}`: {e}", c.name)))?;
         }
         Ok(s)
     };
@@ -592,16 +855,27 @@ pub fn gate_tests(m: &Model, g: &GateM) -> GResult<TestFile> {
         comment,
         expr: sel(name),
         eval_time: t.to_string(),
-        exp_samples: vec![ExpSample { labels: series_text(name, &gl), value: num(v) }],
+        exp_samples: vec![ExpSample {
+            labels: series_text(name, &gl),
+            value: num(v),
+        }],
     };
     let mut groups = Vec::new();
     let calm_s = build_inputs(None)?;
     let mut tests = Vec::new();
     if !g.proceed.is_empty() {
-        tests.push(expect(GATE_PROCEED, 1.0, "every proceed condition held: may proceed".into()));
+        tests.push(expect(
+            GATE_PROCEED,
+            1.0,
+            "every proceed condition held: may proceed".into(),
+        ));
     }
     if !g.rollback.is_empty() {
-        tests.push(expect(GATE_ROLLBACK, 0.0, "no rollback condition: no rollback".into()));
+        tests.push(expect(
+            GATE_ROLLBACK,
+            0.0,
+            "no rollback condition: no rollback".into(),
+        ));
     }
     groups.push(TestGroup {
         comment: format!("gate {}: all is well", g.name),
@@ -614,31 +888,48 @@ pub fn gate_tests(m: &Model, g: &GateM) -> GResult<TestFile> {
         let is_proceed = k < g.proceed.len();
         let s = build_inputs(Some(k))?;
         let test = if is_proceed {
-            expect(GATE_PROCEED, 0.0, format!("`{}` failed: may not proceed", c.name))
+            expect(
+                GATE_PROCEED,
+                0.0,
+                format!("`{}` failed: may not proceed", c.name),
+            )
         } else {
-            expect(GATE_ROLLBACK, 1.0, format!("`{}` tripped: roll back", c.name))
+            expect(
+                GATE_ROLLBACK,
+                1.0,
+                format!("`{}` tripped: roll back", c.name),
+            )
         };
         groups.push(TestGroup {
-            comment: format!("gate {}: {} `{}`", g.name, if is_proceed { "fails" } else { "trips" }, c.name),
+            comment: format!(
+                "gate {}: {} `{}`",
+                g.name,
+                if is_proceed { "fails" } else { "trips" },
+                c.name
+            ),
             interval: i.to_string(),
             input_series: inputs(&s, samples),
             alert_tests: vec![],
             expr_tests: vec![test],
         });
     }
-    let _ = (gate_proceed_expr(g), gate_rollback_expr(g));
     let measures: Vec<&Measure> = all.iter().map(|c| &c.measure).collect();
-    Ok(TestFile { rule_files: rule_files(&g.group, &measures, &m.records), evaluation_interval: i.to_string(), groups })
-}
-
-/// Sanity helper for tests of this module.
-pub fn _labels(v: &[(&str, &str)]) -> BTreeMap<String, String> {
-    v.iter().map(|(k, x)| (k.to_string(), x.to_string())).collect()
+    Ok(TestFile {
+        rule_files: rule_files(&g.group, &measures, &m.records),
+        evaluation_interval: ev.to_string(),
+        groups,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn labels(v: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        v.iter()
+            .map(|(k, x)| (k.to_string(), x.to_string()))
+            .collect()
+    }
 
     #[test]
     fn intervals_divide_every_duration() {
@@ -652,7 +943,10 @@ mod tests {
 
     #[test]
     fn annotations_expand_labels() {
-        let l = _labels(&[("node", "n1"), ("chain", "c")]);
-        assert_eq!(expand("{{ $labels.node }} of {{$labels.chain}}!", &l), "n1 of c!");
+        let l = labels(&[("node", "n1"), ("chain", "c")]);
+        assert_eq!(
+            expand("{{ $labels.node }} of {{$labels.chain}}!", &l),
+            "n1 of c!"
+        );
     }
 }

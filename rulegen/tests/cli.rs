@@ -1,0 +1,580 @@
+//! End-to-end tests of the chainwatch-rulegen binary: real promtool on the generated files,
+//! golden errors for broken thresholds files, `--check`, `coverage`, the overlay, and the promise
+//! that one changed number changes one rule and its tests only.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chainwatch-rulegen");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata")
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run chainwatch-rulegen")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn promtool() -> &'static str {
+    match Command::new("promtool").arg("--version").output() {
+        Ok(o) if o.status.success() => "promtool",
+        _ => panic!("promtool not found: install Debian's `prometheus` package (apt-get install prometheus)"),
+    }
+}
+
+fn files_under(dir: &Path, sub: &str) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(dir.join(sub)) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .map(|e| format!("{sub}/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".yml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// promtool check rules + promtool test rules (two processes in parallel) under `root`.
+fn promtool_all(root: &Path, tests: Vec<String>) {
+    let p = promtool();
+    let rules = files_under(root, "prometheus/rules");
+    assert!(!rules.is_empty());
+    let o = Command::new(p)
+        .current_dir(root)
+        .arg("check")
+        .arg("rules")
+        .args(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "promtool check rules failed:\n{}",
+        text(&o)
+    );
+    let mid = tests.len() / 2;
+    let halves = [tests[..mid].to_vec(), tests[mid..].to_vec()];
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = halves
+            .iter()
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                s.spawn(move || {
+                    Command::new(p)
+                        .current_dir(root)
+                        .args(["test", "rules"])
+                        .args(h)
+                        .output()
+                        .unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in outs {
+        assert!(
+            o.status.success(),
+            "promtool test rules failed:\n{}",
+            text(&o)
+        );
+    }
+}
+
+fn all_tests(root: &Path) -> Vec<String> {
+    let mut t = Vec::new();
+    for d in ["alerts", "records", "gates"] {
+        t.extend(files_under(root, &format!("prometheus/tests/{d}")));
+    }
+    t
+}
+
+#[test]
+fn generated_rules_pass_promtool_check_and_test() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&workspace(), &["--out", out.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let tests = all_tests(out.path());
+    assert!(tests.len() > 40, "only {} test files", tests.len());
+    promtool_all(out.path(), tests);
+}
+
+#[test]
+fn committed_output_is_up_to_date() {
+    let o = run(&workspace(), &["--check"]);
+    assert!(
+        o.status.success(),
+        "prometheus/ is stale; run chainwatch-rulegen:\n{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn every_alert_has_a_test_with_fire_inside_and_before_for_cases() {
+    let out = tempfile::tempdir().unwrap();
+    assert!(run(&workspace(), &["--out", out.path().to_str().unwrap()])
+        .status
+        .success());
+    let rules: String = files_under(out.path(), "prometheus/rules")
+        .iter()
+        .map(|f| fs::read_to_string(out.path().join(f)).unwrap())
+        .collect();
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 40, "{alerts:?}");
+    for a in alerts {
+        let t = fs::read_to_string(
+            out.path()
+                .join(format!("prometheus/tests/alerts/{a}.test.yml")),
+        )
+        .unwrap_or_else(|_| panic!("no test file for {a}"));
+        if t.contains("hand-written case") {
+            continue;
+        }
+        assert!(t.contains(": fires"), "{a}: no firing case");
+        assert!(t.contains("silent"), "{a}: no silent case");
+    }
+    // Per-chain overrides are tested for each chain that has one.
+    let t = fs::read_to_string(
+        out.path()
+            .join("prometheus/tests/alerts/LowPeerCount.test.yml"),
+    )
+    .unwrap();
+    for c in [
+        "(chain dilithion)",
+        "(chain bitcell)",
+        "(chains without an override)",
+    ] {
+        assert!(t.contains(c), "LowPeerCount tests lack {c}");
+    }
+    // Every recording rule has a promql_expr_test.
+    for l in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record: "))
+    {
+        if l.starts_with("chainwatch:rollout_gate") {
+            continue;
+        }
+        let f = out.path().join(format!(
+            "prometheus/tests/records/{}.test.yml",
+            l.replace(':', "_")
+        ));
+        let t = fs::read_to_string(&f).unwrap_or_else(|_| panic!("no test for {l}"));
+        assert!(t.contains("promql_expr_test:"), "{l}");
+    }
+}
+
+type Snapshot = BTreeMap<PathBuf, (Vec<u8>, SystemTime)>;
+
+fn snapshot(dir: &Path) -> Snapshot {
+    let mut m = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let md = e.metadata().unwrap();
+                m.insert(
+                    e.path(),
+                    (fs::read(e.path()).unwrap(), md.modified().unwrap()),
+                );
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn broken_thresholds_files_fail_with_golden_errors_and_touch_nothing() {
+    let td = testdata();
+    let out = tempfile::tempdir().unwrap();
+    let outs = out.path().to_str().unwrap();
+    let o = run(&td, &["--thresholds", "good.yaml", "--out", outs]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = snapshot(out.path());
+    assert!(before.len() > 3);
+    let mut cases: Vec<PathBuf> = fs::read_dir(td.join("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 7);
+    for case in cases {
+        let name = case.file_stem().unwrap().to_string_lossy().to_string();
+        let rel = format!("bad/{name}.yaml");
+        let o = run(&td, &["--thresholds", &rel, "--out", outs]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        let golden = fs::read_to_string(td.join(format!("bad/{name}.err"))).unwrap();
+        assert_eq!(
+            first,
+            golden.trim_end(),
+            "{name}: error differs from bad/{name}.err"
+        );
+        // file:line:col: field: message
+        let parts: Vec<&str> = first.trim_start_matches("error: ").splitn(5, ':').collect();
+        assert_eq!(parts[0], rel, "{name}");
+        assert!(
+            parts[1].parse::<usize>().unwrap() > 0 && parts[2].parse::<usize>().unwrap() > 0,
+            "{name}: {first}"
+        );
+        assert!(!parts[3].trim().is_empty(), "{name}: no field in {first}");
+        assert!(stderr.contains("nothing written"), "{name}");
+        assert_eq!(snapshot(out.path()), before, "{name}: output changed");
+        // --check too must refuse the input, not report stale files.
+        let o = run(&td, &["--thresholds", &rel, "--out", outs, "--check"]);
+        assert_eq!(o.status.code(), Some(2), "{name} --check");
+    }
+}
+
+#[test]
+fn overlay_shortens_for_and_windows_and_its_output_passes_promtool() {
+    let out = tempfile::tempdir().unwrap();
+    let overlay = testdata().join("overlay.yaml");
+    let o = run(
+        &workspace(),
+        &[
+            "--overlay",
+            overlay.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let fleet = fs::read_to_string(out.path().join("prometheus/rules/fleet.rules.yml")).unwrap();
+    let node_down = fleet.split("- alert: NodeDown").nth(1).unwrap();
+    assert!(node_down.contains("for: 5s"), "{node_down}");
+    let peers = fs::read_to_string(out.path().join("prometheus/rules/peers.rules.yml")).unwrap();
+    assert!(
+        peers.contains("chain_peers{chain=\"dilithion\"} < 4"),
+        "{peers}"
+    );
+    let prop =
+        fs::read_to_string(out.path().join("prometheus/rules/propagation.rules.yml")).unwrap();
+    assert!(
+        prop.contains("chain_blocks_received_total{chain=\"dilithion\"}[15s]"),
+        "3x block_time of 5s"
+    );
+    // The changed alerts' tests and every gate pass with the shortened durations.
+    let mut tests: Vec<String> = [
+        "NodeDown",
+        "LowPeerCount",
+        "NoBlocksPropagated",
+        "EquilibriumDeviationRollback",
+    ]
+    .iter()
+    .map(|a| format!("prometheus/tests/alerts/{a}.test.yml"))
+    .collect();
+    tests.extend(files_under(out.path(), "prometheus/tests/gates"));
+    tests.push(
+        "prometheus/tests/records/node_chain_equilibrium_maintained_ratio_1w.test.yml".into(),
+    );
+    promtool_all(out.path(), tests);
+}
+
+#[test]
+fn overlay_errors_point_at_the_overlay() {
+    let o = run(
+        &testdata(),
+        &[
+            "--thresholds",
+            "good.yaml",
+            "--overlay",
+            "bad_overlay.yaml",
+            "--out",
+            "/nonexistent",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("bad_overlay.yaml:4:10: alerts[0].for: `soon` is not a duration"),
+        "{e}"
+    );
+    let o = run(
+        &testdata(),
+        &[
+            "--overlay",
+            "overlay.yaml",
+            "--thresholds",
+            "good.yaml",
+            "--check",
+            "--out",
+            "/nonexistent",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no alert named `NodeDown`"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn render(text: &str) -> BTreeMap<String, String> {
+    chainwatch_rulegen::generate_str(Path::new("thresholds.yaml"), text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .1
+}
+
+fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// Lines of `old` and `new` that differ all lie in the block of `- alert: name`.
+fn only_alert_block_changed(old: &str, new: &str, name: &str) {
+    let block = |t: &str| -> (Vec<String>, Vec<String>) {
+        let mut inside = false;
+        let (mut inb, mut outb) = (Vec::new(), Vec::new());
+        for l in t.lines() {
+            let trimmed = l.trim();
+            if trimmed.starts_with("- alert: ")
+                || trimmed.starts_with("- record: ")
+                || trimmed.starts_with("# ")
+            {
+                inside = trimmed == format!("- alert: {name}");
+            }
+            if inside {
+                inb.push(l.to_string())
+            } else {
+                outb.push(l.to_string())
+            }
+        }
+        (inb, outb)
+    };
+    let (ib, ob) = block(old);
+    let (ia, oa) = block(new);
+    assert_eq!(ob, oa, "lines outside {name} changed");
+    assert_ne!(ib, ia, "{name} did not change");
+}
+
+#[test]
+fn one_threshold_number_changes_that_rule_and_its_tests_only() {
+    let base = fs::read_to_string(workspace().join("thresholds.yaml")).unwrap();
+    let a = render(&base);
+    assert_eq!(a, render(&base), "rendering is not deterministic");
+
+    let needle = "value: {metric: chain_sync_progress_ratio}\n    op: \"<\"\n    threshold: 0.95";
+    assert!(base.contains(needle));
+    let b = render(&base.replace(needle, &needle.replace("0.95", "0.9")));
+    assert_eq!(
+        changed(&a, &b),
+        vec![
+            "prometheus/rules/fleet.rules.yml".to_string(),
+            "prometheus/tests/alerts/NodeOutOfSync.test.yml".to_string()
+        ]
+    );
+    only_alert_block_changed(
+        &a["prometheus/rules/fleet.rules.yml"],
+        &b["prometheus/rules/fleet.rules.yml"],
+        "NodeOutOfSync",
+    );
+
+    // A per-chain override.
+    let needle = "dilithion: {threshold: 3}";
+    assert!(base.contains(needle));
+    let c = render(&base.replace(needle, "dilithion: {threshold: 4}"));
+    assert_eq!(
+        changed(&a, &c),
+        vec![
+            "prometheus/rules/peers.rules.yml".to_string(),
+            "prometheus/tests/alerts/LowPeerCount.test.yml".to_string()
+        ]
+    );
+    only_alert_block_changed(
+        &a["prometheus/rules/peers.rules.yml"],
+        &c["prometheus/rules/peers.rules.yml"],
+        "LowPeerCount",
+    );
+    assert!(c["prometheus/rules/peers.rules.yml"].contains("chain_peers{chain=\"dilithion\"} < 4"));
+}
+
+#[test]
+fn coverage_maps_every_row_of_criteria_md() {
+    let criteria = workspace().join("../shared/criteria.md");
+    let o = run(
+        &workspace(),
+        &["coverage", "--criteria", criteria.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(", 0 unmapped"), "{out}");
+    assert!(!out.contains("UNMAPPED"));
+    if let Ok(md) = fs::read_to_string(&criteria) {
+        let ids = chainwatch_rulegen::coverage::criteria_ids(&md);
+        assert!(ids.len() >= 40, "{ids:?}");
+        for id in &ids {
+            assert!(
+                out.lines().any(|l| l.split_whitespace().next() == Some(id)),
+                "{id} missing from:\n{out}"
+            );
+        }
+        assert!(
+            !out.contains("not in"),
+            "thresholds.yaml's criteria list differs from criteria.md:\n{out}"
+        );
+    }
+    // Without shared/, the list embedded in thresholds.yaml is used.
+    let o = run(
+        &workspace(),
+        &["coverage", "--criteria", "/nonexistent/criteria.md"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("46 mapped, 0 unmapped"));
+}
+
+#[test]
+fn coverage_fails_on_an_unmapped_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fs::read_to_string(testdata().join("good.yaml")).unwrap();
+    fs::write(
+        dir.path().join("t.yaml"),
+        good.replace("criteria: [X1, X2, X3]", "criteria: [X1, X2, X3, X4]"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("criteria.md"),
+        "| # | c |\n|---|---|\n| X1 | a |\n| X2 | b |\n| X3 | c |\n| X4 | d |\n",
+    )
+    .unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            "--thresholds",
+            "t.yaml",
+            "coverage",
+            "--criteria",
+            "criteria.md",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("X4   UNMAPPED"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn check_lists_stale_missing_and_extra_files_and_write_repairs_them() {
+    let td = testdata();
+    let out = tempfile::tempdir().unwrap();
+    let outs = out.path().to_str().unwrap();
+    assert!(run(&td, &["--thresholds", "good.yaml", "--out", outs])
+        .status
+        .success());
+    let o = run(
+        &td,
+        &["--thresholds", "good.yaml", "--out", outs, "--check"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let root = out.path().join("prometheus");
+    fs::write(root.join("rules/test.rules.yml"), "edited\n").unwrap();
+    fs::remove_file(root.join("tests/alerts/Stalled.test.yml")).unwrap();
+    fs::write(root.join("tests/alerts/Old.test.yml"), "old\n").unwrap();
+    let o = run(
+        &td,
+        &["--thresholds", "good.yaml", "--out", outs, "--check"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("stale: prometheus/rules/test.rules.yml"), "{s}");
+    assert!(
+        s.contains("missing: prometheus/tests/alerts/Stalled.test.yml"),
+        "{s}"
+    );
+    assert!(
+        s.contains("extra: prometheus/tests/alerts/Old.test.yml"),
+        "{s}"
+    );
+
+    let o = run(&td, &["--thresholds", "good.yaml", "--out", outs]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 written"),
+        "{}",
+        text(&o)
+    );
+    assert!(!root.join("tests/alerts/Old.test.yml").exists());
+    // Nothing changes on a second run: files are written only when their content changed.
+    let before = snapshot(out.path());
+    let o = run(&td, &["--thresholds", "good.yaml", "--out", outs]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 written"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(snapshot(out.path()), before);
+    assert!(run(
+        &td,
+        &["--thresholds", "good.yaml", "--out", outs, "--check"]
+    )
+    .status
+    .success());
+}
+
+#[test]
+fn fixture_output_passes_promtool() {
+    let out = tempfile::tempdir().unwrap();
+    assert!(run(
+        &testdata(),
+        &[
+            "--thresholds",
+            "good.yaml",
+            "--out",
+            out.path().to_str().unwrap()
+        ]
+    )
+    .status
+    .success());
+    let tests = all_tests(out.path());
+    promtool_all(out.path(), tests);
+}
+
+#[test]
+fn output_has_no_timestamps_and_names_its_source() {
+    let base = fs::read_to_string(workspace().join("thresholds.yaml")).unwrap();
+    for (path, content) in render(&base) {
+        assert!(
+            content.starts_with(
+                "# Generated by chainwatch-rulegen from thresholds.yaml: do not edit."
+            ),
+            "{path}"
+        );
+        assert!(
+            !content.contains("2026") && !content.contains("2025"),
+            "{path} has a date"
+        );
+    }
+}
