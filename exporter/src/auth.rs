@@ -81,6 +81,7 @@ impl Bounded {
         self.order.push_back(k);
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.order.len()
     }

@@ -33,6 +33,9 @@ pub struct Cli {
     /// Directory for read checkpoints, so a restart neither loses nor recounts lines (overrides `state_dir` in the config).
     #[arg(long = "state.dir")]
     pub state_dir: Option<PathBuf>,
+    /// Web configuration file (exporter-toolkit format): TLS, basic auth, response headers.
+    #[arg(long = "web.config.file", global = true)]
+    pub web_config: Option<PathBuf>,
     /// Only log messages with this severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: Level,
@@ -147,6 +150,10 @@ fn run(cli: Cli) -> Result<()> {
             for a in &cfg.apis {
                 serve::prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?;
             }
+            if let Some(w) = cli.web_config.as_deref() {
+                serve::load_security(Some(w))?;
+                println!("{}: OK", w.display());
+            }
             println!(
                 "{}: OK ({} profile(s), {} rule(s), {} mapping(s), {} source(s))",
                 cfg.file.display(),
@@ -165,6 +172,7 @@ fn run(cli: Cli) -> Result<()> {
                     listen_address: cli.listen_address,
                     telemetry_path: cli.telemetry_path,
                     state_dir: cli.state_dir,
+                    web_config: cli.web_config,
                 },
             )
         }

@@ -277,23 +277,23 @@ pub fn json_capture(m: &Matcher, line: &[u8], out: &mut Vec<Option<String>>) -> 
     if close < open {
         return false;
     }
-    let Ok(serde_json::Value::Object(obj)) =
-        serde_json::from_slice::<serde_json::Value>(&line[open..=close])
-    else {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&line[open..=close]) else {
         return false;
     };
+    if !doc.is_object() {
+        return false;
+    }
     out.clear();
     for f in fields {
         let v = if f.starts_with('/') {
-            let root = serde_json::Value::Object(obj.clone());
-            root.pointer(f).cloned()
+            doc.pointer(f)
         } else {
-            obj.get(f).cloned()
+            doc.get(f)
         };
         out.push(match v {
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            Some(serde_json::Value::String(s)) => Some(s),
-            Some(serde_json::Value::Bool(b)) => Some(if b { "1" } else { "0" }.to_string()),
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Bool(b)) => Some(if *b { "1" } else { "0" }.to_string()),
             _ => None,
         });
     }

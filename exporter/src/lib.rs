@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod log;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod duration;
@@ -16,4 +17,6 @@ pub mod replay;
 pub mod serve;
 pub mod server;
 pub mod source;
+pub mod tls;
 pub mod total;
+pub mod web_config;

@@ -26,9 +26,13 @@ pub struct WebOptions {
     pub listen_address: String,
     pub telemetry_path: String,
     pub state_dir: Option<PathBuf>,
+    /// `--web.config.file`: TLS, basic auth and response headers (exporter-toolkit format).
+    pub web_config: Option<PathBuf>,
 }
 
 pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
+    // First: a bad web config must stop us before anything runs or listens.
+    let security = load_security(web.web_config.as_deref())?;
     let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
     let state_dir = web.state_dir.clone().or(cfg.state_dir.clone());
     if let Some(d) = &state_dir {
@@ -109,6 +113,7 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
                 metrics: metrics.clone(),
                 health: health.clone(),
                 telemetry_path: web.telemetry_path.clone(),
+                security,
             }),
             rx,
         ));
@@ -270,6 +275,26 @@ pub fn prepare_poller(
         ApiSourceKind::Health => unreachable!("returned above"),
     };
     Ok((poller, a.interval, pm))
+}
+
+/// Load `--web.config.file` (errors carry file:line:column, so they exit with code 2).
+pub fn load_security(path: Option<&std::path::Path>) -> Result<server::Security> {
+    let Some(path) = path else {
+        return Ok(server::Security::default());
+    };
+    let c = crate::web_config::load(path)?;
+    info!(
+        "web config loaded",
+        file = path.display(),
+        tls = c.tls.is_some(),
+        basic_auth = c.auth.is_some(),
+        headers = c.headers.len()
+    );
+    Ok(server::Security {
+        tls: c.tls,
+        auth: c.auth,
+        headers: c.headers,
+    })
 }
 
 /// `:9942`, `0.0.0.0:9942`, `127.0.0.1:0`, `[::1]:9942`.

@@ -1,4 +1,5 @@
 //! The HTTP side: `/metrics` (or `--web.telemetry-path`), `/health`, and a landing page at `/`.
+//! With `--web.config.file`: TLS, basic auth on every path, and extra response headers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -7,22 +8,38 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::auth::BasicAuth;
 use crate::health::Health;
 use crate::registry::Metrics;
+use crate::tls::Reloader;
 
 pub struct Web {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub telemetry_path: String,
+    pub security: Security,
 }
+
+/// What `--web.config.file` turns on; the default is plain HTTP, open, no extra headers.
+#[derive(Default)]
+pub struct Security {
+    pub tls: Option<Arc<Reloader>>,
+    pub auth: Option<Arc<BasicAuth>>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// How long a client has to send its first byte and finish the TLS handshake: a connection that
+/// stalls there would otherwise hold a task and a socket for ever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -44,31 +61,127 @@ pub async fn serve(listener: TcpListener, web: Arc<Web>, mut shutdown: watch::Re
         };
         let web = web.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| handle(web.clone(), req));
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                debug!("connection ended with an error", error = e);
+            match web.security.tls.clone() {
+                None => serve_connection(stream, web).await,
+                Some(tls) => {
+                    if let Some(s) = tls_handshake(stream, &tls).await {
+                        serve_connection(s, web).await
+                    }
+                }
             }
         });
     }
 }
 
+async fn serve_connection<I>(io: I, web: Arc<Web>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| handle(web.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = conn.await {
+        debug!("connection ended with an error", error = e);
+    }
+}
+
+/// Accept TLS on `stream`; None when the client fails the handshake (logged at debug: scanners
+/// and clients without the right certificate are not the operator's problem). The certificate
+/// files are checked for changes here, so a rotated certificate serves the next connection.
+async fn tls_handshake(
+    mut stream: TcpStream,
+    tls: &Reloader,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let handshake = async {
+        // A TLS connection starts with a handshake record (0x16). Anything else is most likely
+        // plain HTTP: answer it in plain HTTP, as Go's servers do, so the mistake is obvious.
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(1) if first[0] != 0x16 => {
+                // Read the request head first (bounded in size and time): closing with unread
+                // data resets the connection, which can discard the answer before it is read.
+                let mut head = Vec::with_capacity(1024);
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let mut buf = [0u8; 1024];
+                    while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                })
+                .await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n\
+                          Client sent an HTTP request to an HTTPS server.\n",
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+                return None;
+            }
+            Ok(1) => {}
+            _ => return None,
+        }
+        match acceptor.accept(stream).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                debug!("TLS handshake failed", error = e);
+                None
+            }
+        }
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .unwrap_or(None)
+}
+
+/// Basic auth first (every path is protected: `/health` tells which sources run and how they
+/// fail, `/` the version), then the route; the configured headers go on every response.
 async fn handle(
     web: Arc<Web>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let allowed = match &web.security.auth {
+        None => true,
+        Some(auth) => {
+            auth.check(req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes))
+                .await
+        }
+    };
+    let mut resp = if allowed {
+        route(&web, req).await
+    } else {
+        let mut r = respond(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "Unauthorized\n".into(),
+        );
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(crate::auth::CHALLENGE),
+        );
+        r
+    };
+    for (name, value) in &web.security.headers {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(resp)
+}
+
+async fn route(web: &Web, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(respond(
+        return respond(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
             "only GET and HEAD\n".into(),
-        ));
+        );
     }
     let path = req.uri().path();
-    Ok(if path == web.telemetry_path {
+    if path == web.telemetry_path {
         let metrics = web.metrics.clone();
         let body = tokio::task::spawn_blocking(move || metrics.encode())
             .await
@@ -84,7 +197,7 @@ async fn handle(
         )
     } else {
         respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into())
-    })
+    }
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {

@@ -5,11 +5,13 @@
 //! write files in many ways (in-place rewrite, rename over, Kubernetes' symlink swap). Comparing a
 //! file's identity and mtime when a connection arrives catches all of them with one `stat` per file,
 //! costs nothing when idle and needs no thread. The exporter-toolkit does the same (it re-reads on
-//! every handshake); we only re-read and re-parse when a stamp changed.
+//! every handshake); we only re-read and re-parse when a stamp changed. File times tick coarsely
+//! (milliseconds), so while a file's mtime is recent its contents are compared too: two rewrites
+//! of the same length within one tick are still seen.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup, WebPkiSupportedAlgorithms};
@@ -179,13 +181,30 @@ impl TlsError {
     }
 }
 
+/// While a file's mtime is younger than this, its contents are hashed into its stamp.
+const FRESH: Duration = Duration::from_secs(2);
+
 /// The identity of a file at one moment: a change of any part means "re-read".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
     mtime: Option<SystemTime>,
+    /// SHA-256 of the contents, taken only while the mtime is fresh.
+    digest: Option<Vec<u8>>,
+}
+
+impl PartialEq for Stamp {
+    fn eq(&self, o: &Stamp) -> bool {
+        (self.dev, self.ino, self.len, self.mtime) == (o.dev, o.ino, o.len, o.mtime)
+            && match (&self.digest, &o.digest) {
+                (Some(a), Some(b)) => a == b,
+                // Same identity and mtime, and no second look at the contents: the file was not
+                // fresh on one of the looks, so no same-tick rewrite can hide behind the mtime.
+                _ => true,
+            }
+    }
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
@@ -193,11 +212,23 @@ fn stamp(path: &Path) -> Option<Stamp> {
     // `metadata` follows symlinks, so the `..data` symlink swap of Kubernetes secrets shows as a
     // new inode.
     let m = std::fs::metadata(path).ok()?;
+    let mtime = m.modified().ok();
+    let fresh = mtime.is_none_or(|t| t.elapsed().map_or(true, |age| age < FRESH));
+    let digest = if fresh {
+        std::fs::read(path).ok().map(|b| {
+            ring::digest::digest(&ring::digest::SHA256, &b)
+                .as_ref()
+                .to_vec()
+        })
+    } else {
+        None
+    };
     Some(Stamp {
         dev: m.dev(),
         ino: m.ino(),
         len: m.len(),
-        mtime: m.modified().ok(),
+        mtime,
+        digest,
     })
 }
 

@@ -20,7 +20,10 @@ fn journal_remote() -> PathBuf {
 /// Append messages (as unit `unit`) to the journal file at `path`.
 fn append(path: &Path, unit: &str, messages: &[Vec<u8>]) {
     let mut export = Vec::new();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
     for (i, m) in messages.iter().enumerate() {
         write!(
             export,
@@ -49,7 +52,11 @@ fn append(path: &Path, unit: &str, messages: &[Vec<u8>]) {
         .unwrap();
     child.stdin.take().unwrap().write_all(&export).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn config(dir: &Path, journal: &Path) -> PathBuf {
@@ -73,14 +80,20 @@ fn journal_entries_become_metrics_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("node.journal");
     // Entries before the first start are history: a first run starts at "now".
-    append(&journal, "coinjecture-api", &[b"INFO \xf0\x9f\x93\xa1 Broadcasting CID old".to_vec()]);
+    append(
+        &journal,
+        "coinjecture-api",
+        &[b"INFO \xf0\x9f\x93\xa1 Broadcasting CID old".to_vec()],
+    );
     let state = dir.path().join("state");
     let cfg = config(dir.path(), &journal);
     let state_arg = state.to_str().unwrap().to_string();
     let s = Sidecar::start(&cfg, &["--state.dir", &state_arg]);
     s.wait_ready();
 
-    let mut msgs: Vec<Vec<u8>> = (0..50).map(|i| format!("INFO 📡 Broadcasting CID bafy{i}").into_bytes()).collect();
+    let mut msgs: Vec<Vec<u8>> = (0..50)
+        .map(|i| format!("INFO 📡 Broadcasting CID bafy{i}").into_bytes())
+        .collect();
     msgs.push("INFO ⚖️  Equilibrium: λ=0.7071 η=0.7068 ratio=1.0004".into());
     msgs.push(b"INFO \xff\xfe not utf-8 \xf0\x9f\x93\xa1 Broadcasting CID raw".to_vec());
     append(&journal, "coinjecture-api", &msgs);
@@ -88,23 +101,49 @@ fn journal_entries_become_metrics_and_survive_a_restart() {
     append(&journal, "nginx", &[b"GET / 200 Broadcasting".to_vec()]);
     let m = poll_until("journal entries", || {
         let m = s.metrics();
-        (value(&m, "chain_cid_broadcasts_total", &[]) == Some(51.0) && value(&m, "chain_equilibrium_lambda", &[]).is_some()).then_some(m)
+        (value(&m, "chain_cid_broadcasts_total", &[]) == Some(51.0)
+            && value(&m, "chain_equilibrium_lambda", &[]).is_some())
+        .then_some(m)
     });
     assert_eq!(value(&m, "chain_equilibrium_lambda", &[]), Some(0.7071));
-    assert_eq!(value(&m, "chainwatch_lines_invalid_utf8_total", &[("source", "api-journal")]), Some(1.0));
+    assert_eq!(
+        value(
+            &m,
+            "chainwatch_lines_invalid_utf8_total",
+            &[("source", "api-journal")]
+        ),
+        Some(1.0)
+    );
     promtool_check_metrics(&s.get("/metrics").1);
 
     // Stop, write while down, restart: each entry counted once.
     let (code, lines) = s.terminate();
     assert_eq!(code, 0);
-    let first = final_count(&lines, "rule=coinjecture-network/cid_broadcast,source=api-journal");
+    let first = final_count(
+        &lines,
+        "rule=coinjecture-network/cid_broadcast,source=api-journal",
+    );
     assert_eq!(first, 51.0);
-    let more: Vec<Vec<u8>> = (50..80).map(|i| format!("INFO 📡 Broadcasting CID bafy{i}").into_bytes()).collect();
+    let more: Vec<Vec<u8>> = (50..80)
+        .map(|i| format!("INFO 📡 Broadcasting CID bafy{i}").into_bytes())
+        .collect();
     append(&journal, "coinjecture-api", &more);
     let s = Sidecar::start(&cfg, &["--state.dir", &state_arg]);
-    poll_until("entries written while down", || (broadcasts(&s) == 30.0).then_some(()));
-    append(&journal, "coinjecture-api", &[b"INFO Broadcasting CID last".to_vec()]);
+    poll_until("entries written while down", || {
+        (broadcasts(&s) == 30.0).then_some(())
+    });
+    append(
+        &journal,
+        "coinjecture-api",
+        &[b"INFO Broadcasting CID last".to_vec()],
+    );
     poll_until("and new ones", || (broadcasts(&s) == 31.0).then_some(()));
     let (_, lines) = s.terminate();
-    assert_eq!(final_count(&lines, "rule=coinjecture-network/cid_broadcast,source=api-journal"), 31.0);
+    assert_eq!(
+        final_count(
+            &lines,
+            "rule=coinjecture-network/cid_broadcast,source=api-journal"
+        ),
+        31.0
+    );
 }

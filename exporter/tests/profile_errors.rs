@@ -147,3 +147,13 @@ fn a_valid_user_profile_works_like_a_builtin() {
         Some(3.1)
     );
 }
+
+#[test]
+fn not_example_that_matches() {
+    assert_error(
+        &format!("{HEAD}    regex: 'queued'\n    not_examples: ['peers=15 queued=3']\n    actions:\n      - counter: chain_blocks_mined_total\n"),
+        6,
+        "rules[0].not_examples[0]",
+        "matches this line it must not match",
+    );
+}

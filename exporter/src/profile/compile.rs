@@ -310,6 +310,14 @@ fn compile_rule(p: &Loaded, i: usize, r: &RuleSpec) -> Result<PendingRule, SpecE
                     ));
                 }
             }
+            for (k, ex) in r.not_examples.iter().enumerate() {
+                if compiled.is_match(ex.as_bytes()) {
+                    return Err(err(
+                        &format!(".not_examples[{k}]"),
+                        format!("the rule's regex matches this line it must not match: {ex:?}"),
+                    ));
+                }
+            }
             (Matcher::Regex(compiled), required_literals(re))
         }
         (None, Some(j)) => {
@@ -344,6 +352,15 @@ fn compile_rule(p: &Loaded, i: usize, r: &RuleSpec) -> Result<PendingRule, SpecE
                     return Err(err(
                         &format!(".examples[{k}]"),
                         format!("example is not a JSON object with the required fields: {ex:?}"),
+                    ));
+                }
+            }
+            for (k, ex) in r.not_examples.iter().enumerate() {
+                let mut out = Vec::new();
+                if crate::engine::json_capture(&m, ex.as_bytes(), &mut out) {
+                    return Err(err(
+                        &format!(".not_examples[{k}]"),
+                        format!("the rule matches this line it must not match: {ex:?}"),
                     ));
                 }
             }

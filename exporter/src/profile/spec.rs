@@ -42,6 +42,9 @@ pub struct RuleSpec {
     /// documents and tests itself.
     #[serde(default)]
     pub examples: Vec<String>,
+    /// Sample lines this rule must NOT match (near misses another rule owns); checked at load.
+    #[serde(default)]
+    pub not_examples: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
