@@ -11,6 +11,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 [ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null || need+=(systemd)
+# curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   SUDO=""
