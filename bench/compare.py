@@ -120,15 +120,6 @@ def main():
         out.append(f"| `{s}` | {fmt(c)} | {fmt(m)} | {'yes' if same else '**NO**'} |")
     out.append(f"| histogram `_bucket` series ({buckets[0]}) | | | {'yes' if not buckets[1] else f'**{buckets[1]} differ**'} |")
     notes = []
-    ne = cw.get(("chainwatch_rule_matches_total", (("rule", "coinjecture-network/log_error"),)), 0)
-    ce = cw.get(("chainwatch_rule_matches_total", (("rule", "coinjecture-consensus/log_error"),)), 0)
-    le = cw.get(("chain_log_errors_total", ()), 0)
-    if ne and ce and le == ne + ce:
-        notes.append(
-            f"chain_log_errors_total = {fmt(le)} for {fmt(max(ne, ce))} error lines: both profiles have a `log_error` rule "
-            f"(same regex, same metric), so with both loaded every ERROR/CRITICAL line is counted twice "
-            f"(replay.mtail mirrors this to stay comparable)."
-        )
     for r, e, c, m, s in rule_rows:
         if s.startswith("both"):
             notes.append(f"{r}: chainwatch and mtail agree ({fmt(c)}) but the corpus meant {fmt(e)} lines for it — see README (profile regex vs intent).")

@@ -26,7 +26,8 @@ import sys
 
 NET = "coinjecture-network/"
 CON = "coinjecture-consensus/"
-ERR = (NET + "log_error", CON + "log_error")
+# One log_error rule runs: the two profiles carry the same rule, and merged profiles run it once.
+ERR = (NET + "log_error",)
 EQ = (NET + "equilibrium_lambda", NET + "equilibrium_eta", NET + "equilibrium_ratio")
 
 API = "coinjecture-api[812]"
@@ -117,6 +118,14 @@ def main():
 
     def net_kv():
         return API, f"INFO 📊 Network: peers={peers[k()]} queued={queued[k()]}"
+
+    def net_stale():
+        return API, f"INFO 📊 Network: peers={peers[k()]} queued={queued[k()]} stale peers: {ri(0, 5)}"
+
+    def conn_fail():
+        if R() < 0.7:
+            return API, f"WARNING Failed to connect to peer {ips[k()]}:8000: timeout"
+        return API, f"WARNING Connection to {ips[k()]}:8000 refused"
 
     def json_state(sec_iso):
         st["json"] += 1
@@ -259,15 +268,17 @@ def main():
 
     # (name, weight in % of lines, intended rules, function, needs: None | "iso" | "clf")
     T = [
-        ("eq_emoji", 5.0, EQ, eq_emoji, None),
+        ("eq_emoji", 4.7, EQ, eq_emoji, None),
         ("eq_plain", 1.5, EQ, eq_plain, None),
         ("eq_lambda_over_eta", 0.5, EQ, eq_slash, None),
-        ("cid_broadcast", 5.0, (NET + "cid_broadcast",), broadcast, None),
+        ("cid_broadcast", 4.5, (NET + "cid_broadcast",), broadcast, None),
         ("cid_broadcast_failed", 0.3, (NET + "cid_broadcast_failed",), bc_fail, None),
         ("cid_gossip_failed", 0.2, (NET + "cid_broadcast_failed",), gossip_fail, None),
         ("cid_propagated", 2.0, (NET + "cid_propagation",), propagated, None),
         ("network_count", 2.0, (NET + "network_peers", NET + "broadcast_queue_count"), net_count, None),
         ("network_kv", 1.0, (NET + "network_peers", NET + "broadcast_queue"), net_kv, None),
+        ("network_kv_stale", 0.5, (NET + "network_peers", NET + "broadcast_queue", NET + "stale_peers"), net_stale, None),
+        ("connection_failed", 0.3, (NET + "connection_failed",), conn_fail, None),
         ("json_state", 2.0, (NET + "json_state",), json_state, "iso"),
         ("api_error", 0.3, ERR, api_error, None),
         ("verified", 4.5, (CON + "verified",), verified, None),

@@ -55,13 +55,20 @@ def load_rules(path):
 
 
 def mtail_regexes(path):
-    """Top-level pattern blocks of the mtail program, in order (`/re/ {` at column 0)."""
-    out = []
+    """{rule: regex} and rule order of the mtail program's blocks: a `# rule: profile/name` comment
+    marks the next top-level pattern block (`/re/ {` at column 0)."""
+    blocks, order, pending = {}, [], None
     for line in open(path, encoding="utf-8"):
-        m = re.match(r"^/(.*)/ \{\s*$", line)
+        m = re.match(r"^# rule:\s*(\S+)\s*$", line)
         if m:
-            out.append(m.group(1).replace("\\/", "/"))
-    return out
+            pending = m.group(1)
+            continue
+        m = re.match(r"^/(.*)/ \{\s*$", line)
+        if m and pending:
+            blocks[pending] = m.group(1).replace("\\/", "/")
+            order.append(pending)
+            pending = None
+    return blocks, order
 
 
 def anonymize(pat):
@@ -99,10 +106,18 @@ def main():
     rules = []
     for p in a.profile:
         rules += load_rules(p)
-    mt = mtail_regexes(a.mtail)
+    mt, mt_order = mtail_regexes(a.mtail)
+    names = [n for n, _ in rules]
     warnings = []
-    if len(mt) != len(rules):
-        warnings.append(f"replay.mtail has {len(mt)} top-level pattern blocks, the profiles have {len(rules)} rules")
+    for n in names:
+        if n not in mt:
+            warnings.append(f"{n}: the profile has this rule, replay.mtail does not (its matches cannot be compared)")
+    for n in mt_order:
+        if n not in names:
+            warnings.append(f"{n}: replay.mtail has this rule, the profiles do not")
+    common = [n for n in names if n in mt]
+    if common != [n for n in mt_order if n in names]:
+        warnings.append("replay.mtail's blocks are not in the profiles' rule order (last-writer gauges may differ)")
 
     pre = {}
     for line in open(a.prefilters, encoding="utf-8"):
@@ -115,10 +130,10 @@ def main():
     os.makedirs(os.path.join(a.out, "rules"), exist_ok=True)
     pats, lits_all = [], []
     for i, (name, regex) in enumerate(rules):
-        mre = mt[i] if i < len(mt) else None
+        mre = mt.get(name)
         if regex is not None:
-            if mre != regex:
-                warnings.append(f"{name}: profile regex {regex!r} != replay.mtail block {i + 1} {mre!r}")
+            if mre is not None and mre != regex:
+                warnings.append(f"{name}: profile regex {regex!r} != replay.mtail's {mre!r}")
             src = regex
         else:
             if mre is None:

@@ -4,25 +4,26 @@
 #
 #   bench/replay.sh                 # everything; results in bench/out/replay-results.md
 #
-# Environment: BENCH_LINES (1000000), BENCH_SEED (20251121), BENCH_RUNS (5: hyperfine runs of
+# Environment: BENCH_LINES (1000000), BENCH_SEED (20251121), BENCH_RUNS (10: hyperfine runs of
 # chainwatch and rg, after 1 warm-up), BENCH_MTAIL_RUNS (2), BENCH_BIG_FACTOR (4: the big corpus
 # is the corpus this many times over), BENCH_OUT (bench/out), BENCH_KEEP_BIG=1 keeps the big
-# corpus on disk.
+# corpus on disk, BENCH_MTAIL_PROG (bench/replay.mtail) swaps the mtail program.
 #
 # Exit status: 1 if chainwatch and mtail report different counts or gauge values (the diff is
 # printed), 2 on a setup failure (missing tool, build or run error), 0 otherwise. Speed and
 # memory targets are reported as verdicts, never asserted.
-set -euo pipefail
+set -Eeuo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 OUT=${BENCH_OUT:-$BENCH/out}
 N=${BENCH_LINES:-1000000}
 SEED=${BENCH_SEED:-20251121}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-10}
 MTAIL_RUNS=${BENCH_MTAIL_RUNS:-2}
 BIG_FACTOR=${BENCH_BIG_FACTOR:-4}
 PROFILES=(coinjecture-network coinjecture-consensus)
+MTAIL_PROG=${BENCH_MTAIL_PROG:-$BENCH/replay.mtail}
 T0=$SECONDS
 
 step() { printf '\n== [%3ds] %s\n' $((SECONDS - T0)) "$*"; }
@@ -63,7 +64,7 @@ BIN=$TARGET_DIR/release/chainwatch-exporter
 CW_ARGS=(replay)
 for p in "${PROFILES[@]}"; do CW_ARGS+=(--profile "$p"); done
 
-VERSIONS="chainwatch-exporter $("$BIN" --version | awk '{print $2}') ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git rev')), $(mtail --version 2>&1 | awk 'NR==1{print $1, $3}'), $(rg --version | head -1), $(hyperfine --version), $(python3 --version)"
+VERSIONS="chainwatch-exporter $("$BIN" --version | awk '{print $2}') ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git rev')), $(mtail --version 2>&1 | awk 'NR==1{print $1, $3}'), $(rg --version | awk 'NR==1'), $(hyperfine --version), $(python3 --version)"
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)
 echo "$VERSIONS"
 echo "CPU: $CPU, $(nproc) cores"
@@ -87,7 +88,7 @@ for p in "${PROFILES[@]}"; do
   "$BIN" profiles "$p" >"$PAT/$p.yaml"
   PROFILE_FILES+=(--profile "$PAT/$p.yaml")
 done
-python3 "$BENCH/patterns.py" "${PROFILE_FILES[@]}" --mtail "$BENCH/replay.mtail" --prefilters "$BENCH/prefilters.txt" --out "$PAT" 2>&1 | tee "$PAT/warnings.txt"
+python3 "$BENCH/patterns.py" "${PROFILE_FILES[@]}" --mtail "$MTAIL_PROG" --prefilters "$BENCH/prefilters.txt" --out "$PAT" 2>&1 | tee "$PAT/warnings.txt"
 RG_RE=(rg -c --no-unicode)
 while IFS= read -r p; do RG_RE+=(-e "$p"); done <"$PAT/rg-patterns.txt"
 RG_RE+=("$CORPUS")
@@ -103,12 +104,18 @@ step "chainwatch replay (correctness run, /usr/bin/time -v)"
 /usr/bin/time -v -o "$OUT/chainwatch-$L.time" "$BIN" "${CW_ARGS[@]}" "$CORPUS" >"$OUT/chainwatch-$L.prom"
 grep -E "Elapsed|Maximum resident" "$OUT/chainwatch-$L.time" | sed 's/^\s*/  /'
 
-MTAIL_CMD=(mtail --one_shot --one_shot_format=prometheus --progs "$BENCH/replay.mtail" --logs "$CORPUS" --logtostderr --address 127.0.0.1 --port 0)
-step "mtail --one_shot (correctness run, /usr/bin/time -v; also the warm-up of mtail's timed runs)"
-/usr/bin/time -v -o "$OUT/mtail-$L.time" "${MTAIL_CMD[@]}" >"$OUT/mtail-$L.prom" 2>"$OUT/mtail-$L.stderr" || die "mtail failed, see $OUT/mtail-$L.stderr"
+MTAIL_CMD=(mtail --one_shot --one_shot_format=prometheus --progs "$MTAIL_PROG" --logs "$CORPUS" --logtostderr --address 127.0.0.1 --port 0)
+# mtail takes ~40 s per 1M lines, so its timed runs double as its correctness run: each run writes
+# the metrics, its log and its /usr/bin/time -v report, and the last run's are the ones compared.
+# (No warm-up run: the corpus is already in the page cache, written and read just above.)
+MTAIL_SH="$(cmdline /usr/bin/time -v -o "$OUT/mtail-$L.time" "${MTAIL_CMD[@]}") >$(shq "$OUT/mtail-$L.prom") 2>$(shq "$OUT/mtail-$L.stderr")"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+step "hyperfine: mtail --one_shot ($MTAIL_RUNS runs; the last one's output is compared, its /usr/bin/time -v gives peak RSS)"
+hyperfine --style basic --runs "$MTAIL_RUNS" --export-json "$OUT/hyperfine-mtail-$L.json" -n mtail "$MTAIL_SH" \
+  || die "mtail failed, see $OUT/mtail-$L.stderr"
 grep -E "Elapsed|Maximum resident" "$OUT/mtail-$L.time" | sed 's/^\s*/  /'
 MTAIL_ERRS=$(grep -c "Runtime error" "$OUT/mtail-$L.stderr" || true)
-[ "$MTAIL_ERRS" -eq 0 ] || echo "WARNING: mtail logged $MTAIL_ERRS runtime errors (lines it gave up on), see $OUT/mtail-$L.stderr"
+[ "$MTAIL_ERRS" -eq 0 ] || echo "WARNING: mtail logged $MTAIL_ERRS runtime errors (lines it gave up on), see $OUT/mtail-$L.stderr" | tee -a "$PAT/warnings.txt"
 
 step "compare chainwatch vs mtail"
 COUNTS_OK=yes
@@ -125,7 +132,7 @@ for f in "$PAT"/rules/*.pat; do
   b=${f%.pat}
   bad=$(rg --no-unicode -N -f "$f" "$CORPUS" | rg -c -v -F -f "$b.lits" || true)
   bad=${bad:-0}
-  [ "$bad" -eq 0 ] || { UNSOUND=1; echo "WARNING: $(cat "$b.name"): $bad matching lines hold none of its literals in prefilters.txt"; }
+  [ "$bad" -eq 0 ] || { UNSOUND=1; echo "WARNING: $(cat "$b.name"): $bad matching lines hold none of its literals in prefilters.txt" | tee -a "$PAT/warnings.txt"; }
 done
 if [ $UNSOUND -eq 0 ]; then SOUND_MD+=" 0 for all $N_RULES rules."; echo "  all $N_RULES rules: 0 (every line a rule matches holds one of its literals)"; else SOUND_MD+=" **violated, see the script output**."; fi
 
@@ -136,9 +143,7 @@ hyperfine -N --style basic --output=pipe --warmup 1 --runs "$RUNS" --export-json
   -n "rg -c --no-unicode ($N_RE rule regexes)" "$(cmdline "${RG_RE[@]}")" \
   -n "rg -c -F ($N_LIT prefilter literals)" "$(cmdline "${RG_LIT[@]}")"
 
-step "hyperfine: mtail ($MTAIL_RUNS runs; warmed by the correctness run above)"
-hyperfine -N --style basic --output=pipe --runs "$MTAIL_RUNS" --export-json "$OUT/hyperfine-mtail-$L.json" \
-  -n mtail "$(cmdline "${MTAIL_CMD[@]}")"
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ big corpus: RSS must not grow
 BIG_N=$((N * BIG_FACTOR))
@@ -167,8 +172,10 @@ HEADER="## chainwatch replay benchmark
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) by bench/replay.sh. CPU: $CPU, $(nproc) cores.
 Versions: $VERSIONS.
-chainwatch: \`replay --profile ${PROFILES[0]} --profile ${PROFILES[1]}\` ($N_RULES rules). mtail: bench/replay.mtail, the same $N_RULES rules.
+chainwatch: \`replay --profile ${PROFILES[0]} --profile ${PROFILES[1]}\` ($N_RULES rules). mtail: $(basename "$MTAIL_PROG"), the same $N_RULES rules.
 Corpus: bench/gen_corpus.py --lines $N --seed $SEED (sha256 $SHA…)."
+WARN_MD=$(grep '^WARNING' "$PAT/warnings.txt" | sed 's/^/- /' || true)
+[ -z "$WARN_MD" ] || HEADER+=$'\n\n**Warnings of this run:**\n'"$WARN_MD"
 SCAN="Scan limits: \`rg -c --no-unicode\` with the $N_RE distinct rule regexes counted $RE_COUNT matching lines; \`rg -c -F\` with the $N_LIT distinct literal prefilters (bench/prefilters.txt) counted $LIT_COUNT lines (a superset: lines holding a literal). $SOUND_MD"
 python3 "$BENCH/report.py" \
   --hyperfine "$OUT/hyperfine-fast-$L.json" --hyperfine "$OUT/hyperfine-mtail-$L.json" \
@@ -177,7 +184,7 @@ python3 "$BENCH/report.py" \
   --rss "rg -c --no-unicode ($N_RE rule regexes)=$OUT/rg-re-$L.time" --rss "rg -c -F ($N_LIT prefilter literals)=$OUT/rg-lit-$L.time" \
   --big-time "$OUT/chainwatch-$BL.time" --big-lines "$BIG_N" --big-check "$BIG_CHECK" \
   --counts "$OUT/compare-$L.md" --counts-ok "$COUNTS_OK" --scan "$SCAN" --header "$HEADER" \
-  --md "$OUT/replay-results.md"
+  --load "$LOAD_BEFORE before the timed runs, $LOAD_AFTER after" --md "$OUT/replay-results.md"
 echo
 echo "written: $OUT/replay-results.md  (total $((SECONDS - T0)) s)"
 if [ "$COUNTS_OK" != yes ]; then

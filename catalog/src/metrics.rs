@@ -498,6 +498,20 @@ pub static CATALOG: &[Metric] = &[
         &["rule"],
         &[],
     ),
+    gauge(
+        "chainwatch_config_last_reload_successful",
+        Unit::None,
+        "1 if the last configuration reload (SIGHUP) succeeded, 0 if the previous configuration kept running.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "chainwatch_config_last_reload_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last successful configuration load.",
+        &[],
+        &[],
+    ),
     counter(
         "chainwatch_series_dropped_total",
         "Samples dropped because their metric reached its cap on label sets (max_series_per_metric).",

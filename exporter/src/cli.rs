@@ -27,6 +27,9 @@ pub struct Cli {
     /// Address to listen on for HTTP requests.
     #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
     pub listen_address: String,
+    /// Maximum number of concurrent scrapes; more are answered 503 at once. 0 means no limit.
+    #[arg(long = "web.max-requests", default_value_t = 40)]
+    pub max_requests: usize,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
@@ -173,6 +176,8 @@ fn run(cli: Cli) -> Result<()> {
                     telemetry_path: cli.telemetry_path,
                     state_dir: cli.state_dir,
                     web_config: cli.web_config,
+                    max_requests: cli.max_requests,
+                    config_path: cli.config.clone(),
                 },
             )
         }

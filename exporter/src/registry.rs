@@ -104,6 +104,16 @@ impl Metrics {
         })
     }
 
+    /// A registry with nothing in it.
+    pub fn empty() -> Self {
+        Self {
+            registry: Registry::new(),
+            families: BTreeMap::new(),
+            guards: BTreeMap::new(),
+            series_cap: DEFAULT_SERIES_CAP,
+        }
+    }
+
     pub fn set_series_cap(&mut self, cap: usize) {
         self.series_cap = cap.max(1);
     }

@@ -1,7 +1,7 @@
-//! Serve mode: sources → engine → registry → HTTP, until SIGTERM or SIGINT.
+//! Serve mode: sources → engine → registry → HTTP, until SIGTERM or SIGINT; SIGHUP reloads.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -17,7 +17,7 @@ use crate::health::Health;
 use crate::pipeline;
 use crate::profile::spec::ApiKind;
 use crate::registry::Metrics;
-use crate::server::{self, Web};
+use crate::server::{self, Shared, Web};
 use crate::source::api::Poller;
 use crate::source::poll::{self, PollMetrics};
 use crate::source::{file, journal};
@@ -28,24 +28,40 @@ pub struct WebOptions {
     pub state_dir: Option<PathBuf>,
     /// `--web.config.file`: TLS, basic auth and response headers (exporter-toolkit format).
     pub web_config: Option<PathBuf>,
+    /// `--web.max-requests`: concurrent scrapes allowed; 0 for no limit.
+    pub max_requests: usize,
+    /// Where the configuration came from, re-read on SIGHUP (None: the built-in default).
+    pub config_path: Option<PathBuf>,
 }
 
-pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
-    // First: a bad web config must stop us before anything runs or listens.
-    let security = load_security(web.web_config.as_deref())?;
+/// One configuration at work: its registry, its sources. A reload builds the next one completely
+/// before the current one is stopped, so a bad configuration never replaces a good one.
+struct Prepared {
+    shared: Arc<Shared>,
+    engine: Arc<crate::engine::Engine>,
+    files: Vec<file::Prepared>,
+    journals: Vec<journal::Prepared>,
+    pollers: Vec<(Poller, Duration, PollMetrics)>,
+    profile_names: Vec<String>,
+}
+
+struct Generation {
+    shared: Arc<Shared>,
+    files: Vec<file::Running>,
+    journals: Vec<journal::Running>,
+    polls: Vec<tokio::task::JoinHandle<()>>,
+    stop_polls: watch::Sender<bool>,
+}
+
+fn prepare(cfg: &Config, state_dir: &Path) -> Result<Prepared> {
     let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
-    let state_dir = web.state_dir.clone().or(cfg.state_dir.clone());
-    if let Some(d) = &state_dir {
-        std::fs::create_dir_all(d)
-            .with_context(|| format!("creating --state.dir {}", d.display()))?;
-    }
-    let mut prepared = Vec::new();
+    let mut files = Vec::new();
     for f in &cfg.files {
         let mut f = f.clone();
         f.paths = file::absolutize(&f.paths);
-        prepared.push(file::prepare(
+        files.push(file::prepare(
             &f,
-            state_dir.as_deref(),
+            Some(state_dir),
             cfg.max_line_bytes,
             &p.engine,
             &mut p.metrics,
@@ -55,7 +71,7 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
     for j in &cfg.journals {
         journals.push(journal::prepare(
             j,
-            state_dir.as_deref(),
+            Some(state_dir),
             cfg.max_line_bytes,
             &p.engine,
             &mut p.metrics,
@@ -63,11 +79,127 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
     }
     let mut pollers = Vec::new();
     for a in &cfg.apis {
-        pollers.push(prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?);
+        pollers.push(prepare_poller(cfg, a, &p.apis, &mut p.metrics)?);
     }
-    let engine = Arc::new(p.engine);
-    let metrics = Arc::new(p.metrics);
-    let health = Arc::new(Health::default());
+    Ok(Prepared {
+        shared: Arc::new(Shared {
+            metrics: Arc::new(p.metrics),
+            health: Arc::new(Health::default()),
+        }),
+        engine: Arc::new(p.engine),
+        files,
+        journals,
+        pollers,
+        profile_names: p.profile_names,
+    })
+}
+
+impl Prepared {
+    /// Start every source (inside the runtime: pollers are tasks).
+    fn start(self) -> Result<Generation> {
+        let health = self.shared.health.clone();
+        let mut files = Vec::new();
+        for pr in self.files {
+            files.push(file::start(pr, self.engine.clone(), health.clone())?);
+        }
+        let mut journals = Vec::new();
+        for j in self.journals {
+            journals.push(journal::start(j, self.engine.clone(), health.clone())?);
+        }
+        let (stop_polls, rx) = watch::channel(false);
+        let polls = self
+            .pollers
+            .into_iter()
+            .map(|(poller, interval, pm)| {
+                tokio::spawn(poll::run(poller, interval, pm, health.clone(), rx.clone()))
+            })
+            .collect();
+        Ok(Generation {
+            shared: self.shared,
+            files,
+            journals,
+            polls,
+            stop_polls,
+        })
+    }
+}
+
+/// Waits for a source thread to end.
+type Join = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+impl Generation {
+    /// Stop every source: followers finish their chunk and write their checkpoints. Returns the
+    /// sources that failed.
+    async fn stop(self) -> Vec<String> {
+        let _ = self.stop_polls.send(true);
+        for r in &self.files {
+            r.stop();
+        }
+        for r in &self.journals {
+            r.stop();
+        }
+        let mut failed = Vec::new();
+        let mut joins: Vec<(String, Join)> = Vec::new();
+        for r in self.files {
+            joins.push((r.name.clone(), Box::new(move || r.join())));
+        }
+        for r in self.journals {
+            joins.push((r.name.clone(), Box::new(move || r.join())));
+        }
+        for (name, join) in joins {
+            match tokio::task::spawn_blocking(join).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push(format!("{name}: {e}")),
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
+        for t in self.polls {
+            let _ = t.await;
+        }
+        log_totals(&self.shared.metrics);
+        failed
+    }
+}
+
+/// A private state directory for a process run without --state.dir: sources hand over through
+/// checkpoints on a reload, so not a line is lost or counted twice while the configuration
+/// changes. Removed at exit.
+struct PrivateState(PathBuf);
+
+impl Drop for PrivateState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
+    // First: a bad web config must stop us before anything runs or listens.
+    let security = load_security(web.web_config.as_deref())?;
+    let mut private = None;
+    let state_dir = match web.state_dir.clone().or(cfg.state_dir.clone()) {
+        Some(d) => d,
+        None => {
+            let d = std::env::temp_dir().join(format!("chainwatch-{}", std::process::id()));
+            private = Some(PrivateState(d.clone()));
+            d
+        }
+    };
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    let first = prepare(&cfg, &state_dir)?;
+    // Reload outcome lives outside the generations: it must survive the swap it reports on.
+    let mut meta = Metrics::new(&cfg.labels)?;
+    let reload_ok = meta
+        .gauge_vec("chainwatch_config_last_reload_successful", &[])?
+        .with_label_values(&[] as &[&str]);
+    let reload_ts = meta
+        .gauge_vec(
+            "chainwatch_config_last_reload_success_timestamp_seconds",
+            &[],
+        )?
+        .with_label_values(&[] as &[&str]);
+    reload_ok.set(1.0);
+    reload_ts.set(now());
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,7 +207,7 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         .thread_name("chainwatch-http")
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let addr = parse_listen(&web.listen_address)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -85,75 +217,137 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
             "listening",
             address = local,
             telemetry_path = web.telemetry_path,
-            profiles = p.profile_names.join(",")
+            profiles = first.profile_names.join(",")
         );
-
-        let mut running = Vec::new();
-        for pr in prepared {
-            running.push(file::start(pr, engine.clone(), health.clone())?);
-        }
-        let mut running_journals = Vec::new();
-        for j in journals {
-            running_journals.push(journal::start(j, engine.clone(), health.clone())?);
-        }
-        let (tx, rx) = watch::channel(false);
-        let mut polls = Vec::new();
-        for (poller, interval, pm) in pollers {
-            polls.push(tokio::spawn(poll::run(
-                poller,
-                interval,
-                pm,
-                health.clone(),
-                rx.clone(),
-            )));
-        }
-        let server = tokio::spawn(server::serve(
-            listener,
-            Arc::new(Web {
-                metrics: metrics.clone(),
-                health: health.clone(),
-                telemetry_path: web.telemetry_path.clone(),
-                security,
-            }),
-            rx,
+        let webstate = Arc::new(Web::new(
+            Arc::new(meta),
+            first.shared.clone(),
+            web.telemetry_path.clone(),
+            security,
+            web.max_requests,
         ));
-
-        wait_for_signal().await?;
+        let mut current = first.start()?;
+        let (tx, rx) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, webstate.clone(), rx));
+        let mut signals = Signals::install()?;
+        loop {
+            match signals.next().await {
+                Signal::Stop => break,
+                Signal::Reload => {
+                    info!(
+                        "reloading configuration",
+                        file = web
+                            .config_path
+                            .as_ref()
+                            .map_or("<built-in default>".into(), |p| p.display().to_string())
+                    );
+                    let next = load(web.config_path.as_deref()).and_then(|c| {
+                        if c.state_dir.is_some() && c.state_dir != cfg.state_dir {
+                            warn!("state_dir changes take effect at the next restart");
+                        }
+                        prepare(&c, &state_dir)
+                    });
+                    match next {
+                        Err(e) => {
+                            reload_ok.set(0.0);
+                            error!(
+                                "reload failed; the previous configuration keeps running",
+                                error = format!("{e:#}")
+                            );
+                        }
+                        Ok(next) => {
+                            let names = next.profile_names.join(",");
+                            let failed = std::mem::replace(&mut current, Generation::placeholder())
+                                .stop()
+                                .await;
+                            for f in failed {
+                                warn!("source failed", error = f);
+                            }
+                            webstate.swap(next.shared.clone());
+                            current = next.start()?;
+                            reload_ok.set(1.0);
+                            reload_ts.set(now());
+                            info!("configuration reloaded", profiles = names);
+                        }
+                    }
+                }
+            }
+        }
         info!("shutting down");
         let _ = tx.send(true);
-        for r in &running {
-            r.stop();
-        }
-        for r in &running_journals {
-            r.stop();
-        }
-        let mut failed = Vec::new();
-        for r in running_journals {
-            let name = r.name.clone();
-            match tokio::task::spawn_blocking(move || r.join()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed.push(format!("{name}: {e}")),
-                Err(e) => failed.push(format!("{name}: {e}")),
-            }
-        }
-        for r in running {
-            let name = r.name.clone();
-            match tokio::task::spawn_blocking(move || r.join()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failed.push(format!("{name}: {e}")),
-                Err(e) => failed.push(format!("{name}: {e}")),
-            }
-        }
-        for t in polls {
-            let _ = t.await;
-        }
+        let failed = current.stop().await;
         let _ = server.await;
-        log_totals(&metrics);
         if !failed.is_empty() {
             anyhow::bail!("sources failed: {}", failed.join("; "));
         }
         Ok(())
+    });
+    drop(private);
+    result
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn load(path: Option<&Path>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::from_str(
+            Path::new("<built-in default config>"),
+            crate::config::DEFAULT_CONFIG,
+        )?,
     })
+}
+
+impl Generation {
+    /// An empty generation, to move the running one out for stopping.
+    fn placeholder() -> Generation {
+        let (stop_polls, _) = watch::channel(false);
+        Generation {
+            shared: Arc::new(Shared {
+                metrics: Arc::new(Metrics::empty()),
+                health: Arc::new(Health::default()),
+            }),
+            files: Vec::new(),
+            journals: Vec::new(),
+            polls: Vec::new(),
+            stop_polls,
+        }
+    }
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
 }
 
 /// Resolve a polled source's mapping and build its poller and self-metrics.
@@ -306,17 +500,6 @@ fn parse_listen(s: &str) -> Result<SocketAddr> {
     };
     full.parse()
         .with_context(|| format!("--web.listen-address `{s}` is not host:port"))
-}
-
-async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }
 
 /// The last word of a run: what each source read and each rule matched, so that counts survive

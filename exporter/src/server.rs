@@ -2,7 +2,7 @@
 //! With `--web.config.file`: TLS, basic auth on every path, and extra response headers.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::auth::BasicAuth;
 use crate::health::Health;
@@ -23,10 +23,48 @@ use crate::registry::Metrics;
 use crate::tls::Reloader;
 
 pub struct Web {
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
+    /// The sidecar's own metrics that outlive a configuration (reload outcome).
+    meta: Arc<Metrics>,
+    /// The registry and health of the configuration at work; swapped whole by a reload.
+    current: RwLock<Arc<Shared>>,
     pub telemetry_path: String,
     pub security: Security,
+    /// Bounds concurrent scrapes (`--web.max-requests`); None: no limit.
+    scrapes: Option<Arc<Semaphore>>,
+}
+
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+impl Web {
+    pub fn new(
+        meta: Arc<Metrics>,
+        current: Arc<Shared>,
+        telemetry_path: String,
+        security: Security,
+        max_requests: usize,
+    ) -> Self {
+        Web {
+            meta,
+            current: RwLock::new(current),
+            telemetry_path,
+            security,
+            scrapes: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Shared> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn swap(&self, next: Arc<Shared>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
+    }
 }
 
 /// What `--web.config.file` turns on; the default is plain HTTP, open, no extra headers.
@@ -182,13 +220,36 @@ async fn route(web: &Web, req: Request<Incoming>) -> Response<Full<Bytes>> {
     }
     let path = req.uri().path();
     if path == web.telemetry_path {
-        let metrics = web.metrics.clone();
-        let body = tokio::task::spawn_blocking(move || metrics.encode())
-            .await
-            .unwrap_or_default();
+        // Past the limit a scrape is refused at once rather than queued: a pile of slow scrapers
+        // must not hold memory and threads (exporter-toolkit answers 503 too).
+        let _permit = match &web.scrapes {
+            None => None,
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    return respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        "too many concurrent scrapes (--web.max-requests)\n".into(),
+                    )
+                }
+            },
+        };
+        let (meta, current) = (web.meta.clone(), web.current());
+        let body = tokio::task::spawn_blocking(move || {
+            let mut text = meta.encode();
+            text.push_str(&current.metrics.encode());
+            text
+        })
+        .await
+        .unwrap_or_default();
         respond(StatusCode::OK, TEXT_FORMAT, body)
     } else if path == "/health" {
-        respond(StatusCode::OK, "application/json", web.health.to_json())
+        respond(
+            StatusCode::OK,
+            "application/json",
+            web.current().health.to_json(),
+        )
     } else if path == "/" {
         respond(
             StatusCode::OK,

@@ -134,3 +134,32 @@ fn label_sets_past_the_cap_are_dropped_and_counted() {
         Some(7.0)
     );
 }
+
+#[test]
+fn the_same_rule_in_two_merged_profiles_counts_a_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("x.log");
+    std::fs::write(
+        &l,
+        "Nov 21 10:00:01 n1 coinjecture-node[900]: ERROR Rust verification failed: X\n",
+    )
+    .unwrap();
+    let out = replay(&[
+        "--profile",
+        "coinjecture-network",
+        "--profile",
+        "coinjecture-consensus",
+        l.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = parse(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(value(&s, "chain_log_errors_total", &[]), Some(1.0));
+    assert_eq!(
+        value(&s, "chain_consensus_errors_total", &[("engine", "rust")]),
+        Some(1.0)
+    );
+}

@@ -135,6 +135,7 @@ pub fn compile(
 ) -> Result<Vec<Rule>, SpecError> {
     let mut pending = Vec::new();
     let mut seen = HashSet::new();
+    let mut identities = HashSet::new();
     for p in profiles {
         if p.spec.version != 1 {
             return Err(p.positions.error(
@@ -149,6 +150,17 @@ pub fn compile(
             return Err(p.positions.error("name", "profile name must not be empty"));
         }
         for (i, r) in p.spec.rules.iter().enumerate() {
+            // Merged profiles may carry the very same rule (both COINjecture profiles count
+            // error lines): it runs once, or every such line would be counted twice.
+            let identity = format!(
+                "{:?}|{:?}|{:?}",
+                r.regex,
+                r.json.as_ref().map(|j| &j.require),
+                r.actions
+            );
+            if !identities.insert(identity) {
+                continue;
+            }
             let rule = compile_rule(p, i, r)?;
             if !seen.insert(rule.name.clone()) {
                 return Err(p.positions.error(
