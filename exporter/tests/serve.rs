@@ -273,7 +273,7 @@ fn sighup_reloads_atomically_and_refuses_a_bad_config() {
         while stop_rx.try_recv().is_err() {
             n += 1;
             append(&writer_log, &format!("[INFO] BLOCK FOUND! seq={n}\n"));
-            if n % 50 == 0 {
+            if n.is_multiple_of(50) {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }
