@@ -416,7 +416,7 @@ fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
                     }
                 };
                 match fixed {
-                    Some(g) => g.set(v),
+                    Some((vals, g)) => g.get_or_init(|| family.with_label_values(vals)).set(v),
                     None => {
                         label_values(lsrc, caps, labels);
                         if admit(labels) {

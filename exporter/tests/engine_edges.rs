@@ -163,3 +163,12 @@ fn the_same_rule_in_two_merged_profiles_counts_a_line_once() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_gauge_nothing_fed_has_no_series() {
+    // A node that has not said how many peers it has does not have 0 peers.
+    let s = run(COUNT, b"noise\n", &[]);
+    assert_eq!(value(&s, "chain_block_height", &[]), None);
+    // Counters start at 0: rate() works from the first scrape.
+    assert_eq!(value(&s, "chain_blocks_mined_total", &[]), Some(0.0));
+}

@@ -3,6 +3,7 @@
 //! the result has no error paths of its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
 
 use chainwatch_catalog::{Kind, Metric, Unit};
 use chainwatch_yaml::SpecError;
@@ -68,7 +69,9 @@ pub enum Op {
         value: ValueSrc,
         scale: f64,
         family: GaugeVec,
-        fixed: Option<Gauge>,
+        /// Label values known at load; the series is created at the first value, never before:
+        /// a gauge at 0 that nothing fed would claim "0 peers" for a node that said nothing.
+        fixed: Option<(Vec<String>, OnceLock<Gauge>)>,
     },
     Observe {
         value: ValueSrc,
@@ -246,7 +249,7 @@ pub fn compile(
                 (Family::Gauge(g), _) => Op::Set {
                     value: a.value.expect("gauge has a value"),
                     scale: a.scale,
-                    fixed: fixed(&fixed_values).map(|v| g.with_label_values(&v)),
+                    fixed: fixed(&fixed_values).map(|v| (v, OnceLock::new())),
                     family: g,
                 },
                 (Family::Histogram(h), _) => Op::Observe {
