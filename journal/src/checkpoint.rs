@@ -1,7 +1,7 @@
 //! Versioned on-disk record of the last processed journal entry.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -64,29 +64,9 @@ pub(crate) fn store(path: &Path, cursor: &str) -> io::Result<()> {
         cursor: cursor.to_string(),
     };
     let json = serde_json::to_vec_pretty(&disk).map_err(io::Error::other)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut json = json;
+    json.push(b'\n');
+    chainwatch_atomic::write(path, &json)
 }
 
 /// Accepts what `sd_journal_seek_cursor` accepts, a little more strictly:
