@@ -188,6 +188,14 @@ impl Engine {
                 for line in split_lines(chunk) {
                     scratch.candidates.clear();
                     scratch.candidates.extend_from_slice(&self.unfiltered);
+                    // Rules with a prefilter still run on the lines holding their literal.
+                    if let Some(ac) = &self.scanner {
+                        for m in ac.find_iter(line) {
+                            scratch
+                                .candidates
+                                .extend_from_slice(&self.pattern_rules[m.pattern().as_usize()]);
+                        }
+                    }
                     self.line(line, stats, scratch);
                 }
             }

@@ -172,3 +172,22 @@ fn a_gauge_nothing_fed_has_no_series() {
     // Counters start at 0: rate() works from the first scrape.
     assert_eq!(value(&s, "chain_blocks_mined_total", &[]), Some(0.0));
 }
+
+/// Found by fuzz/ (profile_loader): one rule without a literal prefilter (a literal shorter than 3
+/// bytes, or none at all) made the engine try only such rules, so every rule with a prefilter
+/// stopped matching.
+#[test]
+fn rules_with_a_prefilter_still_match_beside_a_rule_without_one() {
+    // The fuzzer's minimized input: `RN` is too short to be a prefilter.
+    let fuzzed = "\nname: br\nrules:\n  - name: d\n    regex: 'Network?(?P<n>)\\b'\n    actions:\n      - gauge: chain_stale_peers\n        value: n\n  - name: conn\n    regex: 'RN'\n    actions:\n      - counter: chain_log_errors_total\n";
+    let s = run(fuzzed, b"-Network: =1}", &[]);
+    assert_eq!(
+        value(&s, "chainwatch_rule_matches_total", &[("rule", "br/d")]),
+        Some(1.0)
+    );
+    // The same with values: a literal rule next to one that must see every line.
+    let profile = "version: 1\nname: t\nrules:\n  - name: found\n    regex: 'BLOCK FOUND'\n    actions:\n      - counter: chain_blocks_mined_total\n  - name: bare\n    regex: '^(?P<h>\\d+)$'\n    actions:\n      - gauge: chain_block_height\n        value: h\n";
+    let s = run(profile, b"BLOCK FOUND\n42\nnoise\nx BLOCK FOUND y\n", &[]);
+    assert_eq!(value(&s, "chain_blocks_mined_total", &[]), Some(2.0));
+    assert_eq!(value(&s, "chain_block_height", &[]), Some(42.0));
+}
