@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generated artifacts: fresh against thresholds.yaml, every criterion mapped, and valid for the
-# real promtool (rules checked, every generated unit test passing).
+# real tools: promtool (rules checked, every generated unit test passing) and amtool (the
+# Alertmanager config checked, every generated routing case resolving to exactly its receivers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p chainwatch-rulegen
@@ -18,3 +19,21 @@ echo "== promtool test rules"
 promtool test rules prometheus/tests/*/*.test.yml > target/promtool-test.log 2>&1 \
   || { cat target/promtool-test.log; exit 1; }
 echo "promtool test rules: $(ls prometheus/tests/*/*.test.yml | wc -l) test files, all passed"
+echo "== amtool check-config"
+amtool check-config alertmanager/alertmanager.yml
+echo "== amtool config routes test (alertmanager/tests/routes.tsv)"
+passed=0 failed=0
+while IFS=$'\t' read -r case receivers labels; do
+  case "$case" in ''|'#'*) continue ;; esac
+  # shellcheck disable=SC2086 # labels are space-separated name=value words
+  if amtool config routes test --config.file=alertmanager/alertmanager.yml \
+      --verify.receivers="$receivers" $labels > /dev/null 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "route $case: expected $receivers, got $(amtool config routes test \
+      --config.file=alertmanager/alertmanager.yml $labels 2>/dev/null)"
+  fi
+done < alertmanager/tests/routes.tsv
+echo "routes: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

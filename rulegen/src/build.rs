@@ -49,6 +49,10 @@ pub struct AlertM {
     pub summary: String,
     pub description: String,
     pub runbook_url: String,
+    /// Key into `runbooks` (the first checks).
+    pub runbook: String,
+    /// Label `alertgroup`: the more urgent alert of a group mutes the milder ones.
+    pub alertgroup: Option<String>,
     pub labels: LabelMap,
     pub variants: Vec<Variant>,
     /// The one rule: the variants' expressions joined with `or` (each is scoped to its chains).
@@ -104,9 +108,15 @@ pub struct Model {
     pub alerts: Vec<AlertM>,
     pub records: Vec<Record>,
     pub gates: Vec<GateM>,
-    pub panels: Vec<spec::Panel>,
     pub not_measurable: Vec<spec::NotMeasurable>,
     pub chains: BTreeMap<String, Duration>,
+    pub criteria_text: BTreeMap<String, spec::CriterionText>,
+    pub runbooks: BTreeMap<String, spec::Runbook>,
+    /// `defaults.runbook_url`: the runbook document the alerts link to.
+    pub runbook_base: String,
+    pub alerting: Option<crate::alerting::Alerting>,
+    pub grafana: Option<spec::Grafana>,
+    pub dashboards: Vec<crate::dashboards::DashboardM>,
 }
 
 /// Where errors point: the base file, or the overlay for fields the overlay set.
@@ -151,13 +161,25 @@ impl Locator {
 pub fn load(path: &Path, overlay: Option<&Path>) -> Result<(Model, Locator), Vec<SpecError>> {
     let (mut spec, pos): (Spec, Positions) = read_yaml(path)?;
     let mut loc = Locator::new(pos);
+    let mut errs = Vec::new();
     if let Some(op) = overlay {
         let (ov, opos): (spec::Overlay, Positions) = read_yaml(op)?;
-        apply_overlay(&mut spec, &ov, &opos, &mut loc)?;
+        // Errors of the overlay itself, and those of what it changed, are reported together.
+        if let Err(e) = apply_overlay(&mut spec, &ov, &opos, &mut loc) {
+            errs.extend(e);
+        }
         loc.overlay = Some(opos);
     }
-    let m = build(&spec, &loc)?;
-    Ok((m, loc))
+    match build(&spec, &loc) {
+        Ok(m) if errs.is_empty() => Ok((m, loc)),
+        Ok(_) => Err(errs),
+        Err(e) => {
+            errs.extend(e);
+            errs.sort_by_key(|x| (x.file.clone(), x.line, x.column));
+            errs.dedup();
+            Err(errs)
+        }
+    }
 }
 
 fn read_yaml<T: serde::de::DeserializeOwned>(
@@ -454,6 +476,125 @@ fn apply_overlay(
             redirect(format!("gates[{i}].window"), format!("{op}.window"));
         }
     }
+    for (name, r) in &ov.receivers {
+        let op = format!("receivers.{name}");
+        let Some(base) = spec.receivers.get_mut(name) else {
+            errs.push(opos.error(op, format!("no receiver `{name}` in thresholds.yaml")));
+            continue;
+        };
+        if let Some(u) = &r.url {
+            base.url = Some(u.clone());
+            redirect(format!("{op}.url"), format!("{op}.url"));
+        }
+        if let Some(f) = &r.secret_file {
+            base.secret_file = Some(f.clone());
+            redirect(format!("{op}.secret_file"), format!("{op}.secret_file"));
+        }
+    }
+    for (name, t) in &ov.severities {
+        let op = format!("severities.{name}");
+        let Some(base) = spec.severities.get_mut(name) else {
+            errs.push(opos.error(op, format!("no severity `{name}` in thresholds.yaml")));
+            continue;
+        };
+        for (dst, src, f) in [
+            (&mut base.group_wait, &t.group_wait, "group_wait"),
+            (
+                &mut base.group_interval,
+                &t.group_interval,
+                "group_interval",
+            ),
+            (
+                &mut base.repeat_interval,
+                &t.repeat_interval,
+                "repeat_interval",
+            ),
+        ] {
+            if let Some(v) = src {
+                *dst = Some(v.clone());
+                redirect(format!("{op}.{f}"), format!("{op}.{f}"));
+            }
+        }
+    }
+    if let Some(oa) = &ov.alertmanager {
+        match spec.alertmanager.as_mut() {
+            None => errs.push(opos.error(
+                "alertmanager",
+                "thresholds.yaml has no `alertmanager` section",
+            )),
+            Some(am) => {
+                for (dst, src, f) in [
+                    (&mut am.group_wait, &oa.group_wait, "group_wait"),
+                    (&mut am.group_interval, &oa.group_interval, "group_interval"),
+                    (
+                        &mut am.repeat_interval,
+                        &oa.repeat_interval,
+                        "repeat_interval",
+                    ),
+                ] {
+                    if let Some(v) = src {
+                        *dst = v.clone();
+                        redirect(format!("alertmanager.{f}"), format!("alertmanager.{f}"));
+                    }
+                }
+                if let Some(v) = &oa.resolve_timeout {
+                    am.resolve_timeout = Some(v.clone());
+                    redirect(
+                        "alertmanager.resolve_timeout".into(),
+                        "alertmanager.resolve_timeout".into(),
+                    );
+                }
+                if let Some(oh) = &oa.heartbeat {
+                    match am.heartbeat.as_mut() {
+                        None => {
+                            errs.push(opos.error(
+                                "alertmanager.heartbeat",
+                                "thresholds.yaml has no heartbeat",
+                            ))
+                        }
+                        Some(h) => {
+                            for (dst, src, f) in [
+                                (&mut h.group_wait, &oh.group_wait, "group_wait"),
+                                (&mut h.group_interval, &oh.group_interval, "group_interval"),
+                                (
+                                    &mut h.repeat_interval,
+                                    &oh.repeat_interval,
+                                    "repeat_interval",
+                                ),
+                            ] {
+                                if let Some(v) = src {
+                                    *dst = v.clone();
+                                    let k = format!("alertmanager.heartbeat.{f}");
+                                    redirect(k.clone(), k);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(og) = &ov.grafana {
+        match spec.grafana.as_mut() {
+            None => errs.push(opos.error("grafana", "thresholds.yaml has no `grafana` section")),
+            Some(g) => {
+                if let Some(u) = &og.prometheus_url {
+                    g.prometheus_url = u.clone();
+                    redirect(
+                        "grafana.prometheus_url".into(),
+                        "grafana.prometheus_url".into(),
+                    );
+                }
+                if let Some(p) = &og.dashboards_path {
+                    g.dashboards_path = p.clone();
+                    redirect(
+                        "grafana.dashboards_path".into(),
+                        "grafana.dashboards_path".into(),
+                    );
+                }
+            }
+        }
+    }
     if errs.is_empty() {
         Ok(())
     } else {
@@ -530,6 +671,36 @@ struct Builder<'a> {
     records: Vec<Record>,
 }
 
+/// Labels a series of this name can carry: a catalog metric (or histogram series), a recording rule
+/// of `records`, a rollout gate record, or `up`. `None`: no such series.
+pub fn series_labels(records: &[Record], name: &str) -> Option<Labels> {
+    let mut l: Labels = CONSTANT_LABELS.iter().map(|s| s.to_string()).collect();
+    l.insert("job".into());
+    l.insert("instance".into());
+    if name == "up" {
+        return Some(l);
+    }
+    if name == crate::testgen::GATE_PROCEED || name == crate::testgen::GATE_ROLLBACK {
+        return Some(
+            ["chain", "network", "region", "gate"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+    }
+    if let Some(r) = records.iter().find(|r| r.name == name) {
+        let mut l = r.out_labels.clone();
+        l.extend(r.labels.keys().cloned());
+        return Some(l);
+    }
+    let m = resolve_series(name)?;
+    l.extend(m.all_labels().iter().map(|s| s.to_string()));
+    if name.ends_with("_bucket") && name != m.name {
+        l.insert("le".into());
+    }
+    Some(l)
+}
+
 fn is_ident(s: &str, extra: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_')
@@ -578,31 +749,7 @@ impl Builder<'_> {
     }
 
     fn allowed_labels(&self, name: &str) -> Option<Labels> {
-        let mut l: Labels = CONSTANT_LABELS.iter().map(|s| s.to_string()).collect();
-        l.insert("job".into());
-        l.insert("instance".into());
-        if name == "up" {
-            return Some(l);
-        }
-        if name == crate::testgen::GATE_PROCEED || name == crate::testgen::GATE_ROLLBACK {
-            return Some(
-                ["chain", "network", "region", "gate"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            );
-        }
-        if let Some(r) = self.records.iter().find(|r| r.name == name) {
-            let mut l = r.out_labels.clone();
-            l.extend(r.labels.keys().cloned());
-            return Some(l);
-        }
-        let m = resolve_series(name)?;
-        l.extend(m.all_labels().iter().map(|s| s.to_string()));
-        if name.ends_with("_bucket") && name != m.name {
-            l.insert("le".into());
-        }
-        Some(l)
+        series_labels(&self.records, name)
     }
 
     /// Parse `metric{label="v"}` and resolve it against the catalog and recording rules.
@@ -1374,13 +1521,29 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
             b.err(
                 &format!("{p}.runbook"),
                 format!(
-                    "`{}` is not an anchor (lowercase words joined by -)",
+                    "`{}` is not a runbook name (lowercase words joined by -)",
+                    a.runbook
+                ),
+            );
+        } else if !spec.runbooks.contains_key(&a.runbook) {
+            b.err(
+                &format!("{p}.runbook"),
+                format!(
+                    "unknown runbook `{}` (define its first checks under `runbooks`)",
                     a.runbook
                 ),
             );
         }
+        if let Some(g) = &a.alertgroup {
+            if !is_ident(&g.replace('-', "_"), "") {
+                b.err(
+                    &format!("{p}.alertgroup"),
+                    format!("`{g}` is not an alertgroup name (words joined by -)"),
+                );
+            }
+        }
         for k in a.labels.keys() {
-            if ["severity", "criterion", "scope", "alertname"].contains(&k.as_str())
+            if ["severity", "criterion", "scope", "alertname", "alertgroup"].contains(&k.as_str())
                 || !is_ident(k, "")
             {
                 b.err(
@@ -1585,7 +1748,9 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
             severity: a.severity.clone(),
             summary: a.summary.clone(),
             description: a.description.clone(),
-            runbook_url: format!("{}#{}", spec.defaults.runbook_url, a.runbook),
+            runbook_url: format!("{}#{}", spec.defaults.runbook_url, runbook_anchor(&a.name)),
+            runbook: a.runbook.clone(),
+            alertgroup: a.alertgroup.clone(),
             labels: a.labels.clone(),
             variants,
             path: p,
@@ -1687,13 +1852,12 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         }
         gates.push(gm);
     }
-    for (i, panel) in spec.panels.iter().enumerate() {
-        let p = format!("panels[{i}]");
-        b.check_criteria(&panel.criteria, &format!("{p}.criteria"));
-        for (j, u) in panel.uses.iter().enumerate() {
-            if b.allowed_labels(u).is_none() {
-                b.err(&format!("{p}.uses[{j}]"), format!("unknown metric `{u}`: not in the catalog, not a recording rule of this file"));
-            }
+    for c in spec.criteria_text.keys() {
+        if !b.criteria.contains(c) {
+            b.err(
+                &format!("criteria_text.{c}"),
+                format!("unknown criterion `{c}` (not in the `criteria` list)"),
+            );
         }
     }
     for (i, n) in spec.not_measurable.iter().enumerate() {
@@ -1708,18 +1872,54 @@ pub fn build(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         b.errs.dedup();
         return Err(b.errs);
     }
-    Ok(Model {
+    let mut model = Model {
         scrape_interval: b.scrape,
         evaluation_interval: eval.unwrap_or(Duration::from_secs(15)),
         criteria: spec.criteria.clone(),
+        criteria_text: spec.criteria_text.clone(),
         severities,
         alerts,
         records: b.records,
         gates,
-        panels: spec.panels.clone(),
         not_measurable: spec.not_measurable.clone(),
         chains: b.chains,
-    })
+        runbooks: spec.runbooks.clone(),
+        runbook_base: spec.defaults.runbook_url.clone(),
+        alerting: None,
+        grafana: None,
+        dashboards: Vec::new(),
+    };
+    // The steps that need the built alerts and recording rules.
+    let mut errs = Vec::new();
+    model.alerting = crate::alerting::build(spec, &model, loc, &mut errs);
+    let (grafana, dashboards) = crate::dashboards::build(spec, &model, loc, &mut errs);
+    model.grafana = grafana;
+    model.dashboards = dashboards;
+    if !errs.is_empty() {
+        errs.sort_by_key(|x| (x.file.clone(), x.line, x.column));
+        errs.dedup();
+        return Err(errs);
+    }
+    Ok(model)
+}
+
+/// The anchor a Markdown renderer (GitHub, CommonMark tools) gives the heading `## <alert name>`:
+/// lowercase, punctuation other than `-` and `_` dropped, spaces as `-`.
+pub fn runbook_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                Some(c)
+            } else if c == ' ' {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Per node: did the condition hold (throughout its window)?

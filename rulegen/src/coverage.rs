@@ -44,6 +44,18 @@ pub fn coverage(m: &Model, ids: &[String], source: &str) -> Coverage {
     };
     for a in &m.alerts {
         add(&a.criteria, format!("alert {} ({})", a.name, a.severity));
+        if let Some(hb) = m.alerting.as_ref().and_then(|al| al.heartbeat.as_ref()) {
+            let st = crate::alerting::static_labels(a);
+            if hb.labels.iter().all(|(k, v)| st.get(k) == Some(v)) {
+                add(
+                    &a.criteria,
+                    format!(
+                        "dead man's switch: {} every {} to receiver {}",
+                        a.name, hb.timings.repeat_interval, hb.receiver
+                    ),
+                );
+            }
+        }
     }
     for r in &m.records {
         add(&r.criteria, format!("recording rule {}", r.name));
@@ -56,8 +68,10 @@ pub fn coverage(m: &Model, ids: &[String], source: &str) -> Coverage {
         };
         add(&g.criteria, format!("gate {} ({rec})", g.name));
     }
-    for p in &m.panels {
-        add(&p.criteria, format!("panel {}", p.id));
+    for d in &m.dashboards {
+        for p in &d.panels {
+            add(&p.criteria, format!("panel {}", p.id));
+        }
     }
     for n in &m.not_measurable {
         add(&n.criteria, format!("not measurable: {}", n.because));

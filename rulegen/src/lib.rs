@@ -1,19 +1,25 @@
-//! chainwatch-rulegen: one thresholds.yaml → Prometheus alert and recording rules and promtool
-//! tests.
+//! chainwatch-rulegen: one thresholds.yaml → Prometheus alert and recording rules, promtool tests,
+//! the Alertmanager configuration with its routing and inhibition cases, Grafana dashboards and the
+//! runbook.
 //!
 //! Like Sloth, generation is spec → model → ordered steps → writers:
 //! 1. `build`: load and validate thresholds.yaml (+ overlay) into the model (`model`);
 //! 2. `render`: recording rules, rollout gates and alert rules per group;
 //! 3. `testgen`: promtool tests synthesized from each measure;
-//! 4. `output`: compare with or write to the output directory, atomically.
+//! 4. `alerting`: Alertmanager routes, receivers, inhibitions and their test cases;
+//! 5. `dashboards`: Grafana dashboards and provisioning; `runbook`: docs/runbook.md;
+//! 6. `output`: compare with or write to the output directory, atomically.
 
+pub mod alerting;
 pub mod build;
 pub mod coverage;
+pub mod dashboards;
 pub mod duration;
 pub mod model;
 pub mod output;
 pub mod promql;
 pub mod render;
+pub mod runbook;
 pub mod spec;
 pub mod testgen;
 

@@ -15,16 +15,18 @@ use chainwatch_rulegen::{coverage, generate, output, Error};
 #[command(
     name = "chainwatch-rulegen",
     version,
-    about = "Render Prometheus rules and promtool tests from thresholds.yaml"
+    about = "Render Prometheus rules and tests, the Alertmanager config, Grafana dashboards and the runbook from thresholds.yaml"
 )]
 struct Cli {
     /// The thresholds file.
     #[arg(long, global = true, default_value = "thresholds.yaml")]
     thresholds: PathBuf,
-    /// A second YAML merged over the thresholds file (e.g. shorter `for` and windows for tests).
+    /// A second YAML merged over the thresholds file (shorter `for` and windows, loopback receivers
+    /// for tests).
     #[arg(long, global = true, value_name = "FILE")]
     overlay: Option<PathBuf>,
-    /// Root under which prometheus/ is written (or compared).
+    /// Root under which prometheus/, alertmanager/, grafana/ and docs/runbook.md are written (or
+    /// compared).
     #[arg(long, default_value = ".", value_name = "DIR")]
     out: PathBuf,
     /// Render in memory and compare with the files under --out; exit 1 when any differs.

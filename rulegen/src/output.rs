@@ -5,7 +5,14 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::render::{Files, OUTPUT_DIR};
+use crate::render::Files;
+
+/// Directories rulegen owns entirely: a file in them that it does not generate is extra.
+pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
+/// Generated files in directories shared with hand-written ones.
+pub const OWNED_FILES: &[&str] = &[crate::runbook::RUNBOOK_PATH];
+/// Extensions of generated files (extra ones are removed on write).
+const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md"];
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Diff {
@@ -25,11 +32,16 @@ impl Diff {
 
 fn existing_files(root: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
-    let dir = root.join(OUTPUT_DIR);
-    if !dir.exists() {
-        return Ok(out);
+    for f in OWNED_FILES {
+        if root.join(f).is_file() {
+            out.push(f.to_string());
+        }
     }
-    let mut stack = vec![dir];
+    let mut stack: Vec<PathBuf> = OWNED_DIRS
+        .iter()
+        .map(|d| root.join(d))
+        .filter(|d| d.is_dir())
+        .collect();
     while let Some(d) = stack.pop() {
         for e in fs::read_dir(&d)? {
             let e = e?;
@@ -101,7 +113,11 @@ pub fn write(root: &Path, files: &Files) -> io::Result<WriteReport> {
     r.written.sort();
     r.unchanged = files.len() - r.written.len();
     for extra in &d.extra {
-        if extra.ends_with(".yml") {
+        let ext = Path::new(extra)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        if GENERATED_EXT.contains(&ext) {
             fs::remove_file(root.join(extra))?;
             r.removed.push(extra.clone());
         }

@@ -14,6 +14,8 @@ pub const OUTPUT_DIR: &str = "prometheus";
 
 const RULES_TEMPLATE: &str = include_str!("../../templates/prometheus/rules.yml.tera");
 const TEST_TEMPLATE: &str = include_str!("../../templates/prometheus/test.yml.tera");
+const ALERTMANAGER_TEMPLATE: &str =
+    include_str!("../../templates/alertmanager/alertmanager.yml.tera");
 
 /// Generated files by path relative to the output root.
 pub type Files = BTreeMap<String, String>;
@@ -30,7 +32,7 @@ struct RuleCtx {
     annotations: LabelMap,
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -42,6 +44,7 @@ fn tera() -> Result<Tera, tera::Error> {
     let mut t = Tera::default();
     t.add_raw_template("rules.yml", RULES_TEMPLATE)?;
     t.add_raw_template("test.yml", TEST_TEMPLATE)?;
+    t.add_raw_template("alertmanager.yml", ALERTMANAGER_TEMPLATE)?;
     // `q`: a YAML double-quoted scalar (JSON string syntax is valid YAML).
     t.register_filter(
         "q",
@@ -53,6 +56,17 @@ fn tera() -> Result<Tera, tera::Error> {
             Ok(tera::Value::String(
                 serde_json::to_string(&s).expect("string"),
             ))
+        },
+    );
+    // `sq`: a YAML single-quoted scalar (Alertmanager matchers read better without escapes).
+    t.register_filter(
+        "sq",
+        |v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            let s = match v {
+                tera::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Ok(tera::Value::String(format!("'{}'", s.replace('\'', "''"))))
         },
     );
     Ok(t)
@@ -177,6 +191,20 @@ pub fn render(m: &Model) -> Result<Files, RenderError> {
             c.insert("title", &title);
             c.insert("path", &path);
             c.insert("rule_files", &tf.rule_files);
+            // promtool evaluates groups in an unspecified order unless told: dependencies first,
+            // or a rule reading a recording rule of another group may see none.
+            let order: Vec<String> = if tf.rule_files.len() > 1 {
+                tf.rule_files
+                    .iter()
+                    .filter_map(|f| {
+                        let stem = f.rsplit('/').next()?.strip_suffix(".rules.yml")?;
+                        Some(format!("chainwatch-{stem}"))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            c.insert("group_eval_order", &order);
             c.insert("evaluation_interval", &tf.evaluation_interval);
             c.insert("groups", &tf.groups);
             let text = t.render("test.yml", &c).map_err(terr)?;
@@ -212,6 +240,17 @@ pub fn render(m: &Model) -> Result<Files, RenderError> {
             ),
             tf,
         )?;
+    }
+    // Alertmanager, Grafana, the runbook.
+    if let Some(al) = &m.alerting {
+        files.extend(crate::alerting::render(m, al, &t).map_err(terr)?);
+    }
+    files.extend(crate::dashboards::render(m));
+    if !m.alerts.is_empty() {
+        files.insert(
+            crate::runbook::RUNBOOK_PATH.into(),
+            crate::runbook::render(m),
+        );
     }
     Ok(files)
 }

@@ -30,9 +30,173 @@ pub struct Spec {
     #[serde(default)]
     pub gates: Vec<Gate>,
     #[serde(default)]
-    pub panels: Vec<Panel>,
-    #[serde(default)]
     pub not_measurable: Vec<NotMeasurable>,
+    /// Words and seed of each criterion (runbook); keys must be in `criteria`.
+    #[serde(default)]
+    pub criteria_text: BTreeMap<String, CriterionText>,
+    /// First checks shared by the alerts that name them in `runbook`.
+    #[serde(default)]
+    pub runbooks: BTreeMap<String, Runbook>,
+    /// Alertmanager: root route, heartbeat (dead man's switch), inhibitions.
+    #[serde(default)]
+    pub alertmanager: Option<Alertmanager>,
+    /// Grafana provisioning (datasource, dashboard provider).
+    #[serde(default)]
+    pub grafana: Option<Grafana>,
+    #[serde(default)]
+    pub dashboards: Vec<Dashboard>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionText {
+    pub what: String,
+    /// Seed and heading, e.g. `004 Alerting`.
+    pub seed: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    pub title: String,
+    /// Seed and heading the checks come from.
+    pub source: String,
+    /// First checks, in order (Markdown).
+    pub checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alertmanager {
+    /// Where an alert that matches no severity goes.
+    pub default_receiver: String,
+    pub group_by: Vec<String>,
+    #[serde(default)]
+    pub resolve_timeout: Option<String>,
+    /// Root timings, used by severities that set none.
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
+    #[serde(default)]
+    pub heartbeat: Option<Heartbeat>,
+    #[serde(default)]
+    pub inhibitions: Vec<Inhibition>,
+}
+
+/// The dead man's switch: alerts with these labels go to `receiver` only, often.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub receiver: String,
+    pub labels: BTreeMap<String, String>,
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inhibition {
+    pub name: String,
+    /// Why, with the seed it comes from.
+    pub why: String,
+    /// Alertmanager matchers (`alertname="RegionDown"`) of the alert that mutes.
+    pub source: Vec<String>,
+    /// Matchers of the alerts it mutes.
+    pub target: Vec<String>,
+    /// Labels that must be equal on both.
+    pub equal: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grafana {
+    /// URL of Prometheus for the provisioned datasource (`$ENV` is expanded by Grafana).
+    pub prometheus_url: String,
+    /// Where Grafana finds the dashboard files (the dashboard provider's path).
+    pub dashboards_path: String,
+    #[serde(default = "default_folder")]
+    pub folder: String,
+    #[serde(default = "default_refresh")]
+    pub refresh: String,
+}
+
+fn default_folder() -> String {
+    "chainwatch".into()
+}
+
+fn default_refresh() -> String {
+    "30s".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dashboard {
+    /// File name and uid suffix (`fleet` → grafana/dashboards/fleet.json, uid chainwatch-fleet).
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Template variables besides the datasource (default: chain, network, region, node).
+    #[serde(default)]
+    pub variables: Option<Vec<String>>,
+    #[serde(default)]
+    pub time_from: Option<String>,
+    pub panels: Vec<Panel>,
+}
+
+/// A dashboard panel; `<dashboard id>/<panel id>` is what coverage names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Panel {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// timeseries (default), stat, table, state-timeline, bargauge, gauge.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub criteria: Vec<String>,
+    /// Starts a new collapsible row with this title.
+    #[serde(default)]
+    pub row: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Grid width (of 24) and height.
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    pub queries: Vec<Query>,
+    /// Alerts whose thresholds are drawn on the panel.
+    #[serde(default)]
+    pub thresholds: Vec<String>,
+    /// Dashboard variables applied to every selector (default: all of the dashboard's).
+    #[serde(default)]
+    pub filter: Option<Vec<String>>,
+    /// Table panels: sort rows by this column, descending.
+    #[serde(default)]
+    pub sort_by: Option<String>,
+}
+
+/// One query: PromQL (`expr`), an alert's measured value (`alert`), or a state metric (`state`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    #[serde(default)]
+    pub expr: Option<String>,
+    #[serde(default)]
+    pub alert: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub legend: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,9 +221,16 @@ pub struct Severity {
     pub response_time: String,
     #[serde(default)]
     pub description: String,
-    /// Names under `receivers` (rendered into Alertmanager routes by a later step).
+    /// Names under `receivers`: each alert of this severity reaches all of them.
     #[serde(default)]
     pub receivers: Vec<String>,
+    /// Alertmanager timings of this severity's route (default: the root's).
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,8 +241,27 @@ pub struct Receiver {
     pub kind: String,
     #[serde(default)]
     pub channel: Option<String>,
-    /// File holding the secret (webhook URL, routing key); never the secret itself.
-    pub secret_file: String,
+    /// File holding the secret (Slack webhook URL, PagerDuty routing key, a webhook's bearer
+    /// credentials); never the secret itself.
+    #[serde(default)]
+    pub secret_file: Option<String>,
+    /// webhook: where to POST (no secret in it); pagerduty: the events API endpoint.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Send "resolved" notifications (default true; false for the heartbeat).
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+    // Inline secrets are refused with a pointed message (not a generic "unknown field").
+    #[serde(default)]
+    pub api_url: Option<serde_norway::Value>,
+    #[serde(default)]
+    pub routing_key: Option<serde_norway::Value>,
+    #[serde(default)]
+    pub service_key: Option<serde_norway::Value>,
+    #[serde(default)]
+    pub token: Option<serde_norway::Value>,
+    #[serde(default)]
+    pub password: Option<serde_norway::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -300,6 +490,10 @@ with_kinds! {
         /// Extra labels on the alert.
         #[serde(default)]
         pub labels: BTreeMap<String, String>,
+        /// Alerts of one alertgroup measure the same thing at different severities: the more
+        /// urgent one firing mutes the milder ones of the same node (label `alertgroup`).
+        #[serde(default)]
+        pub alertgroup: Option<String>,
     }
 }
 
@@ -360,17 +554,6 @@ pub struct Gate {
     pub rollback: Vec<Condition>,
 }
 
-/// A dashboard panel (rendered by a later step); listed here so coverage can name it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Panel {
-    pub id: String,
-    pub title: String,
-    pub criteria: Vec<String>,
-    /// Metrics and recording rules the panel draws.
-    pub uses: Vec<String>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotMeasurable {
@@ -399,6 +582,60 @@ pub struct Overlay {
     pub recording_rules: Vec<OverlayItem>,
     #[serde(default)]
     pub gates: Vec<OverlayGate>,
+    /// Receivers: another URL or secret file (an end-to-end test's webhook).
+    #[serde(default)]
+    pub receivers: BTreeMap<String, OverlayReceiver>,
+    /// Alertmanager timings per severity.
+    #[serde(default)]
+    pub severities: BTreeMap<String, OverlayTimings>,
+    #[serde(default)]
+    pub alertmanager: Option<OverlayAlertmanager>,
+    #[serde(default)]
+    pub grafana: Option<OverlayGrafana>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayReceiver {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayTimings {
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayAlertmanager {
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
+    #[serde(default)]
+    pub resolve_timeout: Option<String>,
+    #[serde(default)]
+    pub heartbeat: Option<OverlayTimings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayGrafana {
+    #[serde(default)]
+    pub prometheus_url: Option<String>,
+    #[serde(default)]
+    pub dashboards_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -272,6 +272,9 @@ pub fn alert_labels(a: &AlertM, v: &Variant) -> LabelMap {
     l.insert("severity".into(), a.severity.clone());
     l.insert("criterion".into(), a.criteria.join(","));
     l.insert("scope".into(), scope_of(&v.out_labels).into());
+    if let Some(g) = &a.alertgroup {
+        l.insert("alertgroup".into(), g.clone());
+    }
     l
 }
 

@@ -124,7 +124,7 @@ fn committed_output_is_up_to_date() {
     let o = run(&workspace(), &["--check"]);
     assert!(
         o.status.success(),
-        "prometheus/ is stale; run chainwatch-rulegen:\n{}",
+        "generated files are stale; run chainwatch-rulegen:\n{}",
         text(&o)
     );
 }
@@ -281,6 +281,20 @@ fn overlay_shortens_for_and_windows_and_its_output_passes_promtool() {
         prop.contains("chain_blocks_received_total{chain=\"dilithion\"}[15s]"),
         "3x block_time of 5s"
     );
+    // Alertmanager and Grafana: receivers on loopback, short timings, another datasource URL.
+    let am = fs::read_to_string(out.path().join("alertmanager/alertmanager.yml")).unwrap();
+    assert!(am.contains("url: \"http://127.0.0.1:1/heartbeat\""), "{am}");
+    assert!(am.contains("url: \"http://127.0.0.1:1/pagerduty\""), "{am}");
+    assert!(
+        am.contains("group_wait: 1s") && !am.contains("group_wait: 10s"),
+        "{am}"
+    );
+    let ds = fs::read_to_string(
+        out.path()
+            .join("grafana/provisioning/datasources/prometheus.yml"),
+    )
+    .unwrap();
+    assert!(ds.contains("url: \"http://127.0.0.1:9090\""), "{ds}");
     // The changed alerts' tests and every gate pass with the shortened durations.
     let mut tests: Vec<String> = [
         "NodeDown",
@@ -317,6 +331,13 @@ fn overlay_errors_point_at_the_overlay() {
         e.contains("bad_overlay.yaml:4:10: alerts[0].for: `soon` is not a duration"),
         "{e}"
     );
+    assert!(
+        e.contains(
+            "bad_overlay.yaml:6:11: receivers.nobody: no receiver `nobody` in thresholds.yaml"
+        ),
+        "{e}"
+    );
+
     let o = run(
         &testdata(),
         &[
@@ -378,8 +399,32 @@ fn only_alert_block_changed(old: &str, new: &str, name: &str) {
     assert_ne!(ib, ia, "{name} did not change");
 }
 
+/// Panels (by title) of a dashboard whose JSON differs between two renderings.
+fn changed_panels(old: &str, new: &str) -> Vec<String> {
+    let a: serde_json::Value = serde_json::from_str(old).unwrap();
+    let b: serde_json::Value = serde_json::from_str(new).unwrap();
+    let (pa, pb) = (
+        a["panels"].as_array().unwrap(),
+        b["panels"].as_array().unwrap(),
+    );
+    assert_eq!(pa.len(), pb.len());
+    let mut v: Vec<String> = pa
+        .iter()
+        .zip(pb)
+        .filter(|(x, y)| x != y)
+        .map(|(x, _)| x["title"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    let strip = |mut d: serde_json::Value| {
+        d["panels"] = serde_json::Value::Null;
+        d
+    };
+    assert_eq!(strip(a), strip(b), "more than panels changed");
+    v
+}
+
 #[test]
-fn one_threshold_number_changes_that_rule_and_its_tests_only() {
+fn one_threshold_number_changes_that_rule_its_tests_its_dashboard_line_and_runbook_only() {
     let base = fs::read_to_string(workspace().join("thresholds.yaml")).unwrap();
     let a = render(&base);
     assert_eq!(a, render(&base), "rendering is not deterministic");
@@ -390,6 +435,8 @@ fn one_threshold_number_changes_that_rule_and_its_tests_only() {
     assert_eq!(
         changed(&a, &b),
         vec![
+            "docs/runbook.md".to_string(),
+            "grafana/dashboards/fleet.json".to_string(),
             "prometheus/rules/fleet.rules.yml".to_string(),
             "prometheus/tests/alerts/NodeOutOfSync.test.yml".to_string()
         ]
@@ -399,14 +446,35 @@ fn one_threshold_number_changes_that_rule_and_its_tests_only() {
         &b["prometheus/rules/fleet.rules.yml"],
         "NodeOutOfSync",
     );
+    // The dashboard: only the panel that draws the line, and the line moved.
+    let (fa, fb) = (
+        &a["grafana/dashboards/fleet.json"],
+        &b["grafana/dashboards/fleet.json"],
+    );
+    assert_eq!(changed_panels(fa, fb), vec!["Sync progress".to_string()]);
+    assert!(fb.contains("\"value\": 0.9\n") && !fb.contains("\"value\": 0.95\n"));
+    // The runbook: only NodeOutOfSync's section.
+    let section = |t: &str| -> Vec<String> {
+        t.split("\n## ")
+            .filter(|s| !s.starts_with("NodeOutOfSync\n"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        section(&a["docs/runbook.md"]),
+        section(&b["docs/runbook.md"])
+    );
 
-    // A per-chain override.
+    // A per-chain override: the rule, its test, the peers panels, the runbook.
     let needle = "dilithion: {threshold: 3}";
     assert!(base.contains(needle));
     let c = render(&base.replace(needle, "dilithion: {threshold: 4}"));
     assert_eq!(
         changed(&a, &c),
         vec![
+            "docs/runbook.md".to_string(),
+            "grafana/dashboards/fleet.json".to_string(),
+            "grafana/dashboards/propagation.json".to_string(),
             "prometheus/rules/peers.rules.yml".to_string(),
             "prometheus/tests/alerts/LowPeerCount.test.yml".to_string()
         ]
@@ -417,6 +485,13 @@ fn one_threshold_number_changes_that_rule_and_its_tests_only() {
         "LowPeerCount",
     );
     assert!(c["prometheus/rules/peers.rules.yml"].contains("chain_peers{chain=\"dilithion\"} < 4"));
+    assert_eq!(
+        changed_panels(
+            &a["grafana/dashboards/fleet.json"],
+            &c["grafana/dashboards/fleet.json"]
+        ),
+        vec!["Connected peers".to_string()]
+    );
 }
 
 #[test]
@@ -565,13 +640,30 @@ fn fixture_output_passes_promtool() {
 #[test]
 fn output_has_no_timestamps_and_names_its_source() {
     let base = fs::read_to_string(workspace().join("thresholds.yaml")).unwrap();
-    for (path, content) in render(&base) {
+    let files = render(&base);
+    for dir in [
+        "prometheus/",
+        "alertmanager/",
+        "grafana/",
+        "docs/runbook.md",
+    ] {
         assert!(
-            content.starts_with(
-                "# Generated by chainwatch-rulegen from thresholds.yaml: do not edit."
-            ),
-            "{path}"
+            files.keys().any(|k| k.starts_with(dir)),
+            "nothing under {dir}"
         );
+    }
+    const MARK: &str = "Generated by chainwatch-rulegen from thresholds.yaml: do not edit.";
+    for (path, content) in files {
+        let first = content.lines().next().unwrap_or_default();
+        let ok = if path.ends_with(".json") {
+            // JSON has no comments: Grafana shows the dashboard's description.
+            content.contains(&format!("\"description\": \"{MARK}"))
+        } else if path.ends_with(".md") {
+            first == format!("<!-- {MARK} -->")
+        } else {
+            first == format!("# {MARK}")
+        };
+        assert!(ok, "{path} does not say it is generated");
         assert!(
             !content.contains("2026") && !content.contains("2025"),
             "{path} has a date"
