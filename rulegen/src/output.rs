@@ -2,7 +2,7 @@
 //! only when their content changed; `--check` compares instead of writing.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::render::Files;
@@ -86,20 +86,8 @@ pub struct WriteReport {
 }
 
 fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
+    fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    chainwatch_atomic::write(path, content)
 }
 
 /// Write what changed, and remove generated-looking files rulegen no longer produces.
