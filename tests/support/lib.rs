@@ -1,4 +1,13 @@
-//! Support for the workspace-level integration tests in `tests/`: locating the workspace's binaries.
+//! Support for the workspace-level integration tests in `tests/`: locating the workspace's binaries,
+//! and for the end-to-end suite (`tests/e2e.rs`) the whole stack on loopback: processes stopped on
+//! drop, a webhook receiver, a small HTTP client, polling with deadlines.
+
+pub mod http;
+pub mod notify;
+pub mod process;
+pub mod stack;
+pub mod wait;
+pub mod webhook;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,807 @@
+//! End to end, the way an operator runs chainwatch: node → sidecar → Prometheus → rules →
+//! Alertmanager → receiver, with the real binaries and nothing mocked but the receivers' far
+//! ends (Slack, PagerDuty, the heartbeat service: a webhook inside the test).
+//!
+//! One fleet (tests/fixtures/e2e-fleet.yaml: every family, three regions), one real sidecar per
+//! node on the configuration the simulator generated, the rules and Alertmanager configuration
+//! rendered by `chainwatch-rulegen --overlay tests/fixtures/e2e-overlay.yaml` (for and windows in
+//! seconds), Debian's `prometheus` scraping and evaluating every second, Debian's Alertmanager
+//! with the generated configuration whose receivers the test redirects to its webhook (it
+//! rewrites the URLs and secret files of the rendered file, then `amtool check-config`).
+//!
+//! The scenarios run at the same time on different nodes and regions:
+//! - (a) consensus divergence on cj-eu-1 pages: PagerDuty + Slack #bitcell-critical;
+//! - (b) us-east goes down: RegionDown reaches #bitcell-regional and the P0 receivers, the
+//!   NodeDown alerts of its nodes are inhibited in Alertmanager and never delivered;
+//! - (c) no active BitCell miners: NoActiveMiners pages, ChainNotProgressing of the BitCell nodes
+//!   is inhibited and never delivered;
+//! - (d) equilibrium drift on cj-ap-1 (25%): the rollback alert fires after its `for` (and
+//!   mutes the warning of its alertgroup);
+//! - cj-eu-2 switches to the Rust engine and falls back: ConsensusModeChanged (P3) reaches the
+//!   low-urgency channel, ConsensusFallback (P2) #bitcell-warnings;
+//! - (e) recovery: divergence, region and drift cleared, the resolved notifications arrive;
+//! - (f) the Watchdog heartbeat arrives, repeatedly, at the heartbeat receiver only, with its
+//!   bearer token.
+//!
+//! Then every Grafana panel query is run against that Prometheus, and every delivered
+//! notification is checked against the routing of 004 (severity → receivers, region scope →
+//! #bitcell-regional, heartbeat alone).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chainwatch_tests::notify::Notification;
+use chainwatch_tests::stack::{root, Stack};
+use chainwatch_tests::wait;
+use serde_json::Value;
+
+const FLEET: &str = "tests/fixtures/e2e-fleet.yaml";
+const OVERLAY: &str = "tests/fixtures/e2e-overlay.yaml";
+
+/// Deadline for a notification that should follow within seconds.
+const SOON: Duration = Duration::from_secs(45);
+/// Alertmanager group_wait + 2 × group_interval of the overlay: an inhibited alert that stayed
+/// muted this long was flushed (and muted) at least twice.
+const MUTED_FOR: Duration = Duration::from_secs(5);
+
+/// The alert rules as rendered: name → labels.
+struct Rules(BTreeMap<String, BTreeMap<String, String>>);
+
+impl Rules {
+    fn load(dir: &Path) -> Rules {
+        let mut m = BTreeMap::new();
+        for e in std::fs::read_dir(dir.join("prometheus/rules")).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let y: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+            for g in y["groups"].as_sequence().unwrap() {
+                for r in g["rules"].as_sequence().unwrap() {
+                    if let Some(name) = r["alert"].as_str() {
+                        let labels = r["labels"]
+                            .as_mapping()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| {
+                                (
+                                    k.as_str().unwrap().to_string(),
+                                    v.as_str().unwrap().to_string(),
+                                )
+                            })
+                            .collect();
+                        m.insert(name.to_string(), labels);
+                    }
+                }
+            }
+        }
+        Rules(m)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    fn label(&self, alert: &str, label: &str) -> &str {
+        self.0
+            .get(alert)
+            .and_then(|l| l.get(label))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The receivers 004 prescribes for an alert: severity P0 → PagerDuty + #bitcell-critical,
+    /// P1 → PagerDuty + #bitcell-alerts, P2 → #bitcell-warnings, P3 → the low-urgency channel;
+    /// whole-region alerts also to #bitcell-regional; the heartbeat to its receiver alone.
+    fn expected_receivers(&self, alert: &str) -> BTreeSet<&'static str> {
+        if self.label(alert, "heartbeat") == "true" {
+            return ["heartbeat"].into();
+        }
+        let mut r: BTreeSet<&str> = match self.label(alert, "severity") {
+            "P0" => ["pagerduty", "slack-critical"].into(),
+            "P1" => ["pagerduty", "slack-alerts"].into(),
+            "P2" => ["slack-warnings"].into(),
+            "P3" => ["slack-low"].into(),
+            other => panic!("alert {alert}: severity {other:?}"),
+        };
+        if self.label(alert, "scope") == "region" {
+            r.insert("slack-regional");
+        }
+        r
+    }
+}
+
+/// Everything the webhook received so far, read as notifications. A request to a path no
+/// receiver was redirected to fails the test.
+fn delivered(stack: &Stack, rules: &Rules) -> Vec<Notification> {
+    let names = rules.names();
+    stack
+        .webhook
+        .received()
+        .iter()
+        .map(|r| Notification::parse(r, &stack.receivers, &names).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// Wait for a notification to `receiver` about `alert` with `status` whose text contains every
+/// one of `texts`.
+fn wait_notification(
+    stack: &Stack,
+    rules: &Rules,
+    receiver: &str,
+    alert: &str,
+    status: &str,
+    texts: &[&str],
+    timeout: Duration,
+) -> Notification {
+    wait::until(
+        &format!("{receiver} gets {alert} {status} mentioning {texts:?}"),
+        timeout,
+        || {
+            let all = delivered(stack, rules);
+            all.iter()
+                .find(|n| {
+                    n.receiver == receiver
+                        && n.status == status
+                        && n.is(alert)
+                        && texts.iter().all(|t| n.text.contains(t))
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    let seen: Vec<String> = all.iter().map(|n| n.summary()).collect();
+                    format!("{} notifications: {seen:#?}", all.len())
+                })
+        },
+    )
+}
+
+/// Alertmanager's alerts named `alert` with `label=value` for every pair of `labels`.
+fn am_alert(alerts: &[Value], alert: &str, labels: &[(&str, &str)]) -> Option<Value> {
+    alerts
+        .iter()
+        .find(|a| {
+            a["labels"]["alertname"] == alert && labels.iter().all(|(k, v)| a["labels"][*k] == *v)
+        })
+        .cloned()
+}
+
+fn receivers_of(a: &Value) -> BTreeSet<String> {
+    a["receivers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect()
+}
+
+/// Wait until every `(alert, labels)` target is in Alertmanager, suppressed by the alert
+/// `(source, source_labels)`, and has stayed so for `MUTED_FOR` (its group was flushed, muted,
+/// more than once).
+fn wait_inhibited(stack: &Stack, targets: &[(&str, Vec<(&str, &str)>)], source: &str) {
+    let mut since: Option<Instant> = None;
+    wait::until(
+        &format!("{targets:?} inhibited by {source} for {MUTED_FOR:?}"),
+        SOON + MUTED_FOR,
+        || {
+            let alerts = stack.am_alerts();
+            let check = || -> Result<(), String> {
+                for (name, labels) in targets {
+                    let t = am_alert(&alerts, name, labels)
+                        .ok_or_else(|| format!("{name} {labels:?} not in Alertmanager"))?;
+                    let src_labels: Vec<(&str, &str)> = ["chain", "network", "region", "node"]
+                        .into_iter()
+                        .filter(|l| t["labels"][*l].is_string())
+                        .map(|l| (l, t["labels"][l].as_str().unwrap()))
+                        .collect();
+                    let by: Vec<&Value> = t["status"]["inhibitedBy"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    let sources: Vec<&Value> = alerts
+                        .iter()
+                        .filter(|a| a["labels"]["alertname"] == source)
+                        .filter(|a| {
+                            // The source shares the labels the inhibition compares.
+                            src_labels
+                                .iter()
+                                .all(|(k, v)| a["labels"][*k].as_str().is_none_or(|x| x == *v))
+                        })
+                        .collect();
+                    if t["status"]["state"] != "suppressed"
+                        || !by
+                            .iter()
+                            .any(|f| sources.iter().any(|s| s["fingerprint"] == **f))
+                    {
+                        return Err(format!(
+                            "{name} {labels:?}: status {} (sources {source}: {:?})",
+                            t["status"],
+                            sources
+                                .iter()
+                                .map(|s| &s["fingerprint"])
+                                .collect::<Vec<_>>()
+                        ));
+                    }
+                }
+                Ok(())
+            };
+            match check() {
+                Ok(()) => {
+                    let s = *since.get_or_insert_with(Instant::now);
+                    if s.elapsed() >= MUTED_FOR {
+                        Ok(())
+                    } else {
+                        Err(format!("inhibited for {:?} so far", s.elapsed()))
+                    }
+                }
+                Err(e) => {
+                    since = None;
+                    Err(e)
+                }
+            }
+        },
+    );
+}
+
+/// On a failure, say where the logs are and what was delivered.
+struct Report<'a>(&'a Stack);
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "e2e failed after {:?}; logs in {} (CHAINWATCH_E2E_KEEP=1 keeps them)\n{}",
+                self.0.started.elapsed(),
+                self.0.dir_path.join("logs").display(),
+                self.0.logs()
+            );
+            for r in self.0.webhook.received() {
+                eprintln!("delivered {} {}", r.path, r.body);
+            }
+        }
+    }
+}
+
+#[test]
+fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved() {
+    let stack = Stack::start(FLEET, OVERLAY);
+    let _report = Report(&stack);
+    let rules = Rules::load(&stack.rendered);
+    let t_start = Instant::now();
+
+    // (f) The dead man's switch: Watchdog keeps arriving at the heartbeat receiver, with the
+    // bearer token read from its credentials file.
+    let beats = wait::until("two heartbeats", SOON, || {
+        let b: Vec<Notification> = delivered(&stack, &rules)
+            .into_iter()
+            .filter(|n| n.receiver == "heartbeat")
+            .collect();
+        if b.len() >= 2 {
+            Ok(b)
+        } else {
+            Err(format!("{} heartbeats", b.len()))
+        }
+    });
+    let token = stack.receivers["heartbeat"].secret.clone().unwrap();
+    for b in &beats {
+        assert_eq!(
+            b.request.header("authorization"),
+            Some(&*format!("Bearer {token}"))
+        );
+        assert_eq!(b.alertnames, ["Watchdog"], "{}", b.text);
+        assert_eq!(b.status, "firing");
+        let labels = &b.request.json["alerts"][0]["labels"];
+        assert_eq!(labels["heartbeat"], "true");
+        assert_eq!(labels["severity"], "P3");
+        assert_eq!(labels["criterion"], "N6");
+    }
+
+    // A healthy fleet is quiet: once the rate windows hold data, nothing but the Watchdog is
+    // pending or firing.
+    wait::until("rate windows filled", SOON, || {
+        let r = stack.query("node:chain_cid_success:ratio_rate5m")?;
+        if r.len() >= 3 {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+    let noise = stack
+        .query("max_over_time(ALERTS{alertname!=\"Watchdog\"}[1h])")
+        .unwrap();
+    let noise: Vec<String> = noise.iter().map(|s| s["metric"].to_string()).collect();
+    assert!(noise.is_empty(), "alerts on a healthy fleet: {noise:#?}");
+
+    // Inject every scenario at once, each on its own nodes.
+    let t0 = Instant::now();
+    stack.scenario(r#"{"scenario": "consensus_divergence", "node": "cj-eu-1"}"#);
+    let down = stack.scenario(r#"{"scenario": "region_down", "region": "us-east"}"#);
+    assert_eq!(
+        down["nodes"],
+        serde_json::json!(["cj-us-1", "dil-us-1", "pop-us-1"])
+    );
+    let miners = stack.scenario(r#"{"scenario": "no_active_miners", "family": "bitcell"}"#);
+    assert_eq!(miners["nodes"], serde_json::json!(["bc-eu-1", "bc-ap-1"]));
+    stack.scenario(r#"{"scenario": "equilibrium_drift", "node": "cj-ap-1"}"#);
+    stack.control("/mode", r#"{"node": "cj-eu-2", "mode": "rust"}"#);
+    stack.scenario(r#"{"scenario": "fallbacks", "node": "cj-eu-2"}"#);
+
+    // (a) A divergence pages: PagerDuty and #bitcell-critical, with the labels and annotations
+    // of the rule.
+    let pd = wait_notification(
+        &stack,
+        &rules,
+        "pagerduty",
+        "ConsensusDivergence",
+        "firing",
+        &["CONSENSUS DIVERGENCE on cj-eu-1: do not proceed"],
+        SOON,
+    );
+    let j = &pd.request.json;
+    assert_eq!(j["routing_key"], "e2e-routing-key-pagerduty");
+    assert_eq!(j["payload"]["severity"], "critical");
+    let details = &j["payload"]["custom_details"];
+    assert_eq!(details["severity"], "P0");
+    assert_eq!(
+        details["runbook_url"],
+        "docs/runbook.md#consensusdivergence"
+    );
+    assert_eq!(
+        details["response_time"],
+        "P0 (critical): respond within 15m"
+    );
+    assert_eq!(
+        details["threshold"],
+        "increase(chain_consensus_divergences_total[10s]) > 0"
+    );
+    let sl = wait_notification(
+        &stack,
+        &rules,
+        "slack-critical",
+        "ConsensusDivergence",
+        "firing",
+        &[
+            "P0 ConsensusDivergence coinjecture/testnet (eu-central)",
+            "*CONSENSUS DIVERGENCE on cj-eu-1: do not proceed*",
+            "Legacy and Rust consensus disagreed on a block on cj-eu-1 (coinjecture/testnet)",
+            "Runbook: docs/runbook.md#consensusdivergence",
+        ],
+        SOON,
+    );
+    assert_eq!(sl.request.json["channel"], "#bitcell-critical");
+    let a = am_alert(&stack.am_alerts(), "ConsensusDivergence", &[]).expect("in Alertmanager");
+    for (k, v) in [
+        ("node", "cj-eu-1"),
+        ("chain", "coinjecture"),
+        ("network", "testnet"),
+        ("region", "eu-central"),
+        ("severity", "P0"),
+        ("scope", "node"),
+        ("criterion", "M1"),
+    ] {
+        assert_eq!(a["labels"][k], v, "label {k} of {a}");
+    }
+    assert_eq!(
+        receivers_of(&a),
+        ["pagerduty", "slack-critical"].map(String::from).into()
+    );
+    stack.scenario(r#"{"scenario": "consensus_divergence", "node": "cj-eu-1", "on": false}"#);
+    let divergence_cleared = Instant::now();
+    eprintln!("e2e: (a) divergence paged after {:?}", pd.at - t0);
+
+    // (b) The region is down: RegionDown for each chain of us-east reaches #bitcell-regional
+    // and the P0 receivers; the NodeDown alerts of its nodes are inhibited.
+    let chains = ["coinjecture", "dilithion", "pop"];
+    for chain in chains {
+        let title = format!("P0 RegionDown {chain}/testnet (us-east)");
+        for receiver in ["slack-regional", "slack-critical"] {
+            let n = wait_notification(
+                &stack,
+                &rules,
+                receiver,
+                "RegionDown",
+                "firing",
+                &[
+                    &title,
+                    "*Region us-east is down*",
+                    &format!("Every node of {chain}/testnet in us-east fails its health check."),
+                    "Runbook: docs/runbook.md#regiondown",
+                ],
+                SOON,
+            );
+            assert_eq!(
+                n.request.json["channel"],
+                stack.receivers[receiver].channel.clone().unwrap()
+            );
+        }
+    }
+    let region_pages = wait::until("three RegionDown pages", SOON, || {
+        let keys: BTreeSet<String> = delivered(&stack, &rules)
+            .iter()
+            .filter(|n| n.receiver == "pagerduty" && n.is("RegionDown") && n.status == "firing")
+            .map(|n| n.request.json["dedup_key"].as_str().unwrap().to_string())
+            .collect();
+        if keys.len() == 3 {
+            Ok(keys)
+        } else {
+            Err(format!("{keys:?}"))
+        }
+    });
+    wait_inhibited(
+        &stack,
+        &[
+            ("NodeDown", vec![("node", "cj-us-1")]),
+            ("NodeDown", vec![("node", "dil-us-1")]),
+            ("NodeDown", vec![("node", "pop-us-1")]),
+        ],
+        "RegionDown",
+    );
+    let alerts = stack.am_alerts();
+    for chain in chains {
+        let a = am_alert(
+            &alerts,
+            "RegionDown",
+            &[("chain", chain), ("region", "us-east")],
+        )
+        .unwrap_or_else(|| panic!("RegionDown {chain} in Alertmanager"));
+        assert_eq!(a["labels"]["scope"], "region");
+        assert_eq!(
+            receivers_of(&a),
+            ["pagerduty", "slack-critical", "slack-regional"]
+                .map(String::from)
+                .into()
+        );
+    }
+    stack.scenario(r#"{"scenario": "region_down", "region": "us-east", "on": false}"#);
+    eprintln!("e2e: (b) region down delivered, its node alerts inhibited");
+
+    // (c) No active miners pages; ChainNotProgressing of the BitCell nodes is inhibited.
+    wait_notification(
+        &stack,
+        &rules,
+        "pagerduty",
+        "NoActiveMiners",
+        "firing",
+        &["No active miners on bitcell/testnet"],
+        SOON,
+    );
+    wait_notification(
+        &stack,
+        &rules,
+        "slack-critical",
+        "NoActiveMiners",
+        "firing",
+        &[
+            "P0 NoActiveMiners bitcell/testnet",
+            "No node of bitcell/testnet reports an active miner",
+        ],
+        SOON,
+    );
+    wait_inhibited(
+        &stack,
+        &[
+            ("ChainNotProgressing", vec![("node", "bc-eu-1")]),
+            ("ChainNotProgressing", vec![("node", "bc-ap-1")]),
+        ],
+        "NoActiveMiners",
+    );
+    eprintln!("e2e: (c) no active miners delivered, ChainNotProgressing inhibited");
+
+    // The consensus migration of cj-eu-2: the mode change is information (P3 → the
+    // low-urgency channel), a fallback to legacy a warning (P2 → #bitcell-warnings).
+    let mc = wait_notification(
+        &stack,
+        &rules,
+        "slack-low",
+        "ConsensusModeChanged",
+        "firing",
+        &[
+            "P3 ConsensusModeChanged coinjecture/testnet (eu-central)",
+            "Consensus mode of cj-eu-2 is now rust",
+        ],
+        SOON,
+    );
+    assert_eq!(mc.request.json["channel"], "#bitcell-low");
+    wait_notification(
+        &stack,
+        &rules,
+        "slack-warnings",
+        "ConsensusFallback",
+        "firing",
+        &[
+            "P2 ConsensusFallback coinjecture/testnet (eu-central)",
+            "Consensus fell back to legacy on cj-eu-2",
+        ],
+        SOON,
+    );
+    eprintln!("e2e: mode change and fallback delivered");
+
+    // (d) Equilibrium drift of 25%: the warning first, the rollback alert once its `for` has
+    // passed, which then mutes the warning.
+    let dev = stack
+        .query("node:chain_equilibrium_deviation:max_ratio{node=\"cj-ap-1\"}")
+        .unwrap();
+    let v: f64 = dev[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((0.2..0.3).contains(&v), "deviation of cj-ap-1: {v}");
+    wait_notification(
+        &stack,
+        &rules,
+        "slack-warnings",
+        "EquilibriumDeviation",
+        "firing",
+        &[
+            "P2 EquilibriumDeviation coinjecture/testnet (ap-south)",
+            "Equilibrium off target on cj-ap-1",
+        ],
+        SOON,
+    );
+    let rollback_for = Duration::from_secs(20);
+    let rb = wait_notification(
+        &stack,
+        &rules,
+        "pagerduty",
+        "EquilibriumDeviationRollback",
+        "firing",
+        &["Equilibrium deviation past 20% on cj-ap-1: roll back"],
+        rollback_for + SOON,
+    );
+    assert!(
+        rb.at - t0 >= rollback_for,
+        "the rollback alert arrived {:?} after the drift began, before its `for` of {rollback_for:?}",
+        rb.at - t0
+    );
+    assert_eq!(
+        rb.request.json["payload"]["custom_details"]["severity"],
+        "P1"
+    );
+    assert_eq!(
+        rb.request.json["payload"]["custom_details"]["threshold"],
+        "largest relative deviation from target > 0.2; for 20s"
+    );
+    wait_notification(
+        &stack,
+        &rules,
+        "slack-alerts",
+        "EquilibriumDeviationRollback",
+        "firing",
+        &[
+            "P1 EquilibriumDeviationRollback coinjecture/testnet (ap-south)",
+            "The 000 rollback criterion holds on coinjecture/testnet node cj-ap-1",
+            "respond within 30m",
+        ],
+        SOON,
+    );
+    wait_inhibited(
+        &stack,
+        &[("EquilibriumDeviation", vec![("node", "cj-ap-1")])],
+        "EquilibriumDeviationRollback",
+    );
+    stack.scenario(r#"{"scenario": "equilibrium_drift", "node": "cj-ap-1", "on": false}"#);
+    eprintln!("e2e: (d) rollback alert after {:?}", rb.at - t0);
+
+    // (e) Recovery resolves: the resolved notifications reach the receivers that got the alerts.
+    for receiver in ["pagerduty", "slack-critical"] {
+        wait_notification(
+            &stack,
+            &rules,
+            receiver,
+            "ConsensusDivergence",
+            "resolved",
+            &[],
+            SOON,
+        );
+    }
+    let resolved = delivered(&stack, &rules)
+        .into_iter()
+        .find(|n| {
+            n.receiver == "pagerduty" && n.is("ConsensusDivergence") && n.status == "resolved"
+        })
+        .unwrap();
+    assert_eq!(
+        resolved.request.json["dedup_key"],
+        pd.request.json["dedup_key"]
+    );
+    assert!(resolved.at > divergence_cleared);
+    for chain in chains {
+        for receiver in ["slack-regional", "slack-critical"] {
+            wait_notification(
+                &stack,
+                &rules,
+                receiver,
+                "RegionDown",
+                "resolved",
+                &[&format!(
+                    "[RESOLVED] P0 RegionDown {chain}/testnet (us-east)"
+                )],
+                SOON,
+            );
+        }
+    }
+    wait::until("the three RegionDown pages resolved", SOON, || {
+        let keys: BTreeSet<String> = delivered(&stack, &rules)
+            .iter()
+            .filter(|n| n.receiver == "pagerduty" && n.is("RegionDown") && n.status == "resolved")
+            .map(|n| n.request.json["dedup_key"].as_str().unwrap().to_string())
+            .collect();
+        if keys == region_pages {
+            Ok(())
+        } else {
+            Err(format!("{keys:?} of {region_pages:?}"))
+        }
+    });
+    for receiver in ["pagerduty", "slack-alerts"] {
+        wait_notification(
+            &stack,
+            &rules,
+            receiver,
+            "EquilibriumDeviationRollback",
+            "resolved",
+            &[],
+            SOON,
+        );
+    }
+    eprintln!("e2e: (e) resolved after {:?}", t_start.elapsed());
+
+    // Every Grafana panel query runs against this Prometheus.
+    dashboards_have_data(&stack);
+
+    // What was delivered, all of it: routed as 004 says, secrets presented, nothing inhibited.
+    let all = delivered(&stack, &rules);
+    let region_nodes = ["cj-us-1", "dil-us-1", "pop-us-1"];
+    for n in &all {
+        assert!(!n.alertnames.is_empty(), "no alert name in {}", n.summary());
+        for a in &n.alertnames {
+            let expected = rules.expected_receivers(a);
+            assert!(
+                expected.contains(n.receiver.as_str()),
+                "{a} delivered to {} (004 routes it to {expected:?})",
+                n.receiver
+            );
+            assert_ne!(a, "NodeDown", "NodeDown delivered: {}", n.summary());
+            assert_ne!(
+                a,
+                "ChainNotProgressing",
+                "inhibited alert delivered: {}",
+                n.summary()
+            );
+            if rules.label(a, "scope") == "node" {
+                for node in region_nodes {
+                    assert!(
+                        !n.text.contains(node),
+                        "node alert of the downed region delivered: {}",
+                        n.summary()
+                    );
+                }
+            }
+        }
+        let red = &stack.receivers[&n.receiver];
+        match n.kind.as_str() {
+            "pagerduty" => assert_eq!(
+                n.request.json["routing_key"].as_str(),
+                red.secret.as_deref(),
+                "routing key"
+            ),
+            "slack" => assert_eq!(n.request.json["channel"].as_str(), red.channel.as_deref()),
+            _ => assert_eq!(
+                n.request.header("authorization"),
+                red.secret
+                    .as_ref()
+                    .map(|s| format!("Bearer {s}"))
+                    .as_deref()
+            ),
+        }
+    }
+    let mut counts: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for n in &all {
+        *counts
+            .entry((n.receiver.clone(), n.alertnames.join(","), n.status.clone()))
+            .or_default() += 1;
+    }
+    eprintln!("e2e: delivered {counts:#?}");
+    eprintln!("e2e: done in {:?}", stack.started.elapsed());
+}
+
+/// Every query of every panel of the committed dashboards (and of the ones rendered with the
+/// overlay) runs without error, and returns data unless the panel is listed here with why.
+fn dashboards_have_data(stack: &Stack) {
+    // (dashboard file, panel title, metric in the query) → why it may be empty.
+    let may_be_empty: &[(&str, &str, &str, &str)] = &[
+        (
+            "equilibrium-gossip.json",
+            "Peer churn, connection failures, timeout rate, stale peers",
+            "chain_stale_peers",
+            "the simulated COINjecture nodes never log a stale-peer count (their `📊 Network:` \
+             line has peers and queue only); the profile reads it where a node logs one",
+        ),
+        (
+            "propagation.json",
+            "Socket error rate, last 30m / the 30m before",
+            "chain_socket_errors_total",
+            "a trend against the half hour before (offset 30m) that shows only above one error \
+             a minute: a run of minutes has neither the history nor the errors",
+        ),
+    ];
+    let mut seen = BTreeSet::new();
+    let mut empty = Vec::new();
+    let mut errors = Vec::new();
+    let mut queries = 0;
+    for dir in [
+        root().join("grafana/dashboards"),
+        stack.rendered.join("grafana/dashboards"),
+    ] {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no dashboards in {}", dir.display());
+        for f in files {
+            let d: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            let file = f.file_name().unwrap().to_string_lossy().to_string();
+            let mut panels: Vec<&Value> = Vec::new();
+            for p in d["panels"].as_array().unwrap() {
+                panels.push(p);
+                panels.extend(p["panels"].as_array().into_iter().flatten());
+            }
+            for p in panels {
+                let title = p["title"].as_str().unwrap_or("");
+                for t in p["targets"].as_array().into_iter().flatten() {
+                    let Some(expr) = t["expr"].as_str() else {
+                        continue;
+                    };
+                    let q = grafana_to_promql(expr);
+                    if !seen.insert(q.clone()) {
+                        continue; // the same query in the committed and the rendered dashboards
+                    }
+                    queries += 1;
+                    if let Err(e) = stack.query(&q) {
+                        errors.push(format!("{file} / {title}: {q}: {e}"));
+                        continue;
+                    }
+                    match stack.query_range(&q, stack.started.elapsed(), "2s") {
+                        Err(e) => errors.push(format!("{file} / {title}: {q}: {e}")),
+                        Ok(r) if r.is_empty() => {
+                            let allowed = may_be_empty
+                                .iter()
+                                .any(|(f, t, m, _)| *f == file && *t == title && expr.contains(m));
+                            if !allowed {
+                                empty.push(format!("{file} / {title}: {q}"));
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "panel queries failed:\n{}",
+        errors.join("\n")
+    );
+    assert!(
+        empty.is_empty(),
+        "panels without data:\n{}",
+        empty.join("\n")
+    );
+    eprintln!("e2e: {queries} panel queries ran, all with data or listed");
+}
+
+/// A panel query as Grafana sends it with every variable on "All": `$__rate_interval` and
+/// `$__interval` become durations, `$chain`/`$network`/`$region`/`$node` the "All" value `.*`.
+fn grafana_to_promql(expr: &str) -> String {
+    let mut q = expr
+        .replace("$__rate_interval", "5s")
+        .replace("${__rate_interval}", "5s")
+        .replace("$__interval", "2s")
+        .replace("${__interval}", "2s");
+    for v in ["chain", "network", "region", "node"] {
+        q = q
+            .replace(&format!("${{{v}}}"), ".*")
+            .replace(&format!("${v}"), ".*");
+    }
+    assert!(
+        !q.contains('$'),
+        "a variable the test does not know in {expr}"
+    );
+    q
+}
