@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -31,6 +31,8 @@ pub struct Web {
     pub security: Security,
     /// Bounds concurrent scrapes (`--web.max-requests`); None: no limit.
     scrapes: Option<Arc<Semaphore>>,
+    /// The last encode: when it began, and its text.
+    last_scrape: tokio::sync::Mutex<Option<(Instant, Bytes)>>,
 }
 
 pub struct Shared {
@@ -52,7 +54,33 @@ impl Web {
             telemetry_path,
             security,
             scrapes: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
+            last_scrape: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The exposition for a scrape. Encodes run one at a time, and a scrape that waited for one
+    /// takes the result of an encode that began after it arrived — as fresh as encoding its own,
+    /// while many concurrent scrapes of a large registry cost the memory of one encode, not many.
+    async fn scrape(&self) -> Bytes {
+        let arrived = Instant::now();
+        let mut last = self.last_scrape.lock().await;
+        if let Some((started, body)) = &*last {
+            if *started >= arrived {
+                return body.clone();
+            }
+        }
+        let started = Instant::now();
+        let (meta, current) = (self.meta.clone(), self.current());
+        let text = tokio::task::spawn_blocking(move || {
+            let mut text = meta.encode();
+            text.push_str(&current.metrics.encode());
+            text
+        })
+        .await
+        .unwrap_or_default();
+        let body = Bytes::from(text);
+        *last = Some((started, body.clone()));
+        body
     }
 
     pub fn current(&self) -> Arc<Shared> {
@@ -235,15 +263,11 @@ async fn route(web: &Web, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 }
             },
         };
-        let (meta, current) = (web.meta.clone(), web.current());
-        let body = tokio::task::spawn_blocking(move || {
-            let mut text = meta.encode();
-            text.push_str(&current.metrics.encode());
-            text
-        })
-        .await
-        .unwrap_or_default();
-        respond(StatusCode::OK, TEXT_FORMAT, body)
+        let body = web.scrape().await;
+        let mut r = Response::new(Full::new(body));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+        r
     } else if path == "/health" {
         respond(
             StatusCode::OK,

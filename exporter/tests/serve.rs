@@ -371,3 +371,68 @@ fn concurrent_scrapes_beyond_the_limit_get_503() {
         "no scrape was refused at the limit: {codes:?}"
     );
 }
+
+/// Forty scrapes at once of a large registry cost the memory of one encode, not forty.
+#[test]
+fn concurrent_scrapes_share_one_encode() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("ping.yaml");
+    write(
+        &profile,
+        "version: 1\nname: ping\nrules:\n  - name: ping\n    regex: 'ping peer=(?P<p>\\S+) rtt=(?P<ms>[0-9.]+)ms'\n    actions:\n      - gauge: chain_peer_ping_seconds\n        value: ms\n        unit: ms\n        labels: {peer: $p}\n",
+    );
+    let cfg = dir.path().join("c.yaml");
+    write(
+        &cfg,
+        &format!(
+            "version: 1\nprofiles: [\"{}\"]\nmax_series_per_metric: 20000\nsources:\n  - name: node-log\n    type: file\n    paths: [\"{}/node.log\"]\n",
+            profile.display(),
+            dir.path().display()
+        ),
+    );
+    let s = Sidecar::start(&cfg, &["--web.max-requests", "0"]);
+    s.wait_ready();
+    let lines: String = (0..10_000)
+        .map(|i| {
+            format!(
+                "ping peer=10.{}.{}.{}:8444 rtt=12.5ms\n",
+                i / 65536,
+                (i / 256) % 256,
+                i % 256
+            )
+        })
+        .collect();
+    append(&dir.path().join("node.log"), &lines);
+    poll_until("10k series", || {
+        let (_, body) = s.get("/metrics");
+        (body.matches("chain_peer_ping_seconds{").count() == 10_000).then_some(())
+    });
+    let addr = s.addr.clone();
+    for _ in 0..3 {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..40)
+                .map(|_| sc.spawn(|| common::process::http_get(&addr, "/metrics")))
+                .collect();
+            for h in hs {
+                let (code, body) = h.join().unwrap();
+                assert_eq!(code, 200);
+                assert_eq!(body.matches("chain_peer_ping_seconds{").count(), 10_000);
+            }
+        });
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    // One encode of 10k series is ~7 MiB; forty separate ones were ~280 MiB.
+    assert!(
+        hwm_kb < 96 * 1024,
+        "peak RSS {hwm_kb} kB under 40 concurrent scrapes"
+    );
+}
