@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real components, never mocks: promtool (prometheus), amtool (prometheus-alertmanager) and
-# systemd-journal-remote come from Debian's packages.
+# Real components, never mocks: promtool and prometheus (package prometheus), amtool and the
+# Alertmanager (package prometheus-alertmanager, whose binary Debian names
+# prometheus-alertmanager) and systemd-journal-remote come from Debian's packages. The
+# end-to-end suite (tests/e2e.rs) runs the real prometheus and Alertmanager.
 need=()
-command -v promtool >/dev/null || need+=(prometheus)
-command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need+=(prometheus)
+{ command -v amtool >/dev/null \
+  && { command -v alertmanager >/dev/null || command -v prometheus-alertmanager >/dev/null; }; } \
+  || need+=(prometheus-alertmanager)
 [ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null || need+=(systemd)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).

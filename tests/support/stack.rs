@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,7 +20,7 @@ use serde_norway::Value as Yaml;
 use crate::http::{self, urlencode};
 use crate::process::Proc;
 use crate::wait;
-use crate::webhook::Webhook;
+use crate::webhook::{Received, Webhook};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -136,6 +136,16 @@ impl Stack {
     /// Start everything for the fleet file and the rulegen overlay (paths relative to the
     /// repository root), and wait until Prometheus scrapes every sidecar.
     pub fn start(fleet: &str, overlay: &str) -> Stack {
+        Stack::start_with(fleet, overlay, Arc::new(|_: &Received| {}))
+    }
+
+    /// [`Stack::start`], calling `on_delivery` for every request the receivers' webhook gets
+    /// (the demo prints them).
+    pub fn start_with(
+        fleet: &str,
+        overlay: &str,
+        on_delivery: Arc<dyn Fn(&Received) + Send + Sync>,
+    ) -> Stack {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("chainwatch-e2e.")
@@ -153,7 +163,7 @@ impl Stack {
         let logs = d.join("logs");
         std::fs::create_dir_all(&logs).unwrap();
 
-        let webhook = Webhook::start();
+        let webhook = Webhook::start_with(on_delivery);
 
         // The simulated fleet.
         let mut cmd = Command::new(fresh_bin("chainwatch-sim"));
@@ -315,7 +325,7 @@ impl Stack {
             }
         });
         eprintln!(
-            "e2e: {} nodes, sidecars, Prometheus {} and Alertmanager {} up in {:?}",
+            "stack: {} nodes and their sidecars, Prometheus {} and Alertmanager {} up in {:?}",
             n,
             stack.prometheus_url,
             stack.alertmanager_url,
