@@ -525,15 +525,20 @@ impl Measure {
                     let f = if s.is_counter() { "increase" } else { "delta" };
                     format!("{f}({}[{window}])", s.render(scope))
                 };
+                // Only a series that already existed a whole window ago can be said to have made
+                // no progress within it: right after a restart of Prometheus or of a sidecar, two
+                // equal samples in a half-filled window are not a stalled chain.
                 if sels.len() == 1 {
-                    format!("{} <= 0", term(&sels[0]))
+                    let s = sels[0].render(scope);
+                    format!("{} <= 0 and {s} offset {window}", term(&sels[0]))
                 } else {
                     let by = by_clause(&crate::constant_labels());
                     let t: Vec<String> = sels
                         .iter()
                         .map(|s| format!("sum by ({by}) ({})", term(s)))
                         .collect();
-                    format!("({}) <= 0", t.join(" + "))
+                    let old = format!("sum by ({by}) ({} offset {window})", sels[0].render(scope));
+                    format!("({}) <= 0 and {old}", t.join(" + "))
                 }
             }
             Measure::Absence { sel, lookback } => {

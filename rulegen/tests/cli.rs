@@ -670,3 +670,20 @@ fn output_has_no_timestamps_and_names_its_source() {
         );
     }
 }
+
+/// A regression found end to end: no-progress alerts fired right after a restart, on a window
+/// holding two equal samples.
+#[test]
+fn no_progress_alerts_wait_for_a_whole_window_after_startup() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(promtool())
+        .current_dir(root)
+        .args([
+            "test",
+            "rules",
+            "tests/testdata/no_progress_startup.test.yml",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
