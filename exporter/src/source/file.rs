@@ -3,17 +3,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use chainwatch_follow::{Event, FollowConfig, Follower, Sink, StopHandle};
+use chainwatch_follow::{Event, FollowConfig, Follower, Sink};
 use prometheus::{Counter, CounterVec, Gauge};
 
 use crate::config::FileSource;
 use crate::engine::{Engine, Scratch, SourceStats};
 use crate::health::Health;
 use crate::registry::Metrics;
+
+use super::thread;
+pub use super::thread::Running;
 
 /// Self-metrics of one file source, resolved before the thread starts.
 pub struct FileMetrics {
@@ -31,12 +33,6 @@ pub struct Prepared {
     follow: FollowConfig,
     stats: SourceStats,
     metrics: FileMetrics,
-}
-
-pub struct Running {
-    pub name: String,
-    stop: StopHandle,
-    thread: JoinHandle<Result<(), String>>,
 }
 
 pub fn prepare(
@@ -86,47 +82,23 @@ pub fn start(p: Prepared, engine: Arc<Engine>, health: Arc<Health>) -> Result<Ru
     let follower =
         Follower::new(p.follow.clone()).with_context(|| format!("source `{}`", p.name))?;
     let stop = follower.stop_handle();
-    health.update(&p.name, |s| {
-        s.kind = "file";
-        s.state = "starting";
-    });
-    let name = p.name.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("file:{}", p.name))
-        .spawn(move || {
-            let mut sink = EngineSink {
-                name: p.name.clone(),
-                scratch: engine.scratch(),
-                engine,
-                stats: p.stats,
-                metrics: p.metrics,
-                health: health.clone(),
-            };
-            let r = follower.run(&mut sink).map_err(|e| e.to_string());
-            health.update(&p.name, |s| {
-                s.state = if r.is_ok() { "stopped" } else { "failed" };
-                if let Err(e) = &r {
-                    s.last_error = Some(e.clone());
-                }
-            });
-            sink.metrics.up.set(0.0);
-            r
-        })
-        .context("spawning the file source thread")?;
-    Ok(Running { name, stop, thread })
-}
-
-impl Running {
-    /// Ask the follower to stop; it finishes its current chunk and writes its checkpoint.
-    pub fn stop(&self) {
-        self.stop.stop();
-    }
-
-    pub fn join(self) -> Result<(), String> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err("file source thread panicked".into()))
-    }
+    let up = p.metrics.up.clone();
+    let mut sink = EngineSink {
+        name: p.name.clone(),
+        scratch: engine.scratch(),
+        engine,
+        stats: p.stats,
+        metrics: p.metrics,
+        health: health.clone(),
+    };
+    thread::spawn(
+        &p.name,
+        "file",
+        health,
+        up,
+        move || stop.stop(),
+        move || follower.run(&mut sink).map_err(|e| e.to_string()),
+    )
 }
 
 struct EngineSink {

@@ -3,17 +3,19 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use chainwatch_journal::{Event, JournalConfig, JournalReader, Sink, StopHandle};
+use chainwatch_journal::{Event, JournalConfig, JournalReader, Sink};
 use prometheus::{Counter, CounterVec, Gauge};
 
 use crate::config::JournalSource;
 use crate::engine::{Engine, Scratch, SourceStats};
 use crate::health::Health;
 use crate::registry::Metrics;
+
+use super::thread;
+pub use super::thread::Running;
 
 pub struct Prepared {
     name: String,
@@ -23,12 +25,6 @@ pub struct Prepared {
     last_success: Gauge,
     checkpoints: Counter,
     errors: CounterVec,
-}
-
-pub struct Running {
-    pub name: String,
-    stop: StopHandle,
-    thread: JoinHandle<Result<(), String>>,
 }
 
 pub fn prepare(
@@ -74,45 +70,21 @@ pub fn start(p: Prepared, engine: Arc<Engine>, health: Arc<Health>) -> Result<Ru
     let reader =
         JournalReader::new(p.cfg.clone()).with_context(|| format!("source `{}`", p.name))?;
     let stop = reader.stop_handle();
-    health.update(&p.name, |s| {
-        s.kind = "journal";
-        s.state = "starting";
-    });
-    let name = p.name.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("journal:{}", p.name))
-        .spawn(move || {
-            let mut sink = JournalSink {
-                scratch: engine.scratch(),
-                engine,
-                p,
-                health: health.clone(),
-            };
-            let r = reader.run(&mut sink).map_err(|e| e.to_string());
-            let name = sink.p.name.clone();
-            health.update(&name, |s| {
-                s.state = if r.is_ok() { "stopped" } else { "failed" };
-                if let Err(e) = &r {
-                    s.last_error = Some(e.clone());
-                }
-            });
-            sink.p.up.set(0.0);
-            r
-        })
-        .context("spawning the journal source thread")?;
-    Ok(Running { name, stop, thread })
-}
-
-impl Running {
-    pub fn stop(&self) {
-        self.stop.stop();
-    }
-
-    pub fn join(self) -> Result<(), String> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err("journal source thread panicked".into()))
-    }
+    let (name, up) = (p.name.clone(), p.up.clone());
+    let mut sink = JournalSink {
+        scratch: engine.scratch(),
+        engine,
+        p,
+        health: health.clone(),
+    };
+    thread::spawn(
+        &name,
+        "journal",
+        health,
+        up,
+        move || stop.stop(),
+        move || reader.run(&mut sink).map_err(|e| e.to_string()),
+    )
 }
 
 struct JournalSink {

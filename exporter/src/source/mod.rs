@@ -5,3 +5,4 @@ pub mod api;
 pub mod file;
 pub mod journal;
 pub mod poll;
+pub mod thread;
