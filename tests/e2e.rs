@@ -495,7 +495,25 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
             .filter(|n| n.receiver == "pagerduty" && n.is("RegionDown") && n.status == "firing")
             .collect();
         for p in &pages {
-            check_page(p, &rules, "RegionDown", &[("region", "us-east")]);
+            // One page per chain; its summary names the chain.
+            let summary = p.request.json["payload"]["summary"]
+                .as_str()
+                .unwrap_or_default();
+            let chain = chains
+                .iter()
+                .find(|c| summary.contains(&format!("for {c}/testnet")))
+                .copied()
+                .unwrap_or("?");
+            check_page(
+                p,
+                &rules,
+                "RegionDown",
+                &[
+                    ("region", "us-east"),
+                    ("chain", chain),
+                    ("network", "testnet"),
+                ],
+            );
         }
         let keys: BTreeSet<String> = pages
             .iter()
