@@ -232,7 +232,8 @@ impl Config {
              -> Result<Duration, SpecError> {
                 match v {
                     None => Ok(default),
-                    Some(s) => crate::duration::parse(s).map_err(|e| pos.error(at(field), e)),
+                    Some(s) => chainwatch_duration::parse_std(s)
+                        .map_err(|e| pos.error(at(field), e.to_string())),
                 }
             };
             let name = match s {
@@ -307,7 +308,7 @@ impl Config {
                         SourceSpec::Prometheus(_) => ApiSourceKind::Prometheus,
                         _ => ApiSourceKind::Health,
                     };
-                    if let Err(e) = crate::api::fetch::Target::parse(&a.url, None) {
+                    if let Err(e) = crate::source::fetch::Target::parse(&a.url, None) {
                         return Err(pos.error(at("url"), e));
                     }
                     let interval = dur("interval", &a.interval, Duration::from_secs(15))?;

@@ -3,20 +3,16 @@
 
 #[macro_use]
 pub mod log;
-pub mod api;
-pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod duration;
 pub mod engine;
 pub mod health;
+pub mod mapping;
 pub mod pipeline;
 pub mod profile;
 pub mod registry;
 pub mod replay;
 pub mod serve;
-pub mod server;
 pub mod source;
-pub mod tls;
 pub mod total;
-pub mod web_config;
+pub mod web;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::api::{self, Api};
 use crate::engine::Engine;
+use crate::mapping::{self, Api};
 use crate::profile;
 use crate::registry::Metrics;
 
@@ -41,9 +41,9 @@ pub fn build(
     }
     let mut metrics = Metrics::new(&labels)?;
     metrics.set_series_cap(series_cap);
-    let demands = api::api_label_demands(&loaded)?;
+    let demands = mapping::api_label_demands(&loaded)?;
     let rules = profile::compile(&loaded, &demands, &mut metrics)?;
-    let apis = api::bind(&loaded, &mut metrics)?
+    let apis = mapping::bind(&loaded, &mut metrics)?
         .into_iter()
         .map(|(k, v)| (k, Arc::new(v)))
         .collect();

@@ -10,17 +10,17 @@ use tokio::sync::watch;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::api::fetch::Target;
-use crate::api::Api;
 use crate::config::{ApiSource, ApiSourceKind, Config};
 use crate::health::Health;
+use crate::mapping::Api;
 use crate::pipeline;
 use crate::profile::spec::ApiKind;
 use crate::registry::Metrics;
-use crate::server::{self, Shared, Web};
 use crate::source::api::Poller;
+use crate::source::fetch::Target;
 use crate::source::poll::{self, PollMetrics};
 use crate::source::{file, journal};
+use crate::web::server::{self, Shared, Web};
 
 pub struct WebOptions {
     pub listen_address: String,
@@ -476,7 +476,7 @@ pub fn load_security(path: Option<&std::path::Path>) -> Result<server::Security>
     let Some(path) = path else {
         return Ok(server::Security::default());
     };
-    let c = crate::web_config::load(path)?;
+    let c = crate::web::config::load(path)?;
     info!(
         "web config loaded",
         file = path.display(),

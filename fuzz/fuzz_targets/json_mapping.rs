@@ -1,6 +1,6 @@
 //! The JSON and JSON-RPC decoders: arbitrary bytes parsed as JSON (serde_json, as the API sources
 //! do with a response body) and applied with every built-in `apis:` mapping:
-//! - `http_json` mappings: `api::json::apply` over the document;
+//! - `http_json` mappings: `mapping::json::apply` over the document;
 //! - `jsonrpc` mappings: the document as a JSON-RPC response envelope (an `error` that is not
 //!   null fails the poll, else `result` is applied to each call's metrics, as
 //!   `source::api::Poller::poll` does), and also as a bare `result`.
@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::{LazyLock, Mutex};
 
-use chainwatch_exporter::api::{json, promtext, BoundApi};
+use chainwatch_exporter::mapping::{json, promtext, BoundApi};
 use chainwatch_exporter::pipeline::{self, Pipeline};
 use chainwatch_exporter::profile::BUILTINS;
 use libfuzzer_sys::fuzz_target;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chainwatch_exporter::engine::Engine;
 use chainwatch_exporter::profile::{self, spec::ProfileSpec, Loaded};
-use chainwatch_exporter::{api, registry::Metrics};
+use chainwatch_exporter::{mapping, registry::Metrics};
 use chainwatch_fuzz::process_checked;
 use libfuzzer_sys::fuzz_target;
 
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let loaded = vec![Loaded { spec, positions }];
-    let Ok(demands) = api::api_label_demands(&loaded) else {
+    let Ok(demands) = mapping::api_label_demands(&loaded) else {
         return;
     };
     let mut metrics = Metrics::new(&BTreeMap::new()).expect("no constant labels");
@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(rules) = profile::compile(&loaded, &demands, &mut metrics) else {
         return;
     };
-    let apis = api::bind(&loaded, &mut metrics);
+    let apis = mapping::bind(&loaded, &mut metrics);
     // A spec that validated in `api_label_demands` binds.
     let _apis = apis.expect("bind after api_label_demands succeeded");
     let engine = Engine::new(rules);

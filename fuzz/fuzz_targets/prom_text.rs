@@ -1,11 +1,11 @@
-//! The Prometheus text parser (`api::promtext::parse`, used to re-export a node's native
+//! The Prometheus text parser (`mapping::promtext::parse`, used to re-export a node's native
 //! metrics) on arbitrary text: the input as UTF-8 when it is, and always lossily decoded.
 //! Checked: no sample has an empty name or a name outside `[A-Za-z0-9_:]`, no label has an empty
 //! name, samples plus bad lines never exceed the non-comment lines, and rendering the samples back
 //! to the text format parses to the same samples with no bad line (round trip).
 #![no_main]
 
-use chainwatch_exporter::api::promtext;
+use chainwatch_exporter::mapping::promtext;
 use chainwatch_fuzz::{render_samples, same_samples};
 use libfuzzer_sys::fuzz_target;
 

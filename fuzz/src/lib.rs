@@ -1,6 +1,6 @@
 //! Helpers shared by the fuzz targets: reference models that the real code is checked against.
 
-use chainwatch_exporter::api::promtext::Sample;
+use chainwatch_exporter::mapping::promtext::Sample;
 use chainwatch_exporter::engine::{json_capture, split_lines, Engine, Scratch, SourceStats};
 use chainwatch_exporter::profile::Matcher;
 

@@ -13,10 +13,10 @@ use chainwatch_yaml::SpecError;
 use serde::Serialize;
 
 use crate::build::{AlertM, Locator, Model};
-use crate::duration::Duration;
 use crate::model::LabelMap;
 use crate::spec::Spec;
 use crate::testgen::scope_of;
+use chainwatch_duration::Duration;
 
 pub const CONFIG_PATH: &str = "alertmanager/alertmanager.yml";
 pub const ROUTES_PATH: &str = "alertmanager/tests/routes.tsv";
@@ -217,7 +217,7 @@ impl Ctx<'_> {
         match Duration::parse(text) {
             Ok(d) => Some(d),
             Err(m) => {
-                self.err(field, m);
+                self.err(field, m.to_string());
                 None
             }
         }

@@ -9,10 +9,10 @@ use chainwatch_yaml::{Positions, SpecError};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::Expr;
 
-use crate::duration::Duration;
 use crate::model::*;
 use crate::promql::{self, Labels};
 use crate::spec::{self, Spec};
+use chainwatch_duration::Duration;
 
 #[derive(Debug, Clone)]
 pub struct SeverityM {
@@ -718,7 +718,7 @@ impl Builder<'_> {
         match Duration::parse(text) {
             Ok(d) => Some(d),
             Err(m) => {
-                self.err(field, m);
+                self.err(field, m.to_string());
                 None
             }
         }

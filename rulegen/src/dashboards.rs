@@ -14,10 +14,10 @@ use chainwatch_yaml::SpecError;
 use serde_json::{json, Value};
 
 use crate::build::{series_labels, AlertM, Locator, Model};
-use crate::duration::Duration;
 use crate::model::{Measure, Op, Scope};
 use crate::promql::{self, Labels};
 use crate::spec::{self, Spec};
+use chainwatch_duration::Duration;
 
 pub const DASHBOARD_DIR: &str = "grafana/dashboards";
 pub const DATASOURCE_PATH: &str = "grafana/provisioning/datasources/prometheus.yml";
@@ -765,7 +765,7 @@ pub fn build(
             );
         }
         if let Err(e) = Duration::parse(&g.refresh) {
-            ctx.err("grafana.refresh", e);
+            ctx.err("grafana.refresh", e.to_string());
         }
     } else if !spec.dashboards.is_empty() {
         ctx.err(
@@ -814,7 +814,7 @@ pub fn build(
         }
         let time_from = d.time_from.clone().unwrap_or_else(|| "6h".into());
         if let Err(e) = Duration::parse(&time_from) {
-            ctx.err(&format!("{dp}.time_from"), e);
+            ctx.err(&format!("{dp}.time_from"), e.to_string());
         }
         let mut panels = Vec::new();
         let mut ids = BTreeSet::new();

@@ -14,7 +14,6 @@ pub mod alerting;
 pub mod build;
 pub mod coverage;
 pub mod dashboards;
-pub mod duration;
 pub mod model;
 pub mod output;
 pub mod promql;

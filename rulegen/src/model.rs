@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::duration::Duration;
+use chainwatch_duration::Duration;
 
 pub type LabelMap = BTreeMap<String, String>;
 

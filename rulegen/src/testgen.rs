@@ -6,9 +6,9 @@
 use serde::Serialize;
 
 use crate::build::{AlertM, GateM, Model, Record, Variant};
-use crate::duration::{gcd, Duration};
 use crate::model::*;
 use crate::promql::{self, Labels};
+use chainwatch_duration::{gcd, Duration};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TestFile {

@@ -385,45 +385,13 @@ fn label_value(field: &str, v: &str) -> Result<()> {
 fn duration(field: &str, v: Option<&str>, default: Duration) -> Result<Duration> {
     match v {
         None => Ok(default),
-        Some(s) => parse_duration(s).map_err(|e| anyhow::anyhow!("{field}: {e}")),
+        Some(s) => chainwatch_duration::parse_std(s).map_err(|e| anyhow::anyhow!("{field}: {e}")),
     }
 }
 
-/// Prometheus-style durations (`250ms`, `1s`, `2m`, `1h30m`).
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("`{s}` is not a duration like 250ms, 1s, 5m"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{s}`: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        total += match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "" => return Err(format!("`{s}`: a unit is required (ms, s, m, h)")),
-            u => return Err(format!("`{s}`: unknown unit `{u}` (ms, s, m, h)")),
-        };
-    }
-    Ok(total)
-}
-
-/// A duration as the sidecar's config reads it.
+/// A duration as the sidecar's config reads it (the workspace's one grammar).
 pub fn format_duration(d: Duration) -> String {
-    format!("{}ms", d.as_millis())
+    chainwatch_duration::format_std(d)
 }
 
 #[cfg(test)]
@@ -461,9 +429,7 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert!(parse_duration("5").is_err());
-        assert_eq!(format_duration(Duration::from_secs(1)), "1000ms");
+        assert_eq!(format_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
     }
 }

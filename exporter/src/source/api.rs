@@ -1,6 +1,6 @@
 //! The polled sources: HTTP JSON stats, Bitcoin-style JSON-RPC, a node's native Prometheus
-//! metrics, and a health URL. Fetching (`api::fetch`) is kept apart from applying the mapping
-//! (`api::json`), which only renders data it is handed.
+//! metrics, and a health URL. Fetching (`source::fetch`) is kept apart from applying the mapping
+//! (`mapping::json`), which only renders data it is handed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use prometheus::Gauge;
 
-use crate::api::fetch::{self, FetchError, Target};
-use crate::api::{json, promtext, Api, BoundApi};
+use super::fetch::{self, FetchError, Target};
 use crate::config::RpcAuth;
+use crate::mapping::{json, promtext, Api, BoundApi};
 
 pub enum Poller {
     HttpJson {
@@ -215,8 +215,8 @@ fn refs(k: &[String]) -> Vec<&str> {
     k.iter().map(String::as_str).collect()
 }
 
-fn reexport(series: &[crate::api::BoundSeries], samples: &[promtext::Sample]) {
-    use crate::api::SeriesTarget;
+fn reexport(series: &[crate::mapping::BoundSeries], samples: &[promtext::Sample]) {
+    use crate::mapping::SeriesTarget;
     use std::collections::BTreeMap;
     for s in series {
         let mut sums: BTreeMap<Vec<String>, f64> = BTreeMap::new();

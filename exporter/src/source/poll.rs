@@ -8,7 +8,7 @@ use prometheus::{CounterVec, Gauge, Histogram};
 use tokio::sync::watch;
 
 use super::api::Poller;
-use crate::api::fetch::FetchError;
+use super::fetch::FetchError;
 use crate::health::Health;
 use crate::registry::{Metrics, RegistryError};
 

@@ -2,7 +2,6 @@
 //! metrics become catalog metrics. Validated at load like log rules; applied by the API sources.
 
 mod compile;
-pub mod fetch;
 pub mod json;
 pub mod promtext;
 

@@ -17,10 +17,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::auth::BasicAuth;
+use super::auth::BasicAuth;
+use super::tls::Reloader;
 use crate::health::Health;
 use crate::registry::Metrics;
-use crate::tls::Reloader;
 
 pub struct Web {
     /// The sidecar's own metrics that outlive a configuration (reload outcome).
@@ -228,7 +228,7 @@ async fn handle(
         );
         r.headers_mut().insert(
             WWW_AUTHENTICATE,
-            HeaderValue::from_static(crate::auth::CHALLENGE),
+            HeaderValue::from_static(super::auth::CHALLENGE),
         );
         r
     };

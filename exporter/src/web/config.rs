@@ -14,8 +14,8 @@ use chainwatch_yaml::{Positions, SpecError};
 use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::auth::BasicAuth;
-use crate::tls::{self, ClientAuth, Pem, Reloader, TlsSettings};
+use super::auth::BasicAuth;
+use super::tls::{self, ClientAuth, Pem, Reloader, TlsSettings};
 
 /// What the server applies to every connection and request.
 pub struct WebConfig {
