@@ -342,7 +342,7 @@ impl Engine {
                     let p = p.clone();
                     // Starting as a first run loses nothing that a garbled
                     // checkpoint could have told us reliably.
-                    let msg = format!("{e}; starting without checkpoint");
+                    let msg = format!("checkpoint {e}; starting without checkpoint");
                     self.errors.report(sink, Kind::Checkpoint, &p, msg);
                     None
                 }

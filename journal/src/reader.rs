@@ -270,7 +270,7 @@ impl Supervisor<'_> {
             Err(e) => {
                 // Starting as a first run loses nothing that a garbled file
                 // could have told us reliably.
-                let msg = format!("{}: {e}; starting from now", path.display());
+                let msg = format!("journal cursor {}: {e}; starting from now", path.display());
                 self.sink.event(Event::Error { error: &msg });
             }
         }
