@@ -115,10 +115,7 @@ mod tests {
         fs::write(&p, b"{not json").unwrap();
         assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
         fs::write(&p, br#"{"version":2,"files":[]}"#).unwrap();
-        assert!(matches!(
-            load(&p),
-            Err(LoadError::Version { found: 2, .. })
-        ));
+        assert!(matches!(load(&p), Err(LoadError::Version { found: 2, .. })));
         fs::write(&p, br#"{"version":1,"files":[{"dev":1}]}"#).unwrap();
         assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
         fs::write(

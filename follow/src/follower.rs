@@ -205,6 +205,8 @@ enum Kind {
 #[derive(Default)]
 struct ErrorLog {
     active: HashMap<(Kind, PathBuf), String>,
+    /// What the last `Event::Problems` said: read, watch, checkpoint.
+    published: (usize, usize, usize),
 }
 
 impl ErrorLog {
@@ -219,6 +221,34 @@ impl ErrorLog {
     fn clear(&mut self, kind: Kind, path: &Path) {
         if !self.active.is_empty() {
             self.active.remove(&(kind, path.to_path_buf()));
+        }
+    }
+
+    /// Drops the problems of files that are neither matched nor followed any
+    /// more: a file that vanished takes its problem with it.
+    fn retain_files(&mut self, keep: impl Fn(&Path) -> bool) {
+        if !self.active.is_empty() {
+            self.active.retain(|(k, p), _| *k != Kind::File || keep(p));
+        }
+    }
+
+    /// Tells the sink how many problems are unresolved, when that changed.
+    fn publish(&mut self, sink: &mut dyn Sink) {
+        let mut now = (0, 0, 0);
+        for (kind, _) in self.active.keys() {
+            match kind {
+                Kind::Scan | Kind::File => now.0 += 1,
+                Kind::Watch => now.1 += 1,
+                Kind::Checkpoint => now.2 += 1,
+            }
+        }
+        if now != self.published {
+            self.published = now;
+            sink.event(Event::Problems {
+                read: now.0,
+                watch: now.1,
+                checkpoint: now.2,
+            });
         }
     }
 
@@ -398,6 +428,7 @@ impl Engine {
         }
         // Positions only: reading starts with the first pass, after Ready.
         self.evaluate_candidates(sink, &scan, now, false);
+        self.settle_problems(sink, &scan);
         sink.event(Event::Ready);
     }
 
@@ -517,6 +548,15 @@ impl Engine {
             return;
         }
         self.evaluate_candidates(sink, &scan, now, true);
+        self.settle_problems(sink, &scan);
+    }
+
+    fn settle_problems(&mut self, sink: &mut dyn Sink, scan: &Scan) {
+        let tracked = &self.tracked;
+        self.errors.retain_files(|p| {
+            scan.files.values().flatten().any(|q| q == p) || tracked.values().any(|t| t.path == p)
+        });
+        self.errors.publish(sink);
     }
 
     /// Decides for each candidate whose first line is complete whether it is

@@ -34,6 +34,16 @@ pub enum Event<'a> {
     LineTruncated { path: &'a Path },
     /// A non-fatal problem; the operation is retried on the next wake.
     Error { path: &'a Path, error: &'a str },
+    /// The problems reported by `Error` that are still unresolved, after a
+    /// pass in which their number changed (all zero: every one is resolved).
+    /// `read`: a matched file or directory that cannot be opened, read or
+    /// listed; `watch`: inotify (polling goes on); `checkpoint`: the
+    /// checkpoint cannot be loaded or written.
+    Problems {
+        read: usize,
+        watch: usize,
+        checkpoint: usize,
+    },
     /// A checkpoint was durably written.
     CheckpointWritten,
 }

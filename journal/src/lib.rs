@@ -55,7 +55,8 @@
 //! reaps; dropping the reader mid-run (a panicking sink) kills and reaps
 //! too. A journalctl that exits is restarted after `backoff_min`, doubled
 //! per consecutive failure up to `backoff_max`, reset once one has run for
-//! [`HEALTHY_RUN`].
+//! `healthy_run` ([`HEALTHY_RUN`] by default), which it reports as
+//! [`Event::Healthy`].
 //!
 //! # Exactness
 //!

@@ -16,8 +16,8 @@ use crate::decode::Batch;
 use crate::error::JournalError;
 use crate::sink::{Event, Sink};
 
-/// A journalctl that ran at least this long before exiting resets the
-/// restart backoff to `backoff_min`.
+/// Default of [`JournalConfig::healthy_run`]: a journalctl that ran at least
+/// this long is working; when it exits, the restart backoff starts over.
 pub const HEALTHY_RUN: Duration = Duration::from_secs(10);
 
 /// On stop, journalctl gets SIGTERM and this long to exit before SIGKILL.
@@ -225,6 +225,15 @@ struct Running {
     deadline: Option<Instant>,
     /// 0: nothing sent, 1: SIGTERM sent, 2: SIGKILL sent.
     signals: u8,
+    /// `Event::Healthy` was reported for this run.
+    healthy: bool,
+}
+
+impl Running {
+    /// When this run becomes healthy, if it has not yet and still runs.
+    fn healthy_at(&self, after: Duration) -> Option<Instant> {
+        (!self.healthy && self.status.is_none()).then(|| self.child.started + after)
+    }
 }
 
 enum State {
@@ -301,6 +310,10 @@ impl Supervisor<'_> {
                     if r.deadline.is_some_and(|d| now >= d) {
                         self.escalate(&mut r, now);
                     }
+                    if r.healthy_at(self.cfg.healthy_run).is_some_and(|t| now >= t) {
+                        r.healthy = true;
+                        self.sink.event(Event::Healthy);
+                    }
                     State::Running(r)
                 }
                 s => s,
@@ -308,9 +321,10 @@ impl Supervisor<'_> {
             let wake_at = match &state {
                 State::Waiting { until } => (*until).min(next_checkpoint),
                 State::Running(r) if r.status.is_some() && r.stdout_done => now,
-                State::Running(r) => r
-                    .deadline
-                    .map_or(next_checkpoint, |d| d.min(next_checkpoint)),
+                State::Running(r) => [r.deadline, r.healthy_at(self.cfg.healthy_run)]
+                    .into_iter()
+                    .flatten()
+                    .fold(next_checkpoint, Instant::min),
             };
             let timeout = wake_at.saturating_duration_since(Instant::now());
             if timeout.is_zero() {
@@ -353,6 +367,7 @@ impl Supervisor<'_> {
                     status: None,
                     deadline: None,
                     signals: 0,
+                    healthy: false,
                 }))
             }
             Err(e) => {
@@ -370,7 +385,7 @@ impl Supervisor<'_> {
     }
 
     fn restart_later(&mut self, ran: Option<Duration>) -> State {
-        if ran.is_some_and(|d| d >= HEALTHY_RUN) {
+        if ran.is_some_and(|d| d >= self.cfg.healthy_run) {
             self.failures = 0;
         }
         self.failures = self.failures.saturating_add(1);

@@ -29,6 +29,10 @@ pub enum Event<'a> {
     Ready,
     /// A journalctl process was started.
     Started { pid: u32 },
+    /// The journalctl started last has run
+    /// [`JournalConfig::healthy_run`](crate::JournalConfig::healthy_run)
+    /// without exiting. Once per run; a run that exits earlier never gets it.
+    Healthy,
     /// journalctl ended on its own or was killed by someone else, e.g.
     /// `exit status: 1` or `signal: 9 (SIGKILL)`. A restart follows. Not
     /// emitted for the journalctl stopped by [`StopHandle::stop`](crate::StopHandle::stop).

@@ -24,6 +24,8 @@ pub enum Ev {
     Closed(PathBuf),
     LineTruncated(PathBuf),
     Error(PathBuf, String),
+    /// read, watch, checkpoint
+    Problems(usize, usize, usize),
     CheckpointWritten,
 }
 
@@ -166,6 +168,11 @@ impl Sink for TestSink {
             Event::Closed { path } => Ev::Closed(path.into()),
             Event::LineTruncated { path } => Ev::LineTruncated(path.into()),
             Event::Error { path, error } => Ev::Error(path.into(), error.to_string()),
+            Event::Problems {
+                read,
+                watch,
+                checkpoint,
+            } => Ev::Problems(read, watch, checkpoint),
             Event::CheckpointWritten => Ev::CheckpointWritten,
         };
         lock(&self.rec).events.push(ev);
