@@ -74,7 +74,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("r.json");
         assert!(load::<Rec>(&p, 1).unwrap().is_none());
-        let r = Rec { cursor: "t=1".into() };
+        let r = Rec {
+            cursor: "t=1".into(),
+        };
         store(&p, 1, &r).unwrap();
         assert_eq!(
             fs::read_to_string(&p).unwrap(),
@@ -92,15 +94,15 @@ mod tests {
             (br#"{"cursor":"t=1"}"#, "corrupt: missing version"),
             (br#"{"version":1}"#, "corrupt"),
             (br#"{"version":1,"cursor":7}"#, "corrupt"),
-            (br#"{"version":2,"cursor":"t=1"}"#, "unsupported version 2 (expected 1)"),
+            (
+                br#"{"version":2,"cursor":"t=1"}"#,
+                "unsupported version 2 (expected 1)",
+            ),
         ] {
             fs::write(&p, text).unwrap();
             let e = load::<Rec>(&p, 1).unwrap_err().to_string();
             assert!(e.starts_with(want), "{e}");
         }
-        assert!(matches!(
-            load::<Rec>(d.path(), 1),
-            Err(LoadError::Io(_))
-        ));
+        assert!(matches!(load::<Rec>(d.path(), 1), Err(LoadError::Io(_))));
     }
 }

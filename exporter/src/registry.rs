@@ -65,6 +65,16 @@ impl Guard {
         true
     }
 
+    /// How many label sets the metric may have.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// A sample dropped before it reached `admit` (its label sets could not all be kept).
+    pub fn refuse(&self) {
+        self.dropped.inc();
+    }
+
     /// A label set whose series was removed frees its place.
     pub fn forget(&self, labels: &[String]) {
         self.known

@@ -16,7 +16,7 @@ use crate::config::FollowConfig;
 use crate::error::FollowError;
 use crate::fingerprint::{read_full_at, read_head, Head};
 use crate::scan::{self, FileId, Scan};
-use crate::sink::{Event, Sink};
+use crate::sink::{Event, Problem, Sink};
 use crate::tracked::Tracked;
 use crate::watcher::{self, DirWatcher, WatcherFactory};
 
@@ -200,6 +200,16 @@ enum Kind {
     Checkpoint,
 }
 
+impl Kind {
+    fn problem(self) -> Problem {
+        match self {
+            Kind::Scan | Kind::File => Problem::Read,
+            Kind::Watch => Problem::Watch,
+            Kind::Checkpoint => Problem::Checkpoint,
+        }
+    }
+}
+
 /// Reports each distinct problem once until it clears, so a permanently
 /// unreadable file does not flood the sink on every wake.
 #[derive(Default)]
@@ -213,7 +223,11 @@ impl ErrorLog {
     fn report(&mut self, sink: &mut dyn Sink, kind: Kind, path: &Path, msg: String) {
         let key = (kind, path.to_path_buf());
         if self.active.get(&key) != Some(&msg) {
-            sink.event(Event::Error { path, error: &msg });
+            sink.event(Event::Error {
+                path,
+                error: &msg,
+                problem: kind.problem(),
+            });
             self.active.insert(key, msg);
         }
     }
@@ -236,10 +250,10 @@ impl ErrorLog {
     fn publish(&mut self, sink: &mut dyn Sink) {
         let mut now = (0, 0, 0);
         for (kind, _) in self.active.keys() {
-            match kind {
-                Kind::Scan | Kind::File => now.0 += 1,
-                Kind::Watch => now.1 += 1,
-                Kind::Checkpoint => now.2 += 1,
+            match kind.problem() {
+                Problem::Read => now.0 += 1,
+                Problem::Watch => now.1 += 1,
+                Problem::Checkpoint => now.2 += 1,
             }
         }
         if now != self.published {

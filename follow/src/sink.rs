@@ -13,6 +13,17 @@ pub trait Sink {
     fn event(&mut self, event: Event<'_>);
 }
 
+/// What an [`Event::Error`] concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Problem {
+    /// A matched file or directory cannot be listed, opened or read.
+    Read,
+    /// inotify (watches, or inotify itself): polling goes on.
+    Watch,
+    /// The checkpoint cannot be loaded or written.
+    Checkpoint,
+}
+
 /// Lifecycle notifications. `path` is the file's current name as last seen by
 /// a scan; for errors not tied to one file it is the most relevant directory
 /// or an empty path.
@@ -33,7 +44,11 @@ pub enum Event<'a> {
     /// One line longer than `max_line_bytes` was cut to that length.
     LineTruncated { path: &'a Path },
     /// A non-fatal problem; the operation is retried on the next wake.
-    Error { path: &'a Path, error: &'a str },
+    Error {
+        path: &'a Path,
+        error: &'a str,
+        problem: Problem,
+    },
     /// The problems reported by `Error` that are still unresolved, after a
     /// pass in which their number changed (all zero: every one is resolved).
     /// `read`: a matched file or directory that cannot be opened, read or

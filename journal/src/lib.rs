@@ -91,4 +91,4 @@ pub use checkpoint::{cursor_path, CURSOR_VERSION};
 pub use config::JournalConfig;
 pub use error::JournalError;
 pub use reader::{JournalReader, StopHandle, HEALTHY_RUN, STOP_GRACE};
-pub use sink::{Event, Sink};
+pub use sink::{Event, Problem, Sink};

@@ -14,7 +14,7 @@ use crate::child::{Child, Msg, Spawn};
 use crate::config::JournalConfig;
 use crate::decode::Batch;
 use crate::error::JournalError;
-use crate::sink::{Event, Sink};
+use crate::sink::{Event, Problem, Sink};
 
 /// Default of [`JournalConfig::healthy_run`]: a journalctl that ran at least
 /// this long is working; when it exits, the restart backoff starts over.
@@ -136,7 +136,10 @@ impl JournalReader {
             Some(Ok(id)) => sup.machine_id = Some(id),
             Some(Err(why)) => {
                 let msg = format!("{why}; following the current boot only");
-                sup.sink.event(Event::Error { error: &msg });
+                sup.sink.event(Event::Error {
+                    error: &msg,
+                    problem: Problem::MachineId,
+                });
             }
             None => {}
         }
@@ -280,7 +283,10 @@ impl Supervisor<'_> {
                 // Starting as a first run loses nothing that a garbled file
                 // could have told us reliably.
                 let msg = format!("journal cursor {}: {e}; starting from now", path.display());
-                self.sink.event(Event::Error { error: &msg });
+                self.sink.event(Event::Error {
+                    error: &msg,
+                    problem: Problem::Checkpoint,
+                });
             }
         }
     }
@@ -372,7 +378,10 @@ impl Supervisor<'_> {
             }
             Err(e) => {
                 let msg = format!("cannot start {}: {e}", self.cfg.journalctl.display());
-                self.sink.event(Event::Error { error: &msg });
+                self.sink.event(Event::Error {
+                    error: &msg,
+                    problem: Problem::Journalctl,
+                });
                 self.restart_later(None)
             }
         }
@@ -417,7 +426,10 @@ impl Supervisor<'_> {
                 if let Some(r) = current.filter(|r| r.child.gen == gen && !r.stdout_done) {
                     r.stdout_done = true;
                     if let Some(e) = error {
-                        self.sink.event(Event::Error { error: &e });
+                        self.sink.event(Event::Error {
+                            error: &e,
+                            problem: Problem::Journalctl,
+                        });
                     }
                     if r.status.is_none() {
                         // Exiting; if it does not, it is made to.
@@ -446,6 +458,7 @@ impl Supervisor<'_> {
             r.deadline = None;
             self.sink.event(Event::Error {
                 error: "journalctl exited but its output stayed open; not waiting for it",
+                problem: Problem::Journalctl,
             });
             return;
         }
@@ -510,7 +523,10 @@ impl Supervisor<'_> {
     fn checkpoint(&mut self) {
         if let Err(e) = self.write_checkpoint() {
             let msg = format!("{e}; retrying");
-            self.sink.event(Event::Error { error: &msg });
+            self.sink.event(Event::Error {
+                error: &msg,
+                problem: Problem::Checkpoint,
+            });
         }
     }
 

@@ -167,7 +167,7 @@ impl Sink for TestSink {
             Event::Truncated { path } => Ev::Truncated(path.into()),
             Event::Closed { path } => Ev::Closed(path.into()),
             Event::LineTruncated { path } => Ev::LineTruncated(path.into()),
-            Event::Error { path, error } => Ev::Error(path.into(), error.to_string()),
+            Event::Error { path, error, .. } => Ev::Error(path.into(), error.to_string()),
             Event::Problems {
                 read,
                 watch,

@@ -315,7 +315,7 @@ impl Sink for TestSink {
             Event::Healthy => Ev::Healthy,
             Event::Exited { status } => Ev::Exited(status.to_string()),
             Event::Restarting { after } => Ev::Restarting(after),
-            Event::Error { error } => Ev::Error(error.to_string()),
+            Event::Error { error, .. } => Ev::Error(error.to_string()),
             Event::Stderr { line } => Ev::Stderr(line.to_string()),
             Event::LineTruncated => Ev::LineTruncated,
             Event::InvalidEntry { error } => Ev::InvalidEntry(error.to_string()),
