@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod health;
 pub mod mapping;
+pub mod memory;
 pub mod pipeline;
 pub mod profile;
 pub mod registry;

@@ -42,6 +42,11 @@ pub struct Metrics {
 /// while a capture that puts a block hash in a label cannot grow memory without bound.
 pub const DEFAULT_SERIES_CAP: usize = 2000;
 
+/// The longest label value taken from an API answer (JSON, native metrics): with the series cap,
+/// what one metric's label values can hold is bounded (2,000 × 1 KiB). A longer value is a value
+/// that could not be read (Prometheus's `label_value_length_limit` refuses the same).
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+
 /// Bounds the label sets a metric written from captured or API-provided label values may have.
 pub struct Guard {
     cap: usize,

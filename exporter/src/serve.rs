@@ -136,6 +136,7 @@ impl Drop for PrivateState {
 }
 
 pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
+    crate::memory::configure();
     // First: a bad web config must stop us before anything runs or listens.
     let security = load_security(web.web_config.as_deref())?;
     let mut private = None;

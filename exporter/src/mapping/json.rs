@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use prometheus::{CounterVec, GaugeVec};
 
-use super::doc::{Need, Node};
-use crate::registry::Guard;
+use super::doc::{shown, Need, Node};
+use crate::registry::{Guard, MAX_LABEL_VALUE_BYTES};
+
+/// No state name is longer; a longer string is not lowercased to find out.
+const MAX_STATE_BYTES: usize = 256;
 use crate::total::Totals;
 
 pub enum LabelVal {
@@ -209,9 +212,13 @@ fn walk_at(
             }
             JsonNode::Each { pointer, children } => {
                 let start = *index;
-                let elements: Vec<&Node> = match ctx.pointer(pointer) {
-                    None => Vec::new(),
-                    Some(n) => n.members().unwrap_or_else(|| {
+                let elements: Vec<&Node> = match ctx.lookup(pointer) {
+                    Ok(None) => Vec::new(),
+                    Err(e) => {
+                        problems.push(e);
+                        Vec::new()
+                    }
+                    Ok(Some(n)) => n.members().unwrap_or_else(|| {
                         problems.push(format!(
                             "{}: expected an array, got {}",
                             shown(pointer),
@@ -245,14 +252,6 @@ fn count(nodes: &[JsonNode]) -> usize {
         .sum()
 }
 
-fn shown(pointer: &str) -> &str {
-    if pointer.is_empty() {
-        "(the document)"
-    } else {
-        pointer
-    }
-}
-
 /// A number, a boolean (1/0) or a string holding a number; only finite values: NaN and ±Inf
 /// (which JSON can only carry as strings) are values that could not be read.
 fn number(v: &Node) -> Option<f64> {
@@ -276,7 +275,14 @@ fn label_string(v: &Node) -> String {
 /// Write one metric from `ctx`; the label values written, or None when nothing was written. A
 /// value that cannot be used is a problem and leaves the series as it was.
 fn set(m: &JsonMetric, ctx: &Node, problems: &mut Vec<String>) -> Option<Vec<String>> {
-    let raw = ctx.pointer(&m.pointer)?;
+    let raw = match ctx.lookup(&m.pointer) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return None,
+        Err(e) => {
+            problems.push(format!("{e} ({})", m.name));
+            return None;
+        }
+    };
     let wrong = |expected: &str| {
         format!(
             "{} ({}): expected {expected}, got {}",
@@ -306,9 +312,12 @@ fn set(m: &JsonMetric, ctx: &Node, problems: &mut Vec<String>) -> Option<Vec<Str
             }
         },
         JsonKind::State { states, map, .. } => {
-            let Node::Str(s) = raw else {
-                problems.push(wrong("a string"));
-                return None;
+            let s = match raw {
+                Node::Str(s) if s.len() <= MAX_STATE_BYTES => s,
+                _ => {
+                    problems.push(wrong("a string naming a state"));
+                    return None;
+                }
             };
             let s = s.trim().to_lowercase();
             let state = map.get(&s).cloned().unwrap_or(s);
@@ -324,15 +333,25 @@ fn set(m: &JsonMetric, ctx: &Node, problems: &mut Vec<String>) -> Option<Vec<Str
             Write::State(state)
         }
     };
-    let labels: Vec<String> = m
-        .labels
-        .iter()
-        .map(|l| match l {
+    let mut labels = Vec::with_capacity(m.labels.len());
+    for l in &m.labels {
+        labels.push(match l {
             LabelVal::Empty => String::new(),
             LabelVal::Literal(s) => s.clone(),
-            LabelVal::Pointer(p) => ctx.pointer(p).map(label_string).unwrap_or_default(),
-        })
-        .collect();
+            LabelVal::Pointer(p) => {
+                let v = ctx.pointer(p).map(label_string).unwrap_or_default();
+                if v.len() > MAX_LABEL_VALUE_BYTES {
+                    problems.push(format!(
+                        "{p} ({}): a label value of {} bytes, more than {MAX_LABEL_VALUE_BYTES}",
+                        m.name,
+                        v.len()
+                    ));
+                    return None;
+                }
+                v
+            }
+        });
+    }
     if !m.guard.admit(&labels) {
         return None;
     }

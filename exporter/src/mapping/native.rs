@@ -9,13 +9,15 @@
 //!
 //! What could not be read changes nothing: a line that is not in the text format makes the whole
 //! answer unreadable (a sum could miss a summand), nothing is written and nothing removed; a NaN
-//! or ±Inf sample (or a negative counter) leaves its series at its last value. Either is a
-//! problem the source counts as `decode`.
+//! or ±Inf sample (or a negative counter) leaves its series at its last value, and a sample whose
+//! label value is longer than `MAX_LABEL_VALUE_BYTES` is not read. Each is a problem the source
+//! counts as `decode`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::promtext;
 use super::{BoundSeries, SeriesTarget};
+use crate::registry::MAX_LABEL_VALUE_BYTES;
 
 /// Apply `text` to `series`; the problems found (empty: a successful answer).
 pub fn apply(series: &[BoundSeries], text: &str) -> Vec<String> {
@@ -27,6 +29,7 @@ pub fn apply(series: &[BoundSeries], text: &str) -> Vec<String> {
     let mut unreadable: Vec<BTreeSet<Vec<String>>> = vec![BTreeSet::new(); series.len()];
     let (mut samples, mut bad, mut first_bad) = (0usize, 0usize, None);
     let mut non_finite: Vec<String> = Vec::new();
+    let mut long_labels = 0usize;
     for line in promtext::lines(text) {
         let line = match line {
             Ok(l) => l,
@@ -52,6 +55,10 @@ pub fn apply(series: &[BoundSeries], text: &str) -> Vec<String> {
                         .unwrap_or_default()
                 })
                 .collect();
+            if key.iter().any(|v| v.len() > MAX_LABEL_VALUE_BYTES) {
+                long_labels += 1;
+                continue;
+            }
             let v = line.value * s.scale;
             let counter = matches!(s.target, SeriesTarget::Counter { .. });
             if !v.is_finite() || (counter && v < 0.0) {
@@ -87,6 +94,12 @@ pub fn apply(series: &[BoundSeries], text: &str) -> Vec<String> {
         problems.push(format!(
             "values that are not finite (or negative counters) keep their series' last value: {}",
             non_finite.join(", ")
+        ));
+    }
+    if long_labels > 0 {
+        // Which label set they belong to is not known: nothing is removed.
+        problems.push(format!(
+            "{long_labels} samples with a label value longer than {MAX_LABEL_VALUE_BYTES} bytes"
         ));
     }
     let complete = problems.is_empty();

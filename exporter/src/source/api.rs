@@ -89,9 +89,8 @@ impl Poller {
                     unreachable!("checked at start")
                 };
                 let body = get_ok(target, *timeout, *max_body).await?;
-                let doc = decode(&body, &m.need)?;
-                drop(body);
-                problems(json::apply(&m.nodes, &doc).settle(&m.nodes, true))
+                let applied = json::apply(&m.nodes, &decode(&body, &m.need)?);
+                problems(applied.settle(&m.nodes, true))
             }
             Poller::JsonRpc {
                 target,
@@ -110,10 +109,7 @@ impl Poller {
                 let mut failure = None;
                 for c in calls {
                     match call(target, c, header.as_deref(), *timeout, *max_body).await {
-                        Ok(doc) => {
-                            let result = doc.get("result").expect("checked by call");
-                            applied.push((c, json::apply(&c.mapping.nodes, result)));
-                        }
+                        Ok(a) => applied.push((c, a)),
                         Err(e) => {
                             failure = Some(e);
                             break;
@@ -168,21 +164,21 @@ impl Poller {
 }
 
 /// Parse a JSON body, keeping what `need` reads.
-fn decode(body: &[u8], need: &Need) -> Result<Node, FetchError> {
+fn decode<'a>(body: &'a [u8], need: &'a Need) -> Result<Node<'a>, FetchError> {
     doc::parse(body, need).map_err(|e| match e {
         DocError::Syntax(m) => FetchError::Decode(m),
         DocError::TooMany(n) => FetchError::TooMany(format!("more than {n} values to keep")),
     })
 }
 
-/// One JSON-RPC call: the response as the call reads it, with a `result`.
+/// One JSON-RPC call, its `result` applied to the call's mapping.
 async fn call(
     target: &Target,
     c: &RpcCall,
     auth: Option<&str>,
     timeout: Duration,
     max_body: usize,
-) -> Result<Node, FetchError> {
+) -> Result<json::Applied, FetchError> {
     let req = serde_json::json!({"jsonrpc": "1.0", "id": "chainwatch", "method": c.method, "params": c.params});
     let mut headers = vec![("content-type", "application/json".to_string())];
     if let Some(h) = auth {
@@ -219,13 +215,13 @@ async fn call(
     if !(200..300).contains(&resp.status) {
         return Err(FetchError::Status(resp.status));
     }
-    if doc.get("result").is_none() {
-        return Err(FetchError::Decode(format!(
+    match doc.get("result") {
+        Some(result) => Ok(json::apply(&c.mapping.nodes, result)),
+        None => Err(FetchError::Decode(format!(
             "{}: no `result` in the response",
             c.method
-        )));
+        ))),
     }
-    Ok(doc)
 }
 
 /// Resolve a polled source's mapping and build its poller and self-metrics.

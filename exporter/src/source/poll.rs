@@ -38,6 +38,8 @@ pub async fn run(p: Prepared, health: Arc<Health>, mut shutdown: watch::Receiver
         let start = Instant::now();
         let r = poller.poll().await;
         metrics.observe(start.elapsed());
+        // What the answer took is free again; give it back before waiting.
+        crate::memory::release();
         match &r {
             Ok(()) => metrics.succeeded(),
             Err(e) => metrics.failed(e.kind()),
