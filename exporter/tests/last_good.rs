@@ -143,9 +143,21 @@ const POP_WANT: &[Want] = &[
     ("chain_pop_rounds_total", &[], 8640.0),
     ("chain_pop_proofs_pending", &[], 12.0),
     ("chain_pop_network_health", &[("state", "degraded")], 1.0),
-    ("chain_pop_validator_stake", &[("validator", "node_1")], 10000.0),
-    ("chain_pop_validator_stake", &[("validator", "node_2")], 9000.0),
-    ("chain_pop_validator_rounds_total", &[("validator", "node_2")], 118.0),
+    (
+        "chain_pop_validator_stake",
+        &[("validator", "node_1")],
+        10000.0,
+    ),
+    (
+        "chain_pop_validator_stake",
+        &[("validator", "node_2")],
+        9000.0,
+    ),
+    (
+        "chain_pop_validator_rounds_total",
+        &[("validator", "node_2")],
+        118.0,
+    ),
 ];
 
 #[test]
@@ -206,20 +218,22 @@ fn http_json_keeps_its_last_good_values() {
     ]);
     survive(&s, &srv, "pop", |_| ok(STATUS), POP_WANT, cases);
     // A successful answer without node_2: now it is gone.
-    srv.set(|_| ok(&STATUS.replace(r#", {"id": "node_2", "stake": 9000, "rounds": 118, "accuracy": 0.97, "rewards": 40}"#, "")));
+    srv.set(|_| {
+        ok(&STATUS.replace(
+            r#", {"id": "node_2", "stake": 9000, "rounds": 118, "accuracy": 0.97, "rewards": 40}"#,
+            "",
+        ))
+    });
     poll_until("node_2 removed by a good answer", || {
         let m = scrape(&s);
         (value(&m, "chain_pop_validator_stake", &[("validator", "node_2")]).is_none()
-            && value(&m, "chain_pop_validator_stake", &[("validator", "node_1")])
-                == Some(10000.0))
+            && value(&m, "chain_pop_validator_stake", &[("validator", "node_1")]) == Some(10000.0))
         .then_some(())
     });
 }
 
 /// Dilithion's RPC: the good answers, and per call what a hostile node says instead.
-fn rpc(
-    peerinfo: &'static str,
-) -> impl Fn(&Request) -> Reply + Send + Sync + Clone + 'static {
+fn rpc(peerinfo: &'static str) -> impl Fn(&Request) -> Reply + Send + Sync + Clone + 'static {
     move |r: &Request| {
         let req: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         let result = match req["method"].as_str().unwrap() {
@@ -239,8 +253,16 @@ const PEERS: &str = r#"[{"addr": "188.166.255.63:8444", "pingtime": 0.182}, {"ad
 const RPC_WANT: &[Want] = &[
     ("chain_block_height", &[], 1234.0),
     ("chain_peers", &[], 3.0),
-    ("chain_peer_ping_seconds", &[("peer", "188.166.255.63:8444")], 0.182),
-    ("chain_peer_ping_seconds", &[("peer", "134.122.4.164:8444")], 0.091),
+    (
+        "chain_peer_ping_seconds",
+        &[("peer", "188.166.255.63:8444")],
+        0.182,
+    ),
+    (
+        "chain_peer_ping_seconds",
+        &[("peer", "134.122.4.164:8444")],
+        0.091,
+    ),
 ];
 
 #[test]
@@ -248,7 +270,11 @@ fn jsonrpc_keeps_its_last_good_values() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(rpc(PEERS));
     let s = Sidecar::start(
-        &config(dir.path(), "dilithion", &source("rpc", "jsonrpc", &srv.url())),
+        &config(
+            dir.path(),
+            "dilithion",
+            &source("rpc", "jsonrpc", &srv.url()),
+        ),
         &[],
     );
     let many: &'static str = Box::leak(
@@ -281,7 +307,9 @@ fn jsonrpc_keeps_its_last_good_values() {
         hostile("not JSON", "decode", |_| ok("Internal error")),
     ]);
     survive(&s, &srv, "rpc", rpc(PEERS), RPC_WANT, cases);
-    srv.set(rpc(r#"[{"addr": "134.122.4.164:8444", "pingtime": 0.091}]"#));
+    srv.set(rpc(
+        r#"[{"addr": "134.122.4.164:8444", "pingtime": 0.091}]"#,
+    ));
     poll_until("the disconnected peer removed by a good answer", || {
         let m = scrape(&s);
         (value(
@@ -329,7 +357,10 @@ fn prometheus_keeps_its_last_good_values() {
             Reply::Raw(b"bitcell_peer_count 5\n\xff\xfe\n".to_vec())
         }),
         hostile("one line of garbage among good ones", "decode", |_| {
-            ok(&NATIVE.replace("bitcell_peer_count 5\n", "bitcell_peer_count 5\n}{ garbage\n"))
+            ok(&NATIVE.replace(
+                "bitcell_peer_count 5\n",
+                "bitcell_peer_count 5\n}{ garbage\n",
+            ))
         }),
         hostile("a value of the wrong type", "decode", |_| {
             ok(&NATIVE.replace("bitcell_dht_peer_count 40", "bitcell_dht_peer_count forty"))
@@ -342,10 +373,16 @@ fn prometheus_keeps_its_last_good_values() {
             ok(&NATIVE
                 .replace("bitcell_dht_peer_count 40", "bitcell_dht_peer_count NaN")
                 .replace("bitcell_active_miners 4", "bitcell_active_miners +Inf")
-                .replace("bitcell_bytes_sent_total 5e6", "bitcell_bytes_sent_total -Inf"))
+                .replace(
+                    "bitcell_bytes_sent_total 5e6",
+                    "bitcell_bytes_sent_total -Inf",
+                ))
         }),
         hostile("a negative counter", "decode", |_| {
-            ok(&NATIVE.replace("bitcell_txs_processed_total 1000", "bitcell_txs_processed_total -1"))
+            ok(&NATIVE.replace(
+                "bitcell_txs_processed_total 1000",
+                "bitcell_txs_processed_total -1",
+            ))
         }),
         hostile("a summand that is NaN", "decode", |_| {
             ok(&format!("{NATIVE}bitcell_peer_count{{shard=\"2\"}} NaN\n"))
@@ -355,8 +392,7 @@ fn prometheus_keeps_its_last_good_values() {
     srv.set(|_| ok(&NATIVE.replace("bitcell_dht_peer_count 40\n", "")));
     poll_until("dht peers removed by a good answer", || {
         let m = scrape(&s);
-        (value(&m, "chain_dht_peers", &[]).is_none() && up(&m, "native") == Some(1.0))
-            .then_some(())
+        (value(&m, "chain_dht_peers", &[]).is_none() && up(&m, "native") == Some(1.0)).then_some(())
     });
 }
 
@@ -374,7 +410,10 @@ fn health_counts_its_failures_and_marks_the_node_down() {
     );
     for (reply, kind) in [
         (Reply::Status(503, "down".into()), "http_status"),
-        (Reply::Slow(Duration::from_millis(600), "OK".into()), "timeout"),
+        (
+            Reply::Slow(Duration::from_millis(600), "OK".into()),
+            "timeout",
+        ),
         (Reply::Hangup, "connect"),
     ] {
         poll_until("up", || {

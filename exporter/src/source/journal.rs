@@ -86,7 +86,7 @@ struct JournalSink {
     scratch: Scratch,
     p: Prepared,
     health: Arc<Health>,
-    /// A run failed and no run has proved to work since.
+    /// A run failed and no run has proved to work since (for the log and /health).
     failed: bool,
 }
 
@@ -103,10 +103,10 @@ impl JournalSink {
 impl Sink for JournalSink {
     fn lines(&mut self, chunk: &[u8]) {
         self.engine.process(chunk, &self.p.stats, &mut self.scratch);
-        if self.failed {
-            self.working();
-        } else {
+        if self.p.source.is_up() {
             self.p.source.read();
+        } else {
+            self.working();
         }
     }
 
@@ -121,10 +121,7 @@ impl Sink for JournalSink {
                 info!("source ready", source = name);
             }
             Event::Started { pid } => {
-                // A restart after a failure has yet to prove itself.
-                if !self.failed {
-                    self.p.source.succeeded();
-                }
+                // A run has yet to prove itself: an entry, or `Healthy`.
                 self.health.update(&name, |s| s.files = 1);
                 debug!("journalctl started", source = name, pid = pid);
             }

@@ -9,8 +9,9 @@
 //! - a file source: each pass over its paths; it fails while a matched file or directory cannot
 //!   be listed, opened or read (inotify and checkpoint problems are counted, not failures to read);
 //! - a journal source: each journalctl run; it fails when journalctl exits or cannot be started
-//!   or read, and a new run succeeds once it delivered an entry or ran `healthy_run` (10 s)
-//!   without exiting. The first run counts from its start.
+//!   or read, and succeeds once it delivered an entry or ran `healthy_run` (10 s) without
+//!   exiting — so a quiet journal shows 1 ten seconds after the start, and a journalctl that
+//!   keeps dying never shows 1.
 //!
 //! `chainwatch_source_last_success_timestamp_seconds` is when up was last set to 1 (for file and
 //! journal sources also each time lines are read while up is 1).
