@@ -4,7 +4,8 @@
 //!   target labels put them on every `chain_*` series, with nothing renamed;
 //! - a sidecar that sets them too gets its values renamed to `exported_node`/`exported_region`
 //!   under the default `honor_labels: false` (the series split the README warns about), and keeps
-//!   them with `honor_labels: true`.
+//!   them with `honor_labels: true`;
+//! - the README's scrape job, relabeling as written, names the node after the target's host.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,7 +14,8 @@ use std::time::Duration;
 
 use chainwatch_tests::http::{self, urlencode};
 use chainwatch_tests::process::Proc;
-use chainwatch_tests::stack::{fresh_bin, start_on_free_port, system_bin};
+use chainwatch_tests::readme;
+use chainwatch_tests::stack::{fresh_bin, root, start_on_free_port, system_bin};
 use chainwatch_tests::wait;
 use serde_json::Value;
 
@@ -85,17 +87,24 @@ fn prometheus_target_labels_carry_node_identity_when_the_sidecar_sets_none() {
             "  - job_name: {job}\n    honor_labels: {honor}\n    static_configs:\n      - targets: ['{addr}']\n        labels: {{node: dilithion-eu-1, region: eu-central}}\n"
         )
     };
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n{}{}{}",
-            target("bare", &bare_addr, false),
-            target("conflict", &labeled_addr, false),
-            target("honor", &labeled_addr, true),
-        ),
-    )
+    // And the README's scrape job, its relabeling as written, on the bare sidecar by host name.
+    let mut readme_job = readme_identity_job();
+    readme_job["job_name"] = "readme".into();
+    let port = bare_addr.rsplit(':').next().unwrap();
+    readme_job["static_configs"][0]["targets"] = vec![format!("localhost:{port}")].into();
+    let mut prom_config: serde_norway::Value = serde_norway::from_str(&format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n{}{}{}",
+        target("bare", &bare_addr, false),
+        target("conflict", &labeled_addr, false),
+        target("honor", &labeled_addr, true),
+    ))
     .unwrap();
+    prom_config["scrape_configs"]
+        .as_sequence_mut()
+        .unwrap()
+        .push(readme_job);
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, serde_norway::to_string(&prom_config).unwrap()).unwrap();
     let prom_bin = system_bin("PROMETHEUS", &["prometheus"], "prometheus");
     let (_prometheus, prom) = start_on_free_port("prometheus", dir, |port| {
         let mut cmd = Command::new(&prom_bin);
@@ -125,7 +134,7 @@ fn prometheus_target_labels_carry_node_identity_when_the_sidecar_sets_none() {
             .iter()
             .filter_map(|s| s["metric"]["job"].as_str())
             .collect();
-        if jobs.len() == 3 {
+        if jobs.len() == 4 {
             Ok(())
         } else {
             Err(format!("jobs with the block so far: {jobs:?}"))
@@ -174,6 +183,17 @@ fn prometheus_target_labels_carry_node_identity_when_the_sidecar_sets_none() {
         );
     }
 
+    // The README's relabeling: node from the target's host name, network and region static.
+    let readme = chain_series(&prom, "readme");
+    assert_eq!(readme.len(), bare.len());
+    for m in &readme {
+        assert_eq!(
+            (label(m, "node"), label(m, "region"), label(m, "network")),
+            (Some("localhost"), Some("eu-central"), Some("testnet")),
+            "{m:?}"
+        );
+    }
+
     // Both set, honor_labels false: the target wins and the sidecar's values are renamed.
     let conflict = chain_series(&prom, "conflict");
     assert!(!conflict.is_empty());
@@ -202,4 +222,31 @@ fn prometheus_target_labels_carry_node_identity_when_the_sidecar_sets_none() {
         assert_eq!(label(m, "region"), Some("sidecar-region"), "{m:?}");
         assert!(!m.keys().any(|k| k.starts_with("exported_")), "{m:?}");
     }
+}
+
+/// The README's scrape job that puts node identity on the targets.
+fn readme_identity_job() -> serde_norway::Value {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&readme::block(&root(), "prometheus-identity")).unwrap();
+    doc["scrape_configs"][0].clone()
+}
+
+/// The README's scrape job is a valid Prometheus configuration as written.
+#[test]
+fn the_readme_identity_scrape_job_passes_promtool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("prometheus.yml");
+    std::fs::write(&config, readme::block(&root(), "prometheus-identity")).unwrap();
+    let promtool = system_bin("PROMTOOL", &["promtool"], "prometheus");
+    let out = Command::new(promtool)
+        .args(["check", "config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -8,21 +8,14 @@ use common::process::{poll_until, Sidecar};
 use common::*;
 use serde_json::{json, Value};
 
-/// The fenced block after the `<!-- readme-test: NAME ... -->` marker.
+#[path = "../../tests/support/readme.rs"]
+mod readme;
+
 fn readme_block(name: &str) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let marker = format!("<!-- readme-test: {name}");
-    let at = readme
-        .find(&marker)
-        .unwrap_or_else(|| panic!("README has no {marker}"));
-    let rest = &readme[at..];
-    let start = rest
-        .find("```yaml\n")
-        .expect("a yaml block after the marker")
-        + 8;
-    let len = rest[start..].find("```").expect("the block ends");
-    rest[start..start + len].to_string()
+    readme::block(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        name,
+    )
 }
 
 /// Bitcoin Core's answers (the shapes of its RPC reference), `height` and the peers as given.
