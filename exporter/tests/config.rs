@@ -247,6 +247,30 @@ fn an_unreadable_relative_path_names_the_field_and_the_full_path_tried() {
         )),
         "{err}"
     );
+    // The web config's files resolve against the web config's directory, and say so in full.
+    write(
+        &cfg,
+        "version: 1\nprofiles: [dilithion]\nsources: [{type: file, name: f, paths: [x]}]\n",
+    );
+    write(
+        &conf.join("web.yml"),
+        "tls_server_config:\n  cert_file: tls/cert.pem\n  key_file: tls/key.pem\n",
+    );
+    let out = Command::new(bin())
+        .args(["--config", "conf/chainwatch.yaml"])
+        .args(["--web.config.file", "conf/web.yml", "check-config"])
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "conf/web.yml:2:14: tls_server_config.cert_file: cannot read {}: No such file",
+            conf.join("tls/cert.pem").display()
+        )),
+        "{err}"
+    );
     // A relative --config names the absolute path it tried.
     let out = Command::new(bin())
         .args(["--config", "nope.yaml", "check-config"])
