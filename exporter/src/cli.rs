@@ -21,7 +21,7 @@ pub const DEFAULT_LISTEN: &str = ":19942";
     about = "Follows a blockchain node's logs and exports standardized Prometheus metrics."
 )]
 pub struct Cli {
-    /// Configuration file (YAML). Without it, the built-in default follows ./node.log* with the dilithion profile.
+    /// Configuration file (YAML). Without it, the sidecar serves the built-in default: ./node.log* with the dilithion profile.
     #[arg(long = "config", global = true)]
     pub config: Option<PathBuf>,
     /// Address to listen on for HTTP requests.
