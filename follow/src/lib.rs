@@ -29,6 +29,7 @@
 
 mod assembler;
 mod checkpoint;
+mod compression;
 mod config;
 mod error;
 mod fingerprint;
@@ -40,6 +41,7 @@ mod watcher;
 
 pub use assembler::LineAssembler;
 pub use checkpoint::{checkpoint_path, CHECKPOINT_VERSION};
+pub use compression::Compression;
 pub use config::FollowConfig;
 pub use error::FollowError;
 pub use fingerprint::{fingerprint_of, fnv1a64, HEAD_BYTES};

@@ -169,6 +169,50 @@ fn copytruncate_refilled_while_down(inotify: bool) {
     rec.assert_exact(&[range(0..200), range(1000..1501)].concat());
 }
 
+/// The reproduction across a restart: the copy was taken and the
+/// original read further before the stop; while down it is truncated and
+/// refilled. The copy, shorter than the checkpointed offset, is the old file
+/// (all of it counted): resumed at its end, not taken for a new file.
+fn copy_shorter_than_offset_while_down(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("app.log");
+    append(&f, &lines(0..100));
+    let cfg = cfg_with_state(pat(d, "app.log*"), state.path(), inotify);
+    let first = Running::start(cfg.clone());
+    let copy = d.join("app.log.1");
+    fs::copy(&f, &copy).unwrap();
+    append(&f, &lines(100..110));
+    first.wait_lines(&range(100..110));
+    let rec1 = first.stop();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&f, &lines(110..120));
+    let second = Running::start(cfg);
+    second.wait_lines(&range(110..120));
+    second.wait("the copy adopted", |r| {
+        r.events
+            .iter()
+            .any(|e| matches!(e, Ev::Opened(p, _) if *p == copy))
+    });
+    append(&f, &line(120));
+    second.wait_lines(&[120]);
+    let mut rec = second.stop();
+    let copy_size = lines(0..100).len() as u64;
+    assert!(
+        rec.events.contains(&Ev::Opened(copy.clone(), copy_size)),
+        "{:?}",
+        rec.events
+    );
+    rec.merge(&rec1);
+    rec.assert_exact(&range(100..121));
+}
+
 /// A garbled or future checkpoint is reported and the run starts as a first
 /// run (existing files from their end); a valid checkpoint replaces it.
 fn bad_checkpoint(inotify: bool, content: &[u8], expect: &str) {
@@ -242,4 +286,5 @@ both_modes!(
     corrupt_checkpoint,
     unknown_checkpoint_version,
     gone_files_are_dropped,
+    copy_shorter_than_offset_while_down,
 );
