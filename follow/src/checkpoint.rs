@@ -127,7 +127,7 @@ mod tests {
             fingerprint: u64::MAX - n,
             offset: 100 * n,
             path: PathBuf::from(format!("/var/log/x{n}")),
-            copy: n % 2 == 0,
+            copy: n == 2,
         }
     }
 
@@ -143,6 +143,15 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         let text = fs::read_to_string(&p).unwrap();
         assert!(text.contains("\"version\": 1"), "{text}");
+        // `copy` is written only when set, and optional when read.
+        assert_eq!(text.matches("\"copy\"").count(), 1, "{text}");
+        fs::write(
+            &p,
+            br#"{"version":1,"files":[{"dev":1,"ino":2,"fingerprint":"00000000000000ff","offset":7,"path":"a"}]}"#,
+        )
+        .unwrap();
+        let old = load(&p).unwrap().unwrap();
+        assert_eq!((old[0].offset, old[0].copy), (7, false));
     }
 
     #[test]

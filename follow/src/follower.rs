@@ -234,12 +234,29 @@ impl ErrorLog {
     }
 }
 
+/// Where a newly tracked file starts.
+#[derive(Clone, Copy)]
+struct Start {
+    offset: u64,
+    /// It is the copy of another inode.
+    copy: bool,
+}
+
+impl Start {
+    fn at(offset: u64) -> Self {
+        Start {
+            offset,
+            copy: false,
+        }
+    }
+
+    fn copy_at(offset: u64) -> Self {
+        Start { offset, copy: true }
+    }
+}
+
 enum Decision {
-    /// Read from this offset; `copy` when it is the copy of another inode.
-    Start {
-        offset: u64,
-        copy: bool,
-    },
+    Start(Start),
     Defer,
 }
 
@@ -354,15 +371,14 @@ impl Engine {
         file: File,
         path: PathBuf,
         head: Head,
-        offset: u64,
-        copy: bool,
+        start: Start,
     ) {
         sink.event(Event::Opened {
             path: &path,
-            offset,
+            offset: start.offset,
         });
         let max = self.cfg.max_line_bytes;
-        let t = Tracked::new(file, id, path, Some(head), offset, copy, max);
+        let t = Tracked::new(file, id, path, Some(head), start.offset, start.copy, max);
         self.tracked.insert(id, t);
     }
 
@@ -422,7 +438,7 @@ impl Engine {
                 for (id, file, path, head, size) in found {
                     match head {
                         Some(h) => match offset_after_last_newline(&file, size) {
-                            Ok(off) => self.track(sink, id, file, path, h, off, false),
+                            Ok(off) => self.track(sink, id, file, path, h, Start::at(off)),
                             Err(e) => self.errors.report(
                                 sink,
                                 Kind::File,
@@ -466,12 +482,16 @@ impl Engine {
                     claimed[i] = true;
                     let e = &entries[i];
                     if size >= e.offset {
-                        self.track(sink, id, file, path, h, e.offset, e.copy);
+                        let start = Start {
+                            offset: e.offset,
+                            copy: e.copy,
+                        };
+                        self.track(sink, id, file, path, h, start);
                     } else {
                         // Truncated while we were down; its copy may show up.
                         sink.event(Event::Truncated { path: &path });
                         self.add_pending(id, h.fp, e.offset, path.clone(), now);
-                        self.track(sink, id, file, path, h, 0, false);
+                        self.track(sink, id, file, path, h, Start::at(0));
                     }
                 }
                 _ => rest.push((id, file, path, head, size)),
@@ -493,7 +513,7 @@ impl Engine {
                 (Some(i), Some(h)) => {
                     claimed[i] = true;
                     let offset = entries[i].offset.min(size);
-                    self.track(sink, id, file, path, h, offset, true);
+                    self.track(sink, id, file, path, h, Start::copy_at(offset));
                 }
                 _ => new.push((id, file, path)),
             }
@@ -603,11 +623,11 @@ impl Engine {
                 }
             };
             let decision = self.classify(id, head, size);
-            if let Decision::Start { offset, copy } = decision {
+            if let Decision::Start(start) = decision {
                 let Some(c) = self.candidates.remove(&id) else {
                     continue;
                 };
-                self.track(sink, id, c.file, c.path, head, offset, copy);
+                self.track(sink, id, c.file, c.path, head, start);
                 if read && !self.stopping() {
                     self.service(sink, scan, id, now);
                 }
@@ -631,7 +651,7 @@ impl Engine {
                 .find(|&i| size >= self.pending[i].offset)
                 .unwrap_or(matches[0]);
             let offset = self.pending.remove(i).offset.min(size);
-            return Decision::Start { offset, copy: true };
+            return Decision::Start(Start::copy_at(offset));
         }
         let Some(c) = self.candidates.get(&id) else {
             return Decision::Defer;
@@ -644,10 +664,7 @@ impl Engine {
             // Reading a copy in progress from 0 would count its lines twice;
             // wait until the original is truncated (pending copy) or gone.
             Some(t) if !is_unrelated(&c.file, size, t) => Decision::Defer,
-            _ => Decision::Start {
-                offset: 0,
-                copy: false,
-            },
+            _ => Decision::Start(Start::at(0)),
         }
     }
 

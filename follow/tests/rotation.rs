@@ -164,6 +164,36 @@ fn copy_shorter_than_offset_is_adopted_at_its_end(inotify: bool) {
     );
 }
 
+/// The copy ends in the middle of a line (logrotate copied while the writer
+/// was writing it; the line was finished in the original, then truncated).
+/// When the copy is closed, that fragment is not emitted as a line.
+fn copy_fragment_is_not_a_line(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("app.log");
+    let run = Running::start(config(vec![pat(d, "app.log*")], inotify));
+    append(&f, &lines(0..10));
+    run.wait_lines(&range(0..10));
+    let copy = d.join("app.log.1");
+    append(&copy, &format!("{}seq=20 pay", lines(0..20)));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    run.wait_lines(&range(10..20));
+    fs::remove_file(&copy).unwrap();
+    run.wait("the copy closed", |r| {
+        r.events.contains(&Ev::Closed(copy.clone()))
+    });
+    append(&f, &lines(100..110));
+    run.wait_lines(&range(100..110));
+    let rec = run.stop();
+    rec.assert_exact(&[range(0..20), range(100..110)].concat());
+    assert!(rec.other.is_empty(), "{:?}", rec.other);
+}
+
 /// Deleted while being written, then recreated: the old handle is drained
 /// (including writes racing the unlink) and the new file read from 0.
 fn delete_and_recreate(inotify: bool) {
@@ -241,4 +271,5 @@ both_modes!(
     copy_in_progress_is_deferred,
     same_first_line_but_unrelated,
     copy_shorter_than_offset_is_adopted_at_its_end,
+    copy_fragment_is_not_a_line,
 );
