@@ -1,5 +1,7 @@
 use std::path::Path;
 
+use crate::compression::Compression;
+
 /// Receives everything the follower produces. Called only from the thread
 /// running [`Follower::run`](crate::Follower::run).
 pub trait Sink {
@@ -59,6 +61,9 @@ pub enum Event<'a> {
         watch: usize,
         checkpoint: usize,
     },
+    /// A file a pattern matches is compressed (by its magic bytes, whatever
+    /// its name); it is never read. Reported once per file.
+    SkippedCompressed { path: &'a Path, format: Compression },
     /// A checkpoint was durably written.
     CheckpointWritten,
 }

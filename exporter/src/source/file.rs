@@ -1,7 +1,7 @@
 //! The file source: runs a `chainwatch_follow::Follower` on its own thread and turns its lines and
 //! events into engine work and self-metrics. The follower itself knows nothing of metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -25,6 +25,7 @@ pub const ERROR_KINDS: &[&str] = &["read", "watch", "checkpoint"];
 pub struct FileMetrics {
     rotations: Counter,
     truncations: Counter,
+    skipped_compressed: Counter,
     followed: Gauge,
     checkpoints: Counter,
     source: SourceMetrics,
@@ -55,6 +56,7 @@ pub fn prepare(
     let metrics = FileMetrics {
         rotations: one(m, "chainwatch_file_rotations_total")?,
         truncations: one(m, "chainwatch_file_truncations_total")?,
+        skipped_compressed: one(m, "chainwatch_file_skipped_compressed_total")?,
         checkpoints: one(m, "chainwatch_checkpoint_writes_total")?,
         followed: gauge(m, "chainwatch_files_followed")?,
         source: SourceMetrics::new(m, name, ERROR_KINDS)?,
@@ -62,7 +64,7 @@ pub fn prepare(
     let stats = engine.source_stats(m, name)?;
     let follow = FollowConfig {
         name: name.to_string(),
-        patterns: absolutize(&src.paths),
+        patterns: src.paths.clone(),
         poll_interval: src.poll_interval,
         use_inotify: src.inotify,
         max_line_bytes,
@@ -156,6 +158,15 @@ impl Sink for EngineSink {
                 m.truncations.inc();
                 info!("truncation", source = self.name, path = path.display());
             }
+            Event::SkippedCompressed { path, format } => {
+                m.skipped_compressed.inc();
+                info!(
+                    "skipping compressed file",
+                    source = self.name,
+                    path = path.display(),
+                    format = format.name()
+                );
+            }
             Event::LineTruncated { .. } => self.stats.truncated.inc(),
             Event::CheckpointWritten => m.checkpoints.inc(),
             Event::Error {
@@ -184,19 +195,4 @@ impl Sink for EngineSink {
             }
         }
     }
-}
-
-/// Patterns are resolved against the working directory at start, so a later chdir cannot move them.
-fn absolutize(paths: &[String]) -> Vec<String> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    paths
-        .iter()
-        .map(|p| {
-            if Path::new(p).is_absolute() {
-                p.clone()
-            } else {
-                cwd.join(p).to_string_lossy().into_owned()
-            }
-        })
-        .collect()
 }

@@ -26,6 +26,7 @@ pub enum Ev {
     Error(PathBuf, String),
     /// read, watch, checkpoint
     Problems(usize, usize, usize),
+    SkippedCompressed(PathBuf, &'static str),
     CheckpointWritten,
 }
 
@@ -173,6 +174,9 @@ impl Sink for TestSink {
                 watch,
                 checkpoint,
             } => Ev::Problems(read, watch, checkpoint),
+            Event::SkippedCompressed { path, format } => {
+                Ev::SkippedCompressed(path.into(), format.name())
+            }
             Event::CheckpointWritten => Ev::CheckpointWritten,
         };
         lock(&self.rec).events.push(ev);
