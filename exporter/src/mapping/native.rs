@@ -150,3 +150,118 @@ fn write(
     }
     *seen = sums.into_keys().collect();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::BoundApi;
+    use crate::pipeline::{self, Pipeline};
+    use std::collections::BTreeMap;
+
+    /// A profile mapping `node_peer_ping{addr}` onto `chain_peer_ping_seconds{peer}` (kept) and
+    /// `node_bytes{dir}` onto a counter (summed), with room for `cap` label sets a metric.
+    fn pipeline(cap: usize) -> (tempfile::TempDir, Pipeline) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.yaml");
+        std::fs::write(
+            &p,
+            "version: 1\nname: t\napis:\n  native:\n    type: prometheus\n    series:\n      - {from: node_peer_ping, gauge: chain_peer_ping_seconds, labels: {peer: addr}}\n      - {from: node_bytes, counter: chain_network_receive_bytes_total}\n",
+        )
+        .unwrap();
+        let pl = pipeline::build(&[p.display().to_string()], &BTreeMap::new(), cap).unwrap();
+        (dir, pl)
+    }
+
+    fn series(p: &Pipeline) -> &[BoundSeries] {
+        match &p.apis["native"].bound {
+            BoundApi::Prometheus(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    fn sample(p: &Pipeline, name: &str, labels: &str) -> Option<f64> {
+        promtext::parse(&p.metrics.encode())
+            .0
+            .into_iter()
+            .find(|s| {
+                s.name == name
+                    && labels.split(',').filter(|l| !l.is_empty()).all(|l| {
+                        let (k, v) = l.split_once('=').unwrap();
+                        s.labels.get(k).map(String::as_str) == Some(v)
+                    })
+            })
+            .map(|s| s.value)
+    }
+
+    const GOOD: &str = "node_peer_ping{addr=\"a\"} 0.1\nnode_peer_ping{addr=\"b\"} 0.2\nnode_bytes{dir=\"x\"} 10\nnode_bytes{dir=\"y\"} 5\n";
+
+    #[test]
+    fn sums_keeps_and_removes_only_after_a_good_answer() {
+        let (_d, p) = pipeline(100);
+        let s = series(&p);
+        assert!(apply(s, GOOD).is_empty());
+        assert_eq!(sample(&p, "chain_peer_ping_seconds", "peer=b"), Some(0.2));
+        assert_eq!(
+            sample(&p, "chain_network_receive_bytes_total", ""),
+            Some(15.0)
+        );
+        // A NaN summand: that sum is not written; a missing peer is not removed.
+        let partial =
+            "node_peer_ping{addr=\"a\"} 0.3\nnode_bytes{dir=\"x\"} 20\nnode_bytes{dir=\"y\"} NaN\n";
+        let problems = apply(s, partial);
+        assert!(problems[0].contains("node_bytes NaN"), "{problems:?}");
+        assert_eq!(sample(&p, "chain_peer_ping_seconds", "peer=a"), Some(0.3));
+        assert_eq!(sample(&p, "chain_peer_ping_seconds", "peer=b"), Some(0.2));
+        assert_eq!(
+            sample(&p, "chain_network_receive_bytes_total", ""),
+            Some(15.0)
+        );
+        // One bad line: nothing at all is written.
+        let bad = apply(s, "node_peer_ping{addr=\"a\"} 0.9\n}{\n");
+        assert!(bad[0].contains("line 2"), "{bad:?}");
+        assert_eq!(sample(&p, "chain_peer_ping_seconds", "peer=a"), Some(0.3));
+        assert_eq!(apply(s, "# only comments\n"), ["no samples in the answer"]);
+        // A good answer without b: b goes.
+        assert!(apply(s, "node_peer_ping{addr=\"a\"} 0.4\nnode_bytes 20\n").is_empty());
+        assert_eq!(sample(&p, "chain_peer_ping_seconds", "peer=b"), None);
+        assert_eq!(
+            sample(&p, "chain_network_receive_bytes_total", ""),
+            Some(20.0)
+        );
+    }
+
+    #[test]
+    fn label_sets_are_capped_while_reading_and_long_values_refused() {
+        let (_d, p) = pipeline(3);
+        let s = series(&p);
+        let many: String = (0..1000)
+            .map(|i| format!("node_peer_ping{{addr=\"p{i}\"}} 1\n"))
+            .collect();
+        assert!(apply(s, &many).is_empty());
+        let kept = promtext::parse(&p.metrics.encode())
+            .0
+            .iter()
+            .filter(|x| x.name == "chain_peer_ping_seconds")
+            .count();
+        assert_eq!(kept, 3);
+        assert_eq!(
+            sample(
+                &p,
+                "chainwatch_series_dropped_total",
+                "metric=chain_peer_ping_seconds"
+            ),
+            Some(997.0)
+        );
+        let long = format!("node_peer_ping{{addr=\"{}\"}} 1\n", "x".repeat(2000));
+        let problems = apply(s, &long);
+        assert!(problems[0].contains("longer than 1024"), "{problems:?}");
+        assert_eq!(
+            promtext::parse(&p.metrics.encode())
+                .0
+                .iter()
+                .filter(|x| x.name == "chain_peer_ping_seconds")
+                .count(),
+            3
+        );
+    }
+}
