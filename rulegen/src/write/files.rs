@@ -1,18 +1,16 @@
-//! Step 5: writers. Files are written atomically (temp file + rename in the same directory) and
-//! only when their content changed; `--check` compares instead of writing.
+//! The writer: files are written atomically (temp file + rename in the same directory, the
+//! directory synced) and only when their content changed; `--check` compares instead of writing.
+//! Extra files in the directories rulegen owns are stale output: reported, and removed on write.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::render::Files;
+use crate::conventions::{GENERATED_EXT, OWNED_DIRS, OWNED_FILES};
 
-/// Directories rulegen owns entirely: a file in them that it does not generate is extra.
-pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
-/// Generated files in directories shared with hand-written ones.
-pub const OWNED_FILES: &[&str] = &[crate::runbook::RUNBOOK_PATH];
-/// Extensions of generated files (extra ones are removed on write).
-const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md"];
+/// Generated files by path relative to the output root, in path order: deterministic.
+pub type Files = BTreeMap<String, String>;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Diff {

@@ -1,11 +1,11 @@
 //! `coverage`: every row of criteria.md → the alerts, recording rules, gates, panels or
-//! not-measurable entries that cover it.
+//! not-measurable entries that cover it. A report, not a file.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::build::Model;
-use crate::testgen::{GATE_PROCEED, GATE_ROLLBACK};
+use crate::conventions::{GATE_PROCEED, GATE_ROLLBACK};
+use crate::model::Model;
 
 /// Criterion ids of the table rows of criteria.md (`| E1 | ...`), in order.
 pub fn criteria_ids(markdown: &str) -> Vec<String> {
@@ -45,8 +45,7 @@ pub fn coverage(m: &Model, ids: &[String], source: &str) -> Coverage {
     for a in &m.alerts {
         add(&a.criteria, format!("alert {} ({})", a.name, a.severity));
         if let Some(hb) = m.alerting.as_ref().and_then(|al| al.heartbeat.as_ref()) {
-            let st = crate::alerting::static_labels(a);
-            if hb.labels.iter().all(|(k, v)| st.get(k) == Some(v)) {
+            if hb.fed_by(a) {
                 add(
                     &a.criteria,
                     format!(

@@ -1,37 +1,22 @@
 //! `docs/runbook.md`: one section per alert (meaning, threshold, criteria and seeds, severity and
 //! response time, routing, inhibitions, dashboards, first checks). Each alert's `runbook_url`
 //! annotation is `defaults.runbook_url#<anchor>`, the anchor a Markdown renderer gives the
-//! section's heading (`build::runbook_anchor`).
+//! section's heading (`conventions::runbook_anchor`).
 
 use std::fmt::Write as _;
 
-use crate::alerting;
-use crate::build::{runbook_anchor, AlertM, Model};
-use crate::dashboards;
-use crate::testgen::rule_file_name;
-
-pub const RUNBOOK_PATH: &str = "docs/runbook.md";
+use crate::conventions::{self, runbook_anchor, TestKind, RUNBOOK_PATH};
+use crate::model::{AlertM, Alerting, DashboardM, Model, PanelM};
+use crate::write::text::{one_line, replace_labels};
+use crate::write::Files;
 
 /// Annotation text with `{{ $labels.x }}` shown as `<x>`.
 fn plain(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let j = after.find("}}").unwrap_or(after.len());
-        let inner = after[..j].trim();
-        out.push('<');
-        out.push_str(inner.strip_prefix("$labels.").unwrap_or(inner));
-        out.push('>');
-        rest = after.get(j + 2..).unwrap_or("");
-    }
-    out.push_str(rest);
-    out
+    replace_labels(text, |l| format!("<{l}>"))
 }
 
 fn cell(s: &str) -> String {
-    crate::render::one_line(s).replace('|', "\\|")
+    one_line(s).replace('|', "\\|")
 }
 
 fn criteria_text(m: &Model, ids: &[String]) -> String {
@@ -54,7 +39,7 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
         sev.name,
         sev.level,
         sev.response_time,
-        crate::render::one_line(&a.measures)
+        one_line(&a.measures)
     );
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| Meaning | {} |", cell(&plain(&a.description)));
@@ -70,15 +55,15 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "| Rule | `prometheus/rules/{}` (group `chainwatch-{}`), tested by `prometheus/tests/alerts/{}.test.yml` |",
-        rule_file_name(&a.group),
-        a.group,
-        a.name
+        "| Rule | `{}` (group `{}`), tested by `{}` |",
+        conventions::rule_file_path(&a.group),
+        conventions::rule_group(&a.group),
+        conventions::test_file_path(TestKind::Alert, &a.name)
     );
-    let _ = writeln!(out, "| Scope | {} |", alerting::scope_label(a));
+    let _ = writeln!(out, "| Scope | {} |", a.scope);
     if let Some(al) = &m.alerting {
-        let routed = alerting::describe_routing(al, a);
-        let timing = match alerting::timings_of(al, &a.severity) {
+        let routed = al.expected_receivers(&a.sample_labels).join(", ");
+        let timing = match al.timings_of(&a.severity) {
             Some(t) if al.heartbeat.as_ref().is_none_or(|hb| routed != hb.receiver) => format!(
                 " (first notification after {}, repeated every {} while firing)",
                 t.group_wait, t.repeat_interval
@@ -86,7 +71,7 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
             _ => String::new(),
         };
         let _ = writeln!(out, "| Routed to | {routed}{timing} |");
-        let (muted_by, mutes) = alerting::describe_inhibitions(m, al, a);
+        let (muted_by, mutes) = inhibitions(m, al, a);
         if !muted_by.is_empty() {
             let _ = writeln!(
                 out,
@@ -98,7 +83,7 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
             let _ = writeln!(out, "| Mutes | {} |", cell(&mutes.join("; ")));
         }
     }
-    let panels = dashboards::panels_drawing(m, &a.name);
+    let panels = panels_drawing(m, &a.name);
     if !panels.is_empty() {
         let ps: Vec<String> = panels
             .iter()
@@ -119,7 +104,16 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
     out.push('\n');
 }
 
-pub fn render(m: &Model) -> String {
+/// The runbook, when there are alerts.
+pub fn render(m: &Model) -> Files {
+    let mut files = Files::new();
+    if !m.alerts.is_empty() {
+        files.insert(RUNBOOK_PATH.into(), runbook(m));
+    }
+    files
+}
+
+fn runbook(m: &Model) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -157,4 +151,81 @@ pub fn render(m: &Model) -> String {
         out.pop();
     }
     out
+}
+
+/// Inhibitions that mute this alert, and those in which it mutes others (for the runbook).
+fn inhibitions(m: &Model, al: &Alerting, a: &AlertM) -> (Vec<String>, Vec<String>) {
+    let mut muted_by_rules = Vec::new();
+    let mut mutes = Vec::new();
+    let scope = a.scope;
+    for r in &al.inhibitions {
+        let srcs: Vec<&str> = m
+            .alerts
+            .iter()
+            .filter(|s| s.name != a.name)
+            .filter(|s| {
+                let (x, y) = r.aligned(s, a);
+                r.mutes(&x, &y)
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        if !srcs.is_empty() {
+            muted_by_rules.push(format!(
+                "{} (same {}; `{}`)",
+                srcs.join(", "),
+                r.equal.join(", "),
+                r.name
+            ));
+        }
+        let tgts: Vec<&AlertM> = m
+            .alerts
+            .iter()
+            .filter(|t| t.name != a.name)
+            .filter(|t| {
+                let (x, y) = r.aligned(a, t);
+                r.mutes(&x, &y)
+            })
+            .collect();
+        if tgts.is_empty() {
+            continue;
+        }
+        let same_scope = m
+            .alerts
+            .iter()
+            .filter(|t| t.name != a.name && t.scope == "node")
+            .count();
+        let what =
+            if tgts.len() > 5 && tgts.len() == same_scope && tgts.iter().all(|t| t.scope == "node")
+            {
+                if scope == "node" {
+                    "every other node-scope alert".to_string()
+                } else {
+                    "every node-scope alert".to_string()
+                }
+            } else {
+                tgts.iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+        mutes.push(format!(
+            "{what} (same {}; `{}`)",
+            r.equal.join(", "),
+            r.name
+        ));
+    }
+    (muted_by_rules, mutes)
+}
+
+/// The panels that draw an alert's threshold.
+fn panels_drawing<'a>(m: &'a Model, alert: &str) -> Vec<(&'a DashboardM, &'a PanelM)> {
+    let mut v = Vec::new();
+    for d in &m.dashboards {
+        for p in &d.panels {
+            if p.lines.iter().any(|l| l.alert == alert) {
+                v.push((d, p));
+            }
+        }
+    }
+    v
 }

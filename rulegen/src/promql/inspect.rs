@@ -2,13 +2,13 @@
 //! select, and which labels can its result carry (for `{{ $labels.x }}` in annotations and for
 //! the labels a generated test expects).
 
-use std::collections::BTreeSet;
-
 use promql_parser::label::MatchOp;
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{self, Expr, LabelModifier, VectorMatchCardinality, VectorSelector};
+use promql_parser::parser::{
+    self, BinaryExpr, Call, Expr, LabelModifier, VectorMatchCardinality, VectorSelector,
+};
 
-pub type Labels = BTreeSet<String>;
+use crate::model::Labels;
 
 pub fn parse(expr: &str) -> Result<Expr, String> {
     parser::parse(expr)
@@ -105,94 +105,104 @@ pub fn out_labels(e: &Expr, leaf: &dyn Fn(&VectorSelector) -> Option<Labels>) ->
         Expr::VectorSelector(v) => leaf(v),
         Expr::MatrixSelector(m) => leaf(&m.vs),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Some(Labels::new()),
-        Expr::Call(c) => {
-            let name = c.func.name;
-            let args = &c.args.args;
-            match name {
-                "absent" | "absent_over_time" => {
-                    let sels = args.first().map(|a| selectors(a)).unwrap_or_default();
-                    Some(sels.first().map(|v| equality_labels(v)).unwrap_or_default())
-                }
-                "vector" | "time" | "scalar" | "pi" => Some(Labels::new()),
-                "label_replace" | "label_join" => {
-                    let mut l = out_labels(&args[0], leaf)?;
-                    if let Some(Expr::StringLiteral(s)) = args.get(1).map(|a| a.as_ref()) {
-                        l.insert(s.val.clone());
-                    }
-                    Some(l)
-                }
-                "histogram_quantile" => {
-                    let mut l = out_labels(&args[1], leaf)?;
-                    l.remove("le");
-                    Some(l)
-                }
-                _ => {
-                    // Functions keep the labels of their (first) vector argument.
-                    for a in args {
-                        if matches!(a.value_type(), ValueType::Vector | ValueType::Matrix) {
-                            return out_labels(a, leaf);
-                        }
-                    }
-                    Some(Labels::new())
-                }
-            }
+        Expr::Call(c) => call_labels(c, leaf),
+        Expr::Binary(b) => binary_labels(b, leaf),
+    }
+}
+
+/// Labels of a function call's result.
+fn call_labels(c: &Call, leaf: &dyn Fn(&VectorSelector) -> Option<Labels>) -> Option<Labels> {
+    let name = c.func.name;
+    let args = &c.args.args;
+    match name {
+        "absent" | "absent_over_time" => {
+            let sels = args.first().map(|a| selectors(a)).unwrap_or_default();
+            Some(sels.first().map(|v| equality_labels(v)).unwrap_or_default())
         }
-        Expr::Binary(b) => {
-            let lt = b.lhs.value_type();
-            let rt = b.rhs.value_type();
-            let lv = lt == ValueType::Vector;
-            let rv = rt == ValueType::Vector;
-            if lv && !rv {
-                return out_labels(&b.lhs, leaf);
+        "vector" | "time" | "scalar" | "pi" => Some(Labels::new()),
+        "label_replace" | "label_join" => {
+            let mut l = out_labels(&args[0], leaf)?;
+            if let Some(Expr::StringLiteral(s)) = args.get(1).map(|a| a.as_ref()) {
+                l.insert(s.val.clone());
             }
-            if rv && !lv {
-                return out_labels(&b.rhs, leaf);
-            }
-            if !lv && !rv {
-                return Some(Labels::new());
-            }
-            let op = b.op.to_string();
-            let l = out_labels(&b.lhs, leaf);
-            let r = out_labels(&b.rhs, leaf);
-            let modifier = b.modifier.as_ref();
-            if op == "or" {
-                return match (l, r) {
-                    (Some(l), Some(r)) => Some(l.intersection(&r).cloned().collect()),
-                    (Some(x), None) | (None, Some(x)) => Some(x),
-                    (None, None) => None,
-                };
-            }
-            if op == "and" || op == "unless" {
-                return l;
-            }
-            let card = modifier.map(|m| &m.card);
-            match card {
-                Some(VectorMatchCardinality::ManyToOne(extra)) => {
-                    let mut l = l?;
-                    l.extend(extra.labels.iter().cloned());
-                    Some(l)
-                }
-                Some(VectorMatchCardinality::OneToMany(extra)) => {
-                    let mut r = r?;
-                    r.extend(extra.labels.iter().cloned());
-                    Some(r)
-                }
-                _ => match modifier.and_then(|m| m.matching.as_ref()) {
-                    Some(m @ LabelModifier::Include(_)) => {
-                        let on = modifier_labels(m);
-                        Some(match l {
-                            Some(l) => on.intersection(&l).cloned().collect(),
-                            None => on,
-                        })
-                    }
-                    Some(m @ LabelModifier::Exclude(_)) => {
-                        let ign = modifier_labels(m);
-                        l.map(|l| l.difference(&ign).cloned().collect())
-                    }
-                    None => l,
-                },
-            }
+            Some(l)
         }
+        "histogram_quantile" => {
+            let mut l = out_labels(&args[1], leaf)?;
+            l.remove("le");
+            Some(l)
+        }
+        _ => {
+            // Functions keep the labels of their (first) vector argument.
+            for a in args {
+                if matches!(a.value_type(), ValueType::Vector | ValueType::Matrix) {
+                    return out_labels(a, leaf);
+                }
+            }
+            Some(Labels::new())
+        }
+    }
+}
+
+/// Labels of a binary operation's result: a vector with a scalar keeps the vector's; set
+/// operators, matching modifiers and group_left/right decide the rest.
+fn binary_labels(
+    b: &BinaryExpr,
+    leaf: &dyn Fn(&VectorSelector) -> Option<Labels>,
+) -> Option<Labels> {
+    let lt = b.lhs.value_type();
+    let rt = b.rhs.value_type();
+    let lv = lt == ValueType::Vector;
+    let rv = rt == ValueType::Vector;
+    if lv && !rv {
+        return out_labels(&b.lhs, leaf);
+    }
+    if rv && !lv {
+        return out_labels(&b.rhs, leaf);
+    }
+    if !lv && !rv {
+        return Some(Labels::new());
+    }
+    let op = b.op.to_string();
+    let l = out_labels(&b.lhs, leaf);
+    let r = out_labels(&b.rhs, leaf);
+    let modifier = b.modifier.as_ref();
+    if op == "or" {
+        return match (l, r) {
+            (Some(l), Some(r)) => Some(l.intersection(&r).cloned().collect()),
+            (Some(x), None) | (None, Some(x)) => Some(x),
+            (None, None) => None,
+        };
+    }
+    if op == "and" || op == "unless" {
+        return l;
+    }
+    let card = modifier.map(|m| &m.card);
+    match card {
+        Some(VectorMatchCardinality::ManyToOne(extra)) => {
+            let mut l = l?;
+            l.extend(extra.labels.iter().cloned());
+            Some(l)
+        }
+        Some(VectorMatchCardinality::OneToMany(extra)) => {
+            let mut r = r?;
+            r.extend(extra.labels.iter().cloned());
+            Some(r)
+        }
+        _ => match modifier.and_then(|m| m.matching.as_ref()) {
+            Some(m @ LabelModifier::Include(_)) => {
+                let on = modifier_labels(m);
+                Some(match l {
+                    Some(l) => on.intersection(&l).cloned().collect(),
+                    None => on,
+                })
+            }
+            Some(m @ LabelModifier::Exclude(_)) => {
+                let ign = modifier_labels(m);
+                l.map(|l| l.difference(&ign).cloned().collect())
+            }
+            None => l,
+        },
     }
 }
 

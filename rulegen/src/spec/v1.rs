@@ -1,8 +1,9 @@
 //! The versioned input: `thresholds.yaml`, version 1, exactly as an operator writes it.
 //!
-//! Plain data with `deny_unknown_fields`; every check beyond types lives in `build`, which maps
+//! Plain data with `deny_unknown_fields`; every check beyond types lives in `validate`, which maps
 //! this spec into the internal model (`model`). Kinds of measure are optional fields of which
-//! exactly one is set (`ratio: {...}`), so a misspelt field is an error with its position.
+//! exactly one is set (`ratio: {...}`), so a misspelt field is an error with its position; a
+//! new kind is a field of `with_kinds!` and of `Kinds`.
 
 use std::collections::BTreeMap;
 
@@ -444,6 +445,52 @@ pub struct RawQ {
     pub tests: Vec<RawTest>,
 }
 
+/// The measure kinds of an alert, recording rule or gate condition, as written: exactly one
+/// should be set.
+#[derive(Debug, Clone, Copy)]
+pub struct Kinds<'a> {
+    pub value: Option<&'a ValueQ>,
+    pub ratio: Option<&'a RatioQ>,
+    pub fleet_fraction: Option<&'a FleetFractionQ>,
+    pub quantile: Option<&'a QuantileQ>,
+    pub no_progress: Option<&'a NoProgressQ>,
+    pub absence: Option<&'a AbsenceQ>,
+    pub deviation: Option<&'a DeviationQ>,
+    pub lag: Option<&'a LagQ>,
+    pub trend: Option<&'a TrendQ>,
+    pub time_fraction: Option<&'a TimeFractionQ>,
+    pub raw: Option<&'a RawQ>,
+}
+
+/// Every kind, as thresholds.yaml spells it.
+pub const KIND_NAMES: &str =
+    "value, ratio, fleet_fraction, quantile, no_progress, absence, deviation, lag, trend, time_fraction, raw";
+
+impl Kinds<'_> {
+    /// The kinds that are set, by name.
+    pub fn set(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! chk {
+            ($($f:ident),*) => { $( if self.$f.is_some() { v.push(stringify!($f)); } )* };
+        }
+        chk!(
+            value,
+            ratio,
+            fleet_fraction,
+            quantile,
+            no_progress,
+            absence,
+            deviation,
+            lag,
+            trend,
+            time_fraction,
+            raw
+        );
+        v
+    }
+}
+
+/// A struct with its own fields and one optional field per measure kind, and `kinds()`.
 macro_rules! with_kinds {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty,)* }) => {
         $(#[$m])*
@@ -460,6 +507,24 @@ macro_rules! with_kinds {
             #[serde(default)] pub trend: Option<TrendQ>,
             #[serde(default)] pub time_fraction: Option<TimeFractionQ>,
             #[serde(default)] pub raw: Option<RawQ>,
+        }
+
+        impl $name {
+            pub fn kinds(&self) -> Kinds<'_> {
+                Kinds {
+                    value: self.value.as_ref(),
+                    ratio: self.ratio.as_ref(),
+                    fleet_fraction: self.fleet_fraction.as_ref(),
+                    quantile: self.quantile.as_ref(),
+                    no_progress: self.no_progress.as_ref(),
+                    absence: self.absence.as_ref(),
+                    deviation: self.deviation.as_ref(),
+                    lag: self.lag.as_ref(),
+                    trend: self.trend.as_ref(),
+                    time_fraction: self.time_fraction.as_ref(),
+                    raw: self.raw.as_ref(),
+                }
+            }
         }
     };
 }
@@ -561,121 +626,4 @@ pub struct NotMeasurable {
     pub criteria: Vec<String>,
     pub what: String,
     pub because: String,
-}
-
-// ---------------------------------------------------------------- overlay
-
-/// A second file merged over thresholds.yaml (`--overlay`): it changes numbers and durations
-/// only, e.g. to shorten `for` and windows for an end-to-end test.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Overlay {
-    #[serde(default)]
-    pub version: Option<u32>,
-    #[serde(default)]
-    pub defaults: Option<OverlayDefaults>,
-    #[serde(default)]
-    pub chains: BTreeMap<String, OverlayChain>,
-    #[serde(default)]
-    pub alerts: Vec<OverlayItem>,
-    #[serde(default)]
-    pub recording_rules: Vec<OverlayItem>,
-    #[serde(default)]
-    pub gates: Vec<OverlayGate>,
-    /// Receivers: another URL or secret file (an end-to-end test's webhook).
-    #[serde(default)]
-    pub receivers: BTreeMap<String, OverlayReceiver>,
-    /// Alertmanager timings per severity.
-    #[serde(default)]
-    pub severities: BTreeMap<String, OverlayTimings>,
-    #[serde(default)]
-    pub alertmanager: Option<OverlayAlertmanager>,
-    #[serde(default)]
-    pub grafana: Option<OverlayGrafana>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayReceiver {
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub secret_file: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayTimings {
-    #[serde(default)]
-    pub group_wait: Option<String>,
-    #[serde(default)]
-    pub group_interval: Option<String>,
-    #[serde(default)]
-    pub repeat_interval: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayAlertmanager {
-    #[serde(default)]
-    pub group_wait: Option<String>,
-    #[serde(default)]
-    pub group_interval: Option<String>,
-    #[serde(default)]
-    pub repeat_interval: Option<String>,
-    #[serde(default)]
-    pub resolve_timeout: Option<String>,
-    #[serde(default)]
-    pub heartbeat: Option<OverlayTimings>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayGrafana {
-    #[serde(default)]
-    pub prometheus_url: Option<String>,
-    #[serde(default)]
-    pub dashboards_path: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayDefaults {
-    pub scrape_interval: Option<String>,
-    pub evaluation_interval: Option<String>,
-    pub rate_window: Option<String>,
-    pub block_time: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayChain {
-    pub block_time: Option<String>,
-}
-
-/// Changes to one alert (by `name`) or recording rule (by `record`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayItem {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub record: Option<String>,
-    #[serde(default)]
-    pub threshold: Option<f64>,
-    #[serde(default, rename = "for")]
-    pub for_: Option<String>,
-    /// Replaces the measure's `window` (or `lookback`).
-    #[serde(default)]
-    pub window: Option<String>,
-    #[serde(default)]
-    pub chains: BTreeMap<String, ChainOverride>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OverlayGate {
-    pub name: String,
-    #[serde(default)]
-    pub window: Option<String>,
 }
