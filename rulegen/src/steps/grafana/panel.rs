@@ -72,9 +72,27 @@ fn level_color(level: &str) -> &'static str {
 
 /// The panel with Grafana id `id` at grid position (`x`, `y`).
 pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
+    let mut v = json!({
+        "id": id,
+        "type": p.kind,
+        "title": p.title,
+        "description": p.description,
+        "datasource": ds(),
+        "gridPos": {"h": p.height, "w": p.width, "x": x, "y": y},
+        "targets": targets(p),
+        "fieldConfig": {"defaults": field_defaults(p), "overrides": []},
+        "options": options(p),
+    });
+    if p.kind == "table" {
+        v["transformations"] = transformations(p);
+    }
+    v
+}
+
+/// One target per query; a table's are instant queries in table format.
+fn targets(p: &PanelM) -> Vec<Value> {
     let instant = p.kind == "table";
-    let targets: Vec<Value> = p
-        .queries
+    p.queries
         .iter()
         .enumerate()
         .map(|(i, q)| {
@@ -91,7 +109,12 @@ pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
             }
             t
         })
-        .collect();
+        .collect()
+}
+
+/// Unit, min/max, the threshold steps of the alert lines, value mappings, and each type's
+/// drawing style.
+fn field_defaults(p: &PanelM) -> Value {
     let steps: Vec<Value> = steps(&p.lines)
         .into_iter()
         .map(|(v, c)| json!({"color": c, "value": v}))
@@ -139,10 +162,15 @@ pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
         }
         _ => {}
     }
+    defaults
+}
+
+/// Legend, tooltip and reduction options of each panel type.
+fn options(p: &PanelM) -> Value {
     let reduce = json!({"calcs": ["lastNotNull"], "fields": "", "values": false});
     let legend =
         json!({"showLegend": true, "displayMode": "list", "placement": "bottom", "calcs": []});
-    let options = match p.kind.as_str() {
+    match p.kind.as_str() {
         "timeseries" => json!({"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}}),
         "stat" => {
             json!({"reduceOptions": reduce, "colorMode": "value", "graphMode": "area", "justifyMode": "auto", "orientation": "auto", "textMode": "auto"})
@@ -159,38 +187,28 @@ pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
         _ => {
             json!({"showHeader": true, "cellHeight": "sm", "footer": {"show": false, "reducer": ["sum"], "fields": ""}})
         }
-    };
-    let mut v = json!({
-        "id": id,
-        "type": p.kind,
-        "title": p.title,
-        "description": p.description,
-        "datasource": ds(),
-        "gridPos": {"h": p.height, "w": p.width, "x": x, "y": y},
-        "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": options,
-    });
-    if p.kind == "table" {
-        let mut rename = serde_json::Map::new();
-        for (i, q) in p.queries.iter().enumerate() {
-            let key = if p.queries.len() == 1 {
-                "Value".to_string()
-            } else {
-                format!("Value #{}", ref_id(i))
-            };
-            rename.insert(key, json!(q.legend));
-        }
-        let mut tr = vec![
-            json!({"id": "merge", "options": {}}),
-            json!({"id": "organize", "options": {"excludeByName": {"Time": true, "__name__": true, "job": true, "instance": true}, "renameByName": rename}}),
-        ];
-        if let Some(s) = &p.sort_by {
-            tr.push(json!({"id": "sortBy", "options": {"fields": {}, "sort": [{"field": s, "desc": true}]}}));
-        }
-        v["transformations"] = json!(tr);
     }
-    v
+}
+
+/// A table: the queries merged into one row per series, columns named by their legends.
+fn transformations(p: &PanelM) -> Value {
+    let mut rename = serde_json::Map::new();
+    for (i, q) in p.queries.iter().enumerate() {
+        let key = if p.queries.len() == 1 {
+            "Value".to_string()
+        } else {
+            format!("Value #{}", ref_id(i))
+        };
+        rename.insert(key, json!(q.legend));
+    }
+    let mut tr = vec![
+        json!({"id": "merge", "options": {}}),
+        json!({"id": "organize", "options": {"excludeByName": {"Time": true, "__name__": true, "job": true, "instance": true}, "renameByName": rename}}),
+    ];
+    if let Some(s) = &p.sort_by {
+        tr.push(json!({"id": "sortBy", "options": {"fields": {}, "sort": [{"field": s, "desc": true}]}}));
+    }
+    json!(tr)
 }
 
 fn ref_id(i: usize) -> String {

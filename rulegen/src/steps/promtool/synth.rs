@@ -266,7 +266,7 @@ fn value(
     let window = func.as_ref().map(|f| f.1).unwrap_or_default();
     match func.as_ref().map(|f| f.0.as_str()) {
         None | Some("max_over_time" | "min_over_time" | "avg_over_time") => {
-            s = synth_value(sel, target, ctx)?;
+            s = constant(sel, target, ctx)?;
         }
         Some("increase" | "delta") => {
             let step = slope_for_increase(target, ctx, window);
@@ -424,7 +424,7 @@ fn deviation(terms: &[(Sel, f64)], target: f64, ctx: &SynthCtx) -> Result<Synth,
         } else {
             *t
         };
-        s.merge(synth_value(sel, v, ctx)?)?;
+        s.merge(constant(sel, v, ctx)?)?;
     }
     s.subject = ctx.base.clone();
     Ok(s)
@@ -505,7 +505,7 @@ fn time_fraction(
 }
 
 /// A constant value of a selector, through recording rules when it names one.
-fn synth_value(sel: &Sel, v: f64, ctx: &SynthCtx) -> Result<Synth, String> {
+fn constant(sel: &Sel, v: f64, ctx: &SynthCtx) -> Result<Synth, String> {
     match &sel.source {
         Source::Record(i) => {
             let r = &ctx.records[*i];
