@@ -83,6 +83,9 @@ pub const DATASOURCE_UID: &str = "chainwatch-prometheus";
 /// Grafana refuses longer UIDs.
 pub const MAX_UID_LEN: usize = 40;
 
+/// The tag of every generated dashboard (and of the link between them).
+pub const DASHBOARD_TAG: &str = "chainwatch";
+
 pub fn dashboard_uid(id: &str) -> String {
     format!("chainwatch-{id}")
 }

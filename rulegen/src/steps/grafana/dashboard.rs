@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::conventions::DASHBOARD_TAG;
 use crate::model::{DashboardM, GrafanaM};
 use crate::write::text::one_line;
 
@@ -83,7 +84,7 @@ pub fn render_dashboard(g: &GrafanaM, d: &DashboardM) -> String {
     for v in &d.variables {
         templating.push(variable(v, &d.variables));
     }
-    let mut tags = vec![json!("chainwatch")];
+    let mut tags = vec![json!(DASHBOARD_TAG)];
     tags.extend(d.tags.iter().map(|t| json!(t)));
     let dash = json!({
         "uid": d.uid,
@@ -110,7 +111,7 @@ pub fn render_dashboard(g: &GrafanaM, d: &DashboardM) -> String {
             "name": "Annotations & Alerts",
             "type": "dashboard"
         }]},
-        "links": [{"title": "chainwatch", "type": "dashboards", "tags": ["chainwatch"], "asDropdown": true, "includeVars": true, "keepTime": true, "icon": "external link", "targetBlank": false, "tooltip": "", "url": ""}],
+        "links": [{"title": DASHBOARD_TAG, "type": "dashboards", "tags": [DASHBOARD_TAG], "asDropdown": true, "includeVars": true, "keepTime": true, "icon": "external link", "targetBlank": false, "tooltip": "", "url": ""}],
         "templating": {"list": templating},
         "panels": panels,
     });
