@@ -19,7 +19,7 @@ pub struct Pipeline {
 }
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
-/// `chain` label is taken from the first profile that declares one.
+/// `chain` label is taken from the profiles, which must agree on it (`profile::chain_label`).
 pub fn build(
     profiles: &[String],
     labels: &BTreeMap<String, String>,
@@ -34,10 +34,8 @@ pub fn build(
         );
     }
     let mut labels = labels.clone();
-    if !labels.contains_key("chain") {
-        if let Some(chain) = loaded.iter().find_map(|l| l.spec.chain.clone()) {
-            labels.insert("chain".into(), chain);
-        }
+    if let Some(chain) = profile::chain_label(&loaded, labels.get("chain").map(String::as_str))? {
+        labels.insert("chain".into(), chain);
     }
     let mut metrics = Metrics::new(&labels)?;
     metrics.set_series_cap(series_cap);
