@@ -247,15 +247,15 @@ fn conflict(
     m: &Metric,
 ) -> Option<String> {
     let name = m.name;
+    let either = format!("R is `{}` or `{}`", ry.name, rx.name);
     match (a.write(), b.write()) {
         (Write::Set, _) | (_, Write::Set) => Some(format!(
-            "both set `{name}`: two writers of one value, and whichever line came last wins; say how they combine in a profile: `combine: {{{name}: {{prefer: [{}]}}}}` (it is the truth once it has spoken), `{{only: [{}]}}` (the other never writes it) or `{{latest: true}}` (both report the current value)",
-            ry.name, ry.name
+            "both set `{name}`, and whichever line came last would win. Say in a profile how they combine, under `combine: {{{name}: …}}`: `{{prefer: [R]}}` (R is the truth once it has spoken), `{{only: [R]}}` (no other rule writes it) or `{{latest: true}}` (both report the current value); {either}"
         )),
         (Write::Total, _) | (_, Write::Total) => {
             let (total, other) = if a.write() == Write::Total { (rx, ry) } else { (ry, rx) };
             Some(format!(
-                "both advance `{name}`: `{}` follows the node's running total of the events `{}` counts, so every event would count twice; say which is the truth: `combine: {{{name}: {{prefer: [{}]}}}}` (the total, once the node has written one) or `{{only: [...]}}`",
+                "both advance `{name}`: `{}` follows the node's running total of the events `{}` counts line by line, so each event would count twice. Say which is the truth, under `combine: {{{name}: …}}`: `{{prefer: [{}]}}` (the node's total, once it has written one) or `{{only: [R]}}`; {either}",
                 total.name, other.name, total.name
             ))
         }
@@ -264,8 +264,7 @@ fn conflict(
                 .iter()
                 .find(|l| rx.matches(l.as_bytes()) && ry.matches(l.as_bytes()))?;
             Some(format!(
-                "both count `{name}` from the line {line:?}: one event would count twice; say which rule is the truth: `combine: {{{name}: {{prefer: [{}]}}}}` or `{{only: [{}]}}`",
-                ry.name, ry.name
+                "both count `{name}` from the line {line:?}: one event would count twice. Say which rule is the truth, under `combine: {{{name}: …}}`: `{{prefer: [R]}}` or `{{only: [R]}}`; {either}"
             ))
         }
     }
