@@ -17,6 +17,8 @@ need=()
 command -v journalctl >/dev/null || need+=(systemd)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
+# logrotate: compressed rotations replayed in exporter/tests/replay_compressed.rs.
+command -v logrotate >/dev/null || need+=(logrotate)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   SUDO=""

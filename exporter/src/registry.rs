@@ -222,7 +222,14 @@ impl Metrics {
     /// The text exposition of everything registered.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let families = self.registry.gather();
+        let mut families = self.registry.gather();
+        // The registry keeps constant labels in a hash map: their order changes from one process
+        // to the next. Sorted, like client_golang's, a scrape is the same text for the same state.
+        for f in &mut families {
+            for m in f.mut_metric() {
+                m.mut_label().sort_by(|a, b| a.name().cmp(b.name()));
+            }
+        }
         // Encoding into a String cannot fail for well-formed families; an error would mean a bug in
         // the prometheus crate, and a partial scrape is better than a crashed sidecar.
         let _ = prometheus::TextEncoder::new().encode_utf8(&families, &mut out);
