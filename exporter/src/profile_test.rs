@@ -56,7 +56,10 @@ pub fn load(arg: &str) -> Result<Suite, LoadErrors> {
         let (spec, positions): (TestFileSpec, Positions) = chainwatch_yaml::from_str(path, &text)?;
         if spec.version != 1 {
             return Err(positions
-                .error("version", "unsupported test file version; this reads version 1")
+                .error(
+                    "version",
+                    "unsupported test file version; this reads version 1",
+                )
                 .into());
         }
         let dir = path.parent().unwrap_or(Path::new(""));
@@ -125,11 +128,8 @@ pub fn run(suite: &Suite) -> Result<Outcome> {
         if let Some(want) = &t.matched {
             let mut w = BTreeMap::new();
             for (k, n) in want {
-                let full = resolve_rule(&got.rules, k).map_err(|m| {
-                    suite
-                        .positions
-                        .error(format!("tests[{i}].matched.{k}"), m)
-                })?;
+                let full = resolve_rule(&got.rules, k)
+                    .map_err(|m| suite.positions.error(format!("tests[{i}].matched.{k}"), m))?;
                 w.insert(full, *n as f64);
             }
             let g: BTreeMap<String, f64> = got
@@ -309,7 +309,10 @@ fn resolve_rule(rules: &BTreeMap<String, f64>, name: &str) -> Result<String, Str
         [] => Err(format!("no rule `{name}` in the loaded profiles")),
         many => Err(format!(
             "`{name}` is ambiguous ({}): write `profile/rule`",
-            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

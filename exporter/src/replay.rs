@@ -214,6 +214,9 @@ mod tests {
             shape("peer 10.0.0.7:8444   disconnected"),
             "peer <n>.<n>.<n>.<n>:<n> disconnected"
         );
-        assert_eq!(shape("📡 Broadcasting CID bafy2bzace"), "📡 Broadcasting CID <*>");
+        assert_eq!(
+            shape("📡 Broadcasting CID bafy2bzace"),
+            "📡 Broadcasting CID <*>"
+        );
     }
 }

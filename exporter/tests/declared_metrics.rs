@@ -86,17 +86,29 @@ fn a_declared_metric_is_served_like_a_catalog_one() {
         let (_, body) = s.get("/metrics");
         let m = parse(&body);
         (value(&m, "chain_x_sync_phase", &[("phase", "blocks")]) == Some(1.0)
-            && value(&m, "chain_x_mempool_evictions_total", &[("reason", "sizelimit")]).is_some()
+            && value(
+                &m,
+                "chain_x_mempool_evictions_total",
+                &[("reason", "sizelimit")],
+            )
+            .is_some()
             && value(&m, "chain_x_rpc_latency_seconds_count", &[]) == Some(1.0))
         .then_some(body)
     });
     promtool_check_metrics(&body);
     let m = parse(&body);
     assert_eq!(
-        value(&m, "chain_x_mempool_evictions_total", &[("reason", "expiry"), ("chain", "mychain"), ("node", "n1")]),
+        value(
+            &m,
+            "chain_x_mempool_evictions_total",
+            &[("reason", "expiry"), ("chain", "mychain"), ("node", "n1")]
+        ),
         Some(3.0)
     );
-    assert_eq!(value(&m, "chain_x_rpc_latency_seconds_bucket", &[("le", "0.1")]), Some(1.0));
+    assert_eq!(
+        value(&m, "chain_x_rpc_latency_seconds_bucket", &[("le", "0.1")]),
+        Some(1.0)
+    );
     for line in [
         "# HELP chain_x_mempool_evictions_total Transactions evicted from the mempool, by reason.",
         "# TYPE chain_x_mempool_evictions_total counter",
@@ -109,15 +121,26 @@ fn a_declared_metric_is_served_like_a_catalog_one() {
     assert_eq!(code, 0);
 
     // Its own tests run like a built-in's.
-    let out = Command::new(bin()).args(["test", profile.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(bin())
+        .args(["test", profile.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // `catalog` documents them, with where they were declared; alone, it prints the compiled table.
     let out = Command::new(bin())
         .args(["catalog", "--profile", profile.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = String::from_utf8(out.stdout).unwrap();
     assert!(doc.starts_with(&chainwatch_catalog::to_markdown()), "{doc}");
     assert!(
@@ -127,7 +150,12 @@ fn a_declared_metric_is_served_like_a_catalog_one() {
         )),
         "{doc}"
     );
-    assert!(doc.contains("| `chain_x_sync_phase` | state gauge (phase: headers, blocks, done) | `phase` |"), "{doc}");
+    assert!(
+        doc.contains(
+            "| `chain_x_sync_phase` | state gauge (phase: headers, blocks, done) | `phase` |"
+        ),
+        "{doc}"
+    );
 }
 
 /// The catalog's naming and type rules hold for declarations; a rule may use only what is
@@ -137,11 +165,15 @@ fn declarations_and_their_use_are_checked_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.yaml");
     let bad = MINE
-        .replace("chain_x_mempool_evictions_total\n    type: counter", "chain_x_mempool_evictions\n    type: counter")
+        .replace(
+            "chain_x_mempool_evictions_total\n    type: counter",
+            "chain_x_mempool_evictions\n    type: counter",
+        )
         .replace("labels: {reason: $reason}", "labels: {kind: $reason}")
         .replace("state: chain_x_sync_phase", "state: chain_x_sync_stage");
     write(&p, &bad);
-    let line_of = |text: &str, needle: &str| 1 + text.lines().position(|l| l.contains(needle)).unwrap();
+    let line_of =
+        |text: &str, needle: &str| 1 + text.lines().position(|l| l.contains(needle)).unwrap();
     let out = replay(&["--profile", p.to_str().unwrap(), "/dev/null"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

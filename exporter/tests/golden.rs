@@ -45,9 +45,16 @@ fn golden(profile: &str) {
         "network=testnet",
         &fixture(&format!("{profile}.log")),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = normalize(&String::from_utf8(out.stdout).unwrap());
-    let path = format!("{}/tests/golden/{profile}.metrics", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/golden/{profile}.metrics",
+        env!("CARGO_MANIFEST_DIR")
+    );
     if std::env::var_os("CHAINWATCH_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();
     }
@@ -100,7 +107,11 @@ fn pop_validator() {
 #[test]
 fn every_builtin_has_a_golden_file() {
     for b in chainwatch_exporter::profile::BUILTINS {
-        let path = format!("{}/tests/golden/{}.metrics", env!("CARGO_MANIFEST_DIR"), b.name);
+        let path = format!(
+            "{}/tests/golden/{}.metrics",
+            env!("CARGO_MANIFEST_DIR"),
+            b.name
+        );
         assert!(std::path::Path::new(&path).exists(), "{path} missing");
         assert!(
             std::path::Path::new(&fixture(&format!("{}.log", b.name))).exists(),

@@ -51,7 +51,10 @@ fn seed_000_log(events: usize, every: usize) -> (Vec<String>, u64, u64) {
             failed += 1;
             life_failed += 1;
         } else {
-            lines.push(format!("INFO 📡 Broadcasting CID {cid} to {} peers", 10 + r % 6));
+            lines.push(format!(
+                "INFO 📡 Broadcasting CID {cid} to {} peers",
+                10 + r % 6
+            ));
             if r % 3 == 0 {
                 lines.push(format!("INFO CID {cid} propagated in {}ms", 150 + r % 700));
             }
@@ -93,11 +96,17 @@ fn a_journal_with_both_forms_of_seed_000_counts_every_broadcast_and_failure_once
     append(&journal, "coinjecture-api", &msgs);
     let m = poll_until("every journal entry read", || {
         let m = s.metrics();
-        (value(&m, "chainwatch_source_lines_read_total", &[("source", "api-journal")])
-            == Some(lines.len() as f64))
+        (value(
+            &m,
+            "chainwatch_source_lines_read_total",
+            &[("source", "api-journal")],
+        ) == Some(lines.len() as f64))
         .then_some(m)
     });
-    assert_eq!(value(&m, "chain_cid_broadcasts_total", &[]), Some(ok as f64));
+    assert_eq!(
+        value(&m, "chain_cid_broadcasts_total", &[]),
+        Some(ok as f64)
+    );
     assert_eq!(
         value(&m, "chain_cid_broadcast_failures_total", &[]),
         Some(failed as f64)
@@ -112,7 +121,10 @@ fn a_journal_with_both_forms_of_seed_000_counts_every_broadcast_and_failure_once
         .unwrap()
     };
     assert_eq!(matched("coinjecture-network/cid_broadcast"), ok as f64);
-    assert_eq!(matched("coinjecture-network/cid_broadcast_failed"), failed as f64);
+    assert_eq!(
+        matched("coinjecture-network/cid_broadcast_failed"),
+        failed as f64
+    );
     promtool_check_metrics(&s.get("/metrics").1);
     let (code, _) = s.terminate();
     assert_eq!(code, 0);
@@ -151,7 +163,11 @@ fn the_count_is_never_ahead_and_exact_at_every_state_line() {
                 before_failed += last.1;
             }
             last = now;
-            assert_eq!(counter(&p, "chain_cid_broadcasts_total"), before_ok + now.0, "{l}");
+            assert_eq!(
+                counter(&p, "chain_cid_broadcasts_total"),
+                before_ok + now.0,
+                "{l}"
+            );
             assert_eq!(
                 counter(&p, "chain_cid_broadcast_failures_total"),
                 before_failed + now.1,
@@ -164,7 +180,10 @@ fn the_count_is_never_ahead_and_exact_at_every_state_line() {
             failed += 1.0;
         }
         assert!(counter(&p, "chain_cid_broadcasts_total") <= ok, "{l}");
-        assert!(counter(&p, "chain_cid_broadcast_failures_total") <= failed, "{l}");
+        assert!(
+            counter(&p, "chain_cid_broadcast_failures_total") <= failed,
+            "{l}"
+        );
     }
     assert!(states > 20);
     assert_eq!(counter(&p, "chain_cid_broadcasts_total"), ok);
@@ -181,10 +200,17 @@ fn a_node_without_state_lines_is_counted_by_its_lines() {
         "INFO 📡 Broadcasting CID a to 15 peers\nINFO 📡 Broadcasting CID b to 15 peers\nWARNING Failed to broadcast CID c: timeout after 5s\n",
     );
     let out = replay(&["--profile", "coinjecture-network", log.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = parse(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(value(&s, "chain_cid_broadcasts_total", &[]), Some(2.0));
-    assert_eq!(value(&s, "chain_cid_broadcast_failures_total", &[]), Some(1.0));
+    assert_eq!(
+        value(&s, "chain_cid_broadcast_failures_total", &[]),
+        Some(1.0)
+    );
 }
 
 /// A user's profile for a Bitcoin-Core-style debug.log, loaded beside `dilithion` to reuse its
@@ -282,7 +308,11 @@ fn the_same_merge_is_accepted_once_the_profile_says_how_they_combine() {
     let combine = "combine:\n  chain_block_height: {only: [update_tip]}   # header lines are no tip\n  chain_socket_errors_total: {only: [socket_error]}\n  chain_log_errors_total: {prefer: [log_error]}\n";
     let (dir, profile, log) = btc_dir(combine);
     let out = check_config(dir.path(), &profile, ", chain: bitcoin");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Without a chain in the configuration the profiles still disagree on it.
     let out = check_config(dir.path(), &profile, "");
     assert_eq!(out.status.code(), Some(2));
@@ -297,7 +327,11 @@ fn the_same_merge_is_accepted_once_the_profile_says_how_they_combine() {
         "chain=bitcoin",
         log.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     promtool_check_metrics(&text);
     let s = parse(&text);
@@ -309,5 +343,7 @@ fn the_same_merge_is_accepted_once_the_profile_says_how_they_combine() {
     assert_eq!(value(&s, "chain_socket_errors_total", &[]), Some(2.0));
     assert_eq!(value(&s, "chain_log_errors_total", &[]), Some(1.0));
     // No series is labelled with the other profile's chain.
-    assert!(s.iter().all(|(x, _)| x.labels.get("chain").map(String::as_str) != Some("dilithion")));
+    assert!(s
+        .iter()
+        .all(|(x, _)| x.labels.get("chain").map(String::as_str) != Some("dilithion")));
 }

@@ -189,18 +189,36 @@ rules:
     let want = [
         (5, "rules[0].regex", "regex does not compile"),
         (10, "rules[1].examples[0]", "example does not match"),
-        (12, "rules[1].actions[0].counter", "unknown metric `chain_blocks_mind_total`"),
-        (14, "rules[1].actions[1].value", "capture `height` is not defined"),
+        (
+            12,
+            "rules[1].actions[0].counter",
+            "unknown metric `chain_blocks_mind_total`",
+        ),
+        (
+            14,
+            "rules[1].actions[1].value",
+            "capture `height` is not defined",
+        ),
         (17, "rules[2].unless", "regex does not compile"),
-        (20, "rules[2].actions[0].labels.miner", "label `miner` is not allowed"),
+        (
+            20,
+            "rules[2].actions[0].labels.miner",
+            "label `miner` is not allowed",
+        ),
     ];
     for (line, field, msg) in want {
-        let hit = err
-            .lines()
-            .any(|l| l.contains(&format!("{path}:{line}:")) && l.contains(&format!("{field}: ")) && l.contains(msg));
+        let hit = err.lines().any(|l| {
+            l.contains(&format!("{path}:{line}:"))
+                && l.contains(&format!("{field}: "))
+                && l.contains(msg)
+        });
         assert!(hit, "no `{path}:{line}:…{field}: …{msg}` in:\n{err}");
     }
-    assert_eq!(err.matches(&format!("{path}:")).count(), want.len(), "{err}");
+    assert_eq!(
+        err.matches(&format!("{path}:")).count(),
+        want.len(),
+        "{err}"
+    );
 }
 
 #[test]
@@ -213,7 +231,11 @@ fn past_a_sensible_number_the_rest_is_summed_up() {
     }
     let (code, err, _) = load(&body);
     assert_eq!(code, 2);
-    assert_eq!(err.matches("unknown metric `chain_nope_total`").count(), 25, "{err}");
+    assert_eq!(
+        err.matches("unknown metric `chain_nope_total`").count(),
+        25,
+        "{err}"
+    );
     assert!(err.trim_end().ends_with("… and 15 more errors"), "{err}");
 }
 
@@ -265,12 +287,21 @@ fn two_profiles_combining_one_metric_differently_are_refused() {
     let b = dir.path().join("b.yaml");
     write(&a, "version: 1\nname: a\nrules:\n  - name: tip\n    regex: 'tip (?P<h>\\d+)'\n    actions:\n      - gauge: chain_block_height\n        value: h\ncombine:\n  chain_block_height: {latest: true}\n");
     write(&b, "version: 1\nname: b\nrules:\n  - name: best\n    regex: 'best (?P<h>\\d+)'\n    actions:\n      - gauge: chain_block_height\n        value: h\ncombine:\n  chain_block_height: {prefer: [best]}\n");
-    let out = replay(&["--profile", a.to_str().unwrap(), "--profile", b.to_str().unwrap(), "/dev/null"]);
+    let out = replay(&[
+        "--profile",
+        a.to_str().unwrap(),
+        "--profile",
+        b.to_str().unwrap(),
+        "/dev/null",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("{}:10:", b.display()))
-            && err.contains(&format!("how `chain_block_height` combines is already declared differently at {}:10", a.display())),
+            && err.contains(&format!(
+                "how `chain_block_height` combines is already declared differently at {}:10",
+                a.display()
+            )),
         "{err}"
     );
 }

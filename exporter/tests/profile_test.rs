@@ -83,11 +83,18 @@ fn a_failing_case_exits_1_with_its_diff() {
     write(
         &p,
         &MINE
-            .replace("chain_blocks_received_total: 3", "chain_blocks_received_total: 2")
+            .replace(
+                "chain_blocks_received_total: 3",
+                "chain_blocks_received_total: 2",
+            )
             .replace("matched: {tip: 1}", "matched: {tip: 2}"),
     );
     let out = test_cmd(&[p.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("Unit Testing: {}\n  SUCCESS (2 test cases)\n", p.display())
@@ -98,7 +105,10 @@ fn a_failing_case_exits_1_with_its_diff() {
 fn a_line_that_must_match_nothing_fails_when_a_rule_takes_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mine.yaml");
-    write(&p, &MINE.replace("lines: ['noise']", "lines: ['new tip 7']"));
+    write(
+        &p,
+        &MINE.replace("lines: ['noise']", "lines: ['new tip 7']"),
+    );
     let out = test_cmd(&[p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -112,7 +122,10 @@ fn a_test_file_beside_its_profiles() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("profiles");
     std::fs::create_dir(&sub).unwrap();
-    write(&sub.join("mine.yaml"), &MINE[..MINE.find("tests:").unwrap()]);
+    write(
+        &sub.join("mine.yaml"),
+        &MINE[..MINE.find("tests:").unwrap()],
+    );
     let t = sub.join("mine_test.yaml");
     write(
         &t,
@@ -131,7 +144,10 @@ fn a_test_file_beside_its_profiles() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A broken test file is invalid input: exit 2, with where.
-    write(&t, "profiles: [mine.yaml]\ntests:\n  - lines: ['x']\n    expect: {'chain_peers{x=1}': 1}\n");
+    write(
+        &t,
+        "profiles: [mine.yaml]\ntests:\n  - lines: ['x']\n    expect: {'chain_peers{x=1}': 1}\n",
+    );
     let out = test_cmd(&[t.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -150,15 +166,32 @@ fn replay_lists_the_most_frequent_lines_no_rule_matched() {
     let log = dir.path().join("node.log");
     let mut text = String::new();
     for i in 0..5 {
-        text.push_str(&format!("2025-11-08 23:20:0{i} [INFO] BLOCK FOUND! height={i} hash=0000a1b{i}\n"));
-        text.push_str(&format!("2025-11-08 23:20:0{i} [INFO] RPC getblockcount from 127.0.0.{i}\n"));
+        text.push_str(&format!(
+            "2025-11-08 23:20:0{i} [INFO] BLOCK FOUND! height={i} hash=0000a1b{i}\n"
+        ));
+        text.push_str(&format!(
+            "2025-11-08 23:20:0{i} [INFO] RPC getblockcount from 127.0.0.{i}\n"
+        ));
     }
     for i in 0..3 {
-        text.push_str(&format!("2025-11-08 23:21:0{i} [INFO] Loaded wallet with {i} keys\n"));
+        text.push_str(&format!(
+            "2025-11-08 23:21:0{i} [INFO] Loaded wallet with {i} keys\n"
+        ));
     }
     write(&log, &text);
-    let out = replay(&["--profile", "dilithion", "--unmatched", "--top", "1", log.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = replay(&[
+        "--profile",
+        "dilithion",
+        "--unmatched",
+        "--top",
+        "1",
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "# 8 of 13 lines (61.5%) matched no rule, in 2 shapes; the most frequent:

@@ -11,9 +11,17 @@ use std::path::Path;
 use std::process::Command;
 
 fn blocks(path: &Path, from: usize, n: usize) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     for i in from..from + n {
-        writeln!(f, "2025-11-08 23:20:01 [INFO] BLOCK FOUND! height={i} hash=0000a1b2").unwrap();
+        writeln!(
+            f,
+            "2025-11-08 23:20:01 [INFO] BLOCK FOUND! height={i} hash=0000a1b2"
+        )
+        .unwrap();
     }
 }
 
@@ -25,12 +33,20 @@ fn logrotate(dir: &Path) {
         .arg(dir.join("logrotate.conf"))
         .output()
         .expect("logrotate not found: install Debian's `logrotate` (scripts/test.sh does)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn mined(args: &[&str]) -> f64 {
     let out = replay(args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     value(&parse(&text), "chain_blocks_mined_total", &[]).unwrap()
 }
@@ -42,7 +58,10 @@ fn rotations_compressed_by_logrotate_are_read_decompressed() {
     let log = d.join("node.log");
     write(
         &d.join("logrotate.conf"),
-        &format!("{} {{\n  rotate 5\n  compress\n  missingok\n}}\n", log.display()),
+        &format!(
+            "{} {{\n  rotate 5\n  compress\n  missingok\n}}\n",
+            log.display()
+        ),
     );
     blocks(&log, 0, 300);
     logrotate(d);
@@ -50,7 +69,10 @@ fn rotations_compressed_by_logrotate_are_read_decompressed() {
     logrotate(d);
     blocks(&log, 500, 7);
     let (two, one) = (d.join("node.log.2.gz"), d.join("node.log.1.gz"));
-    assert!(two.exists() && one.exists(), "logrotate wrote no .gz rotations");
+    assert!(
+        two.exists() && one.exists(),
+        "logrotate wrote no .gz rotations"
+    );
     let all = mined(&[
         "--profile",
         "dilithion",
@@ -62,15 +84,26 @@ fn rotations_compressed_by_logrotate_are_read_decompressed() {
     // Gzip is told by its first bytes, whatever the name.
     let renamed = d.join("old-rotation");
     std::fs::copy(&one, &renamed).unwrap();
-    assert_eq!(mined(&["--profile", "dilithion", renamed.to_str().unwrap()]), 200.0);
+    assert_eq!(
+        mined(&["--profile", "dilithion", renamed.to_str().unwrap()]),
+        200.0
+    );
     // Two gzip members in one file (what `cat a.gz b.gz` makes) are both read.
     let both = d.join("both.gz");
     let mut bytes = std::fs::read(&two).unwrap();
     bytes.extend(std::fs::read(&one).unwrap());
     std::fs::write(&both, bytes).unwrap();
-    assert_eq!(mined(&["--profile", "dilithion", both.to_str().unwrap()]), 500.0);
+    assert_eq!(
+        mined(&["--profile", "dilithion", both.to_str().unwrap()]),
+        500.0
+    );
     // And `--unmatched` reads them the same way.
-    let out = replay(&["--profile", "dilithion", "--unmatched", two.to_str().unwrap()]);
+    let out = replay(&[
+        "--profile",
+        "dilithion",
+        "--unmatched",
+        two.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("# 0 of 300 lines"));
 }
 
@@ -83,7 +116,10 @@ fn other_compressions_and_broken_gzip_are_errors_not_text() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("{} is zstd-compressed; only gzip is read", zst.display())),
+        err.contains(&format!(
+            "{} is zstd-compressed; only gzip is read",
+            zst.display()
+        )),
         "{err}"
     );
     // A truncated gzip (a rotation copied while being written) fails loudly, not silently short.

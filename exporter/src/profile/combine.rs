@@ -137,7 +137,8 @@ fn declarations(
             };
             match decls.get(metric_name) {
                 Some(prev)
-                    if (&prev.prefer, &prev.only, prev.latest) != (&d.prefer, &d.only, d.latest) =>
+                    if (&prev.prefer, &prev.only, prev.latest)
+                        != (&d.prefer, &d.only, d.latest) =>
                 {
                     errs.push(err(
                         "",
@@ -225,12 +226,7 @@ fn overlaps(
                 reported.insert((*x, *y));
                 errs.push(profiles[ry.profile].positions.error(
                     format!("rules[{}]", ry.index),
-                    format!(
-                        "`{}` and `{}` ({}) {why}",
-                        ry.name,
-                        rx.name,
-                        at(rx)
-                    ),
+                    format!("`{}` and `{}` ({}) {why}", ry.name, rx.name, at(rx)),
                 ));
             }
         }

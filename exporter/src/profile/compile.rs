@@ -306,4 +306,3 @@ fn internal(profiles: &[Loaded], e: impl std::fmt::Display) -> LoadErrors {
         .unwrap_or_default();
     pos.error("", format!("registering metrics: {e}")).into()
 }
-

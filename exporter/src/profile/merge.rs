@@ -23,13 +23,21 @@ pub fn chain_label(
         None => format!("`{}` declares no chain", l.spec.name),
     };
     let at = |l: &Loaded| {
-        let field = if l.spec.chain.is_some() { "chain" } else { "name" };
+        let field = if l.spec.chain.is_some() {
+            "chain"
+        } else {
+            "name"
+        };
         let p = l.positions.pos(field);
         format!("{}:{}", l.positions.file().display(), p.line)
     };
     for other in &loaded[1..] {
         if other.spec.chain != first.spec.chain {
-            let field = if other.spec.chain.is_some() { "chain" } else { "name" };
+            let field = if other.spec.chain.is_some() {
+                "chain"
+            } else {
+                "name"
+            };
             return Err(other.positions.error(
                 field,
                 format!(

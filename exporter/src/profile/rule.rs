@@ -150,9 +150,7 @@ pub(super) fn compile_rule(
                     if compiled.is_match(ex.as_bytes()) && !excluded(ex) {
                         errs.push(err(
                             &format!(".not_examples[{k}]"),
-                            format!(
-                                "the rule's regex matches this line it must not match: {ex:?}"
-                            ),
+                            format!("the rule's regex matches this line it must not match: {ex:?}"),
                         ));
                     }
                 }
@@ -316,7 +314,9 @@ fn compile_action(cx: &ActionCx<'_>, a: &ActionSpec) -> Result<Pending, (String,
     if !metric.is_node_metric() {
         return Err(e(
             &opf,
-            format!("`{metric_name}` is the sidecar's own metric; profiles set only chain_* metrics"),
+            format!(
+                "`{metric_name}` is the sidecar's own metric; profiles set only chain_* metrics"
+            ),
         ));
     }
     let fits = matches!(

@@ -55,4 +55,3 @@ pub fn append(path: &Path, unit: &str, messages: &[Vec<u8>]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
-
