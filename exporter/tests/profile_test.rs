@@ -200,3 +200,47 @@ fn replay_lists_the_most_frequent_lines_no_rule_matched() {
 "
     );
 }
+
+/// The README's example profile, with the test cases it shows, passes; and the failing run it
+/// shows is what the binary prints.
+#[test]
+fn the_readme_example_profile_passes_its_tests() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let block = |start: &str| -> String {
+        let i = readme
+            .find(start)
+            .unwrap_or_else(|| panic!("README has no `{start}`"));
+        let body = &readme[i..];
+        body[..body.find("\n```").unwrap() + 1].to_string()
+    };
+    let profile = block("version: 1\nname: mynode\n")
+        + &block("tests:                                 # of the profile");
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("mynode.yaml"), &profile);
+    let run = || {
+        Command::new(bin())
+            .current_dir(dir.path())
+            .args(["test", "mynode.yaml"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write(
+        &dir.path().join("mynode.yaml"),
+        &profile.replace(
+            "      chain_blocks_received_total: 2",
+            "      chain_blocks_received_total: 3",
+        ),
+    );
+    let out = run();
+    assert_eq!(out.status.code(), Some(1));
+    let shown = block("Unit Testing: mynode.yaml\n  FAILED:");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
+}
