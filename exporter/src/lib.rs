@@ -7,6 +7,7 @@ pub mod arbiter;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod expand;
 pub mod health;
 pub mod mapping;
 pub mod pipeline;

@@ -16,6 +16,8 @@ pub struct Pipeline {
     /// Stats API mappings by name.
     pub apis: BTreeMap<String, Arc<Api>>,
     pub profile_names: Vec<String>,
+    /// The constant labels every series carries (the configured ones and the default `chain`).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
@@ -38,6 +40,8 @@ pub fn build(
         return Err(profile::LoadErrors::new(errs).into());
     }
     let mut labels = labels.clone();
+    // An empty value sets no label (as in Prometheus), so it does not stop the default `chain`.
+    labels.retain(|_, v| !v.is_empty());
     let chain = profile::chain_label(&loaded, labels.get("chain").map(String::as_str));
     if let Ok(Some(c)) = &chain {
         labels.insert("chain".into(), c.clone());
@@ -79,6 +83,7 @@ pub fn build(
         engine,
         apis,
         profile_names,
+        labels,
     })
 }
 

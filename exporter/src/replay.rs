@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use chainwatch_follow::LineAssembler;
+use chainwatch_follow::{Compression, LineAssembler};
 
 use crate::engine::split_lines;
 use crate::pipeline::Pipeline;
@@ -81,24 +81,23 @@ fn read_lines(log: &Path, max_line_bytes: usize, out: &mut dyn FnMut(&[u8])) -> 
 
 /// The file's bytes as text: gzip members (what logrotate's `compress` writes, also several
 /// concatenated) are decompressed; other compressions are refused rather than matched as text.
+/// The format is told by the first bytes, as the follower tells the rotations it skips.
 fn open(log: &Path, f: File) -> Result<Box<dyn Read>> {
     let mut r = BufReader::with_capacity(256 * 1024, f);
     let head = r
         .fill_buf()
         .with_context(|| format!("reading {}", log.display()))?;
-    let other = |name: &str, tool: &str| -> Result<Box<dyn Read>> {
-        bail!(
-            "{} is {name}-compressed; only gzip is read: decompress it first (`{tool} -dc {} | …`, then replay the output)",
+    let head = &head[..head.len().min(chainwatch_follow::SNIFF_BYTES)];
+    match chainwatch_follow::compression_of(head) {
+        None => Ok(Box::new(r)),
+        Some(Compression::Gzip) => Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r))),
+        Some(other) => bail!(
+            "{} is {}-compressed; only gzip is read: decompress it first (`{} -dc {} | …`, then replay the output)",
             log.display(),
+            other.name(),
+            other.name(),
             log.display()
-        )
-    };
-    match head {
-        [0x1f, 0x8b, ..] => Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r))),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => other("zstd", "zstd"),
-        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => other("xz", "xz"),
-        [b'B', b'Z', b'h', ..] => other("bzip2", "bzip2"),
-        _ => Ok(Box::new(r)),
+        ),
     }
 }
 
