@@ -21,11 +21,17 @@ use chainwatch_exporter::pipeline::{self, Pipeline};
 use chainwatch_exporter::profile::BUILTINS;
 use libfuzzer_sys::fuzz_target;
 
-static STATE: LazyLock<Mutex<Pipeline>> = LazyLock::new(|| {
-    let names: Vec<String> = BUILTINS.iter().map(|b| b.name.to_string()).collect();
+/// One pipeline per built-in profile (merging them all is refused: several read the same facts).
+static STATE: LazyLock<Mutex<Vec<Pipeline>>> = LazyLock::new(|| {
     let mut labels = BTreeMap::new();
     labels.insert("node".to_string(), "fuzz".to_string());
-    Mutex::new(pipeline::build(&names, &labels, 32).expect("built-in profiles build"))
+    let all = BUILTINS
+        .iter()
+        .map(|b| {
+            pipeline::build(&[b.name.to_string()], &labels, 32).expect("built-in profiles build")
+        })
+        .collect();
+    Mutex::new(all)
 });
 
 fn check(problems: Vec<String>) {
@@ -35,42 +41,45 @@ fn check(problems: Vec<String>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let p = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    for api in p.apis.values() {
-        match &api.bound {
-            BoundApi::HttpJson(m) => {
-                if let Ok(doc) = doc::parse(data, &m.need) {
-                    check(json::apply(&m.nodes, &doc).settle(&m.nodes, true));
+    let all = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    for p in all.iter() {
+        for api in p.apis.values() {
+            match &api.bound {
+                BoundApi::HttpJson(m) => {
+                    if let Ok(doc) = doc::parse(data, &m.need) {
+                        check(json::apply(&m.nodes, &doc).settle(&m.nodes, true));
+                    }
                 }
-            }
-            BoundApi::JsonRpc(calls) => {
-                for c in calls {
-                    if let Ok(env) = doc::parse(data, &c.envelope) {
-                        let failed = env.get("error").is_some_and(|e| *e != Node::Null);
-                        if let Some(result) = env.get("result").filter(|_| !failed) {
-                            let applied = json::apply(&c.mapping.nodes, result);
+                BoundApi::JsonRpc(calls) => {
+                    for c in calls {
+                        if let Ok(env) = doc::parse(data, &c.envelope) {
+                            let failed = env.get("error").is_some_and(|e| *e != Node::Null);
+                            if let Some(result) = env.get("result").filter(|_| !failed) {
+                                let applied = json::apply(&c.mapping.nodes, result);
+                                check(applied.settle(&c.mapping.nodes, true));
+                            }
+                        }
+                        if let Ok(doc) = doc::parse(data, &c.mapping.need) {
+                            let applied = json::apply(&c.mapping.nodes, &doc);
                             check(applied.settle(&c.mapping.nodes, true));
                         }
                     }
-                    if let Ok(doc) = doc::parse(data, &c.mapping.need) {
-                        check(json::apply(&c.mapping.nodes, &doc).settle(&c.mapping.nodes, true));
+                }
+                BoundApi::Prometheus(series) => {
+                    if let Ok(text) = std::str::from_utf8(data) {
+                        check(native::apply(series, text));
                     }
                 }
             }
-            BoundApi::Prometheus(series) => {
-                if let Ok(text) = std::str::from_utf8(data) {
-                    check(native::apply(series, text));
-                }
-            }
         }
-    }
-    let text = p.metrics.encode();
-    let (samples, bad) = promtext::parse(&text);
-    assert_eq!(
-        bad, 0,
-        "the registry's own exposition has unparsable lines:\n{text}"
-    );
-    for s in &samples {
-        assert!(!s.name.is_empty(), "empty sample name");
+        let text = p.metrics.encode();
+        let (samples, bad) = promtext::parse(&text);
+        assert_eq!(
+            bad, 0,
+            "the registry's own exposition has unparsable lines:\n{text}"
+        );
+        for s in &samples {
+            assert!(!s.name.is_empty(), "empty sample name");
+        }
     }
 });
