@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_CONFIG, DEFAULT_MAX_LINE_BYTES};
-use crate::log::Level;
+use crate::log::{Format, Level};
 use crate::{pipeline, profile, replay, serve};
 
 /// 9100–9999, the range of Prometheus's default port allocations, is fully allocated; 19942 is
@@ -42,6 +42,14 @@ pub struct Cli {
     /// Only log messages with this severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: Level,
+    /// Output format of log messages: logfmt or json.
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    pub log_format: Format,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -87,7 +95,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 /// Exit codes: 0 success, 1 runtime failure, 2 invalid input (flags, config, profile).
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    crate::log::set_level(cli.log_level);
+    crate::log::init(cli.log_level, cli.log_format);
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
