@@ -460,8 +460,8 @@ pub static CATALOG: &[Metric] = &[
     gauge(
         "chainwatch_build_info",
         Unit::None,
-        "Build information; always 1.",
-        &["version", "revision", "rustversion"],
+        "Build information (version, git revision and branch, rustc version); always 1.",
+        &["version", "revision", "branch", "rustversion"],
         &[],
     ),
     gauge(
@@ -580,6 +580,58 @@ pub static CATALOG: &[Metric] = &[
         "chainwatch_source_errors_total",
         "Source errors, by kind.",
         &["source", "kind"],
+        &[],
+    ),
+    // --- the process, as every Prometheus client library exports it (same names and help)
+    Metric {
+        unit: Unit::Seconds,
+        ..counter(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            &[],
+            &[],
+        )
+    },
+    gauge(
+        "process_open_fds",
+        Unit::None,
+        "Number of open file descriptors.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_max_fds",
+        Unit::None,
+        "Maximum number of open file descriptors.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_virtual_memory_bytes",
+        Unit::Bytes,
+        "Virtual memory size in bytes.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory size in bytes.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_start_time_seconds",
+        Unit::Seconds,
+        "Start time of the process since unix epoch in seconds.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_threads",
+        Unit::None,
+        "Number of OS threads in the process.",
+        &[],
         &[],
     ),
 ];

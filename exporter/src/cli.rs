@@ -18,15 +18,19 @@ pub const DEFAULT_LISTEN: &str = ":19942";
 #[command(
     name = "chainwatch-exporter",
     version,
+    long_version = crate::version::LONG,
     about = "Follows a blockchain node's logs and exports standardized Prometheus metrics."
 )]
 pub struct Cli {
     /// Configuration file (YAML). Without it, the built-in default follows ./node.log* with the dilithion profile.
     #[arg(long = "config", global = true)]
     pub config: Option<PathBuf>,
-    /// Address to listen on for HTTP requests.
+    /// Address to listen on for HTTP requests; repeat to listen on several.
     #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
-    pub listen_address: String,
+    pub listen_addresses: Vec<String>,
+    /// Use the sockets systemd passes (socket activation) instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
     /// Maximum number of concurrent scrapes; more are answered 503 at once. 0 means no limit.
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,
@@ -180,7 +184,8 @@ fn run(cli: Cli) -> Result<()> {
             serve::run(
                 cfg,
                 serve::WebOptions {
-                    listen_address: cli.listen_address,
+                    listen_addresses: cli.listen_addresses,
+                    systemd_socket: cli.systemd_socket,
                     telemetry_path: cli.telemetry_path,
                     state_dir: cli.state_dir,
                     web_config: cli.web_config,

@@ -85,6 +85,19 @@ pub struct ApiSourceSpec {
     pub user: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Client options in the shape of Prometheus's `http_client_config` (`source::client`).
+    #[serde(default)]
+    pub tls_config: Option<crate::source::client::TlsConfigSpec>,
+    #[serde(default)]
+    pub authorization: Option<crate::source::client::AuthorizationSpec>,
+    #[serde(default)]
+    pub basic_auth: Option<crate::source::client::BasicAuthSpec>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +170,8 @@ pub struct ApiSource {
     pub timeout: Duration,
     pub max_body_bytes: usize,
     pub auth: RpcAuth,
+    /// TLS, authorization, headers, proxy.
+    pub client: crate::source::client::ClientConfigured,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
@@ -335,6 +350,22 @@ impl Config {
                     if kind == ApiSourceKind::Health && a.mapping.is_some() {
                         return Err(pos.error(at("mapping"), "a health source needs no mapping"));
                     }
+                    let client = crate::source::client::ClientSpec {
+                        tls_config: a.tls_config.clone(),
+                        authorization: a.authorization.clone(),
+                        basic_auth: a.basic_auth.clone(),
+                        headers: a.headers.clone(),
+                        proxy_url: a.proxy_url.clone(),
+                        follow_redirects: a.follow_redirects,
+                    }
+                    .validate(&|p: &Path| p.to_path_buf())
+                    .map_err(|e| pos.error(at(&e.field), e.message))?;
+                    if client.auth.is_some() && !matches!(auth, RpcAuth::None) {
+                        return Err(pos.error(
+                            at(if a.basic_auth.is_some() { "basic_auth" } else { "authorization" }),
+                            "give either cookie_file / user + password_file, or basic_auth / authorization, not both",
+                        ));
+                    }
                     let max_body_bytes = a.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
                     if max_body_bytes < 1024 {
                         return Err(pos.error(at("max_body_bytes"), "must be at least 1024"));
@@ -349,6 +380,7 @@ impl Config {
                         timeout,
                         max_body_bytes,
                         auth,
+                        client,
                     });
                 }
             }

@@ -48,14 +48,16 @@ pub fn build(
         .map(|(k, v)| (k, Arc::new(v)))
         .collect();
     let engine = Engine::new(rules);
+    use crate::version;
     let info = metrics.gauge_vec(
         "chainwatch_build_info",
-        &["version", "revision", "rustversion"],
+        &["version", "revision", "branch", "rustversion"],
     )?;
     info.with_label_values(&[
-        env!("CARGO_PKG_VERSION"),
-        option_env!("CHAINWATCH_REVISION").unwrap_or("unknown"),
-        rustc_version(),
+        version::VERSION,
+        version::REVISION,
+        version::BRANCH,
+        version::RUSTC_VERSION,
     ])
     .set(1.0);
     let pinfo = metrics.gauge_vec("chainwatch_profile_info", &["profile"])?;
@@ -69,8 +71,4 @@ pub fn build(
         apis,
         profile_names,
     })
-}
-
-fn rustc_version() -> &'static str {
-    option_env!("CHAINWATCH_RUSTC").unwrap_or("unknown")
 }

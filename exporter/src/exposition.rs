@@ -1,0 +1,431 @@
+//! The exposition formats: Prometheus's classic text format (`text/plain; version=0.0.4`) and
+//! OpenMetrics 1.0 text (`application/openmetrics-text; version=1.0.0`), written straight from the
+//! collected families, with the content negotiation of client_golang's promhttp.
+//!
+//! Why not the prometheus crate's `TextEncoder` over `Registry::gather`: for every series, gather
+//! clones the registry's constant labels into the series and the encoder escapes and formats
+//! through `fmt` one small string at a time — most of a scrape's cost at 10k series
+//! (`exporter/examples/scrape_cost.rs` measures each step). Here the constant labels are
+//! escaped once per registry, values go through `itoa`/`ryu`, and the crate has no OpenMetrics
+//! encoder at all. Registration and collection stay the crate's.
+
+use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The classic text format, 0.0.4.
+    Text,
+    /// OpenMetrics text 1.0.0 (`# EOF`, counters as `_total` samples of a family without it,
+    /// `# UNIT`).
+    OpenMetrics,
+}
+
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+
+    /// The format for an `Accept` header, as promhttp chooses with OpenMetrics enabled: the
+    /// acceptable media ranges by descending quality (ties keep their order), the first one this
+    /// sidecar speaks wins; the classic text format when nothing matches or nothing is asked.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut ranges: Vec<(f32, usize, Option<Format>)> = Vec::new();
+        for (i, part) in accept.split(',').enumerate() {
+            let mut params = part.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            let (mut q, mut version) = (1.0f32, None);
+            for p in params {
+                if let Some((k, v)) = p.split_once('=') {
+                    let v = v.trim().trim_matches('"');
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "q" => q = v.parse().unwrap_or(0.0),
+                        "version" => version = Some(v.to_string()),
+                        _ => {}
+                    }
+                }
+            }
+            if q <= 0.0 {
+                continue;
+            }
+            let v = version.as_deref();
+            let fmt = match media.as_str() {
+                "application/openmetrics-text" if matches!(v, None | Some("1.0.0" | "0.0.1")) => {
+                    Some(Format::OpenMetrics)
+                }
+                "text/plain" if matches!(v, None | Some("0.0.4")) => Some(Format::Text),
+                // Anything else acceptable (`*/*`, protobuf, which is not served) falls to text.
+                _ => None,
+            };
+            ranges.push((q, i, fmt));
+        }
+        ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranges
+            .into_iter()
+            .find_map(|(_, _, f)| f)
+            .unwrap_or(Format::Text)
+    }
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip`, `gzip;q=0.5`, `*`; not `gzip;q=0`).
+pub fn gzip_accepted(accept_encoding: Option<&str>) -> bool {
+    let Some(h) = accept_encoding else {
+        return false;
+    };
+    let mut star = None;
+    for part in h.split(',') {
+        let mut it = part.split(';').map(str::trim);
+        let coding = it.next().unwrap_or("").to_ascii_lowercase();
+        let q = it
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0));
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return q > 0.0,
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    star.unwrap_or(false)
+}
+
+/// A writer of one exposition: families from one or more registries, then (OpenMetrics) `# EOF`.
+pub struct Encoder {
+    out: Vec<u8>,
+    format: Format,
+}
+
+impl Encoder {
+    pub fn new(format: Format, capacity: usize) -> Encoder {
+        Encoder {
+            out: Vec::with_capacity(capacity),
+            format,
+        }
+    }
+
+    /// Write `families`, each series with the registry's constant labels `consts` (already
+    /// rendered: `chain="x",node="n1"`, or empty). `unit` names a family's unit (`seconds`) for
+    /// OpenMetrics' `# UNIT`; the catalog knows it.
+    pub fn families(
+        &mut self,
+        families: &[MetricFamily],
+        consts: &str,
+        unit: &dyn Fn(&str) -> Option<&'static str>,
+    ) {
+        for mf in families {
+            if !mf.get_metric().is_empty() {
+                self.family(mf, consts, unit(mf.name()));
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.format == Format::OpenMetrics {
+            self.out.extend_from_slice(b"# EOF\n");
+        }
+        self.out
+    }
+
+    fn family(&mut self, mf: &MetricFamily, consts: &str, unit: Option<&str>) {
+        let kind_of = mf.get_field_type();
+        let name = mf.name();
+        let help = mf.help();
+        let om = self.format == Format::OpenMetrics;
+        // OpenMetrics names a counter family without its `_total`; its samples keep it.
+        let family = match (om, kind_of) {
+            (true, MetricType::COUNTER) => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        let kind = match kind_of {
+            MetricType::COUNTER => "counter",
+            MetricType::GAUGE => "gauge",
+            MetricType::HISTOGRAM => "histogram",
+            // The registry holds only what the catalog defines: counters, gauges, histograms.
+            MetricType::SUMMARY | MetricType::UNTYPED => return,
+        };
+        let o = &mut self.out;
+        if !help.is_empty() {
+            o.extend_from_slice(b"# HELP ");
+            o.extend_from_slice(family.as_bytes());
+            o.push(b' ');
+            escape(o, help, om);
+            o.push(b'\n');
+        }
+        o.extend_from_slice(b"# TYPE ");
+        o.extend_from_slice(family.as_bytes());
+        o.push(b' ');
+        o.extend_from_slice(kind.as_bytes());
+        o.push(b'\n');
+        if let (true, Some(unit)) = (om, unit) {
+            // The unit must be the family name's suffix; the catalog guarantees it for its names.
+            if family.ends_with(unit) {
+                o.extend_from_slice(b"# UNIT ");
+                o.extend_from_slice(family.as_bytes());
+                o.push(b' ');
+                o.extend_from_slice(unit.as_bytes());
+                o.push(b'\n');
+            }
+        }
+        let les: Vec<(f64, String)> = match (kind_of, mf.get_metric().first()) {
+            (MetricType::HISTOGRAM, Some(first)) => first
+                .get_histogram()
+                .get_bucket()
+                .iter()
+                .map(|b| (b.upper_bound(), le_string(b.upper_bound(), om)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for s in mf.get_metric() {
+            match kind_of {
+                MetricType::COUNTER => {
+                    sample(o, name, "", s.get_label(), consts, None, s.get_counter().get_value())
+                }
+                MetricType::GAUGE => {
+                    sample(o, name, "", s.get_label(), consts, None, s.get_gauge().get_value())
+                }
+                MetricType::HISTOGRAM => histogram(o, name, s, consts, &les, om),
+                MetricType::SUMMARY | MetricType::UNTYPED => {}
+            }
+        }
+    }
+}
+
+/// `les`: the family's bucket bounds, rendered once for all its series (a vector shares them).
+fn histogram(
+    o: &mut Vec<u8>,
+    name: &str,
+    s: &Metric,
+    consts: &str,
+    les: &[(f64, String)],
+    om: bool,
+) {
+    let h = s.get_histogram();
+    let labels = s.get_label();
+    let mut saw_inf = false;
+    for (i, b) in h.get_bucket().iter().enumerate() {
+        let bound = b.upper_bound();
+        saw_inf |= bound == f64::INFINITY;
+        let owned;
+        let le = match les.get(i).filter(|(b, _)| *b == bound) {
+            Some((_, l)) => l.as_str(),
+            None => {
+                owned = le_string(bound, om);
+                &owned
+            }
+        };
+        sample(
+            o,
+            name,
+            "_bucket",
+            labels,
+            consts,
+            Some(("le", le)),
+            b.cumulative_count() as f64,
+        );
+    }
+    if !saw_inf {
+        sample(
+            o,
+            name,
+            "_bucket",
+            labels,
+            consts,
+            Some(("le", "+Inf")),
+            h.get_sample_count() as f64,
+        );
+    }
+    sample(o, name, "_sum", labels, consts, None, h.get_sample_sum());
+    sample(
+        o,
+        name,
+        "_count",
+        labels,
+        consts,
+        None,
+        h.get_sample_count() as f64,
+    );
+}
+
+fn sample(
+    o: &mut Vec<u8>,
+    name: &str,
+    suffix: &str,
+    labels: &[LabelPair],
+    consts: &str,
+    extra: Option<(&str, &str)>,
+    value: f64,
+) {
+    o.extend_from_slice(name.as_bytes());
+    o.extend_from_slice(suffix.as_bytes());
+    if !labels.is_empty() || !consts.is_empty() || extra.is_some() {
+        o.push(b'{');
+        let mut first = true;
+        for l in labels {
+            if !first {
+                o.push(b',');
+            }
+            first = false;
+            o.extend_from_slice(l.name().as_bytes());
+            o.extend_from_slice(b"=\"");
+            escape(o, l.value(), true);
+            o.push(b'"');
+        }
+        if !consts.is_empty() {
+            if !first {
+                o.push(b',');
+            }
+            first = false;
+            o.extend_from_slice(consts.as_bytes());
+        }
+        if let Some((k, v)) = extra {
+            if !first {
+                o.push(b',');
+            }
+            o.extend_from_slice(k.as_bytes());
+            o.extend_from_slice(b"=\"");
+            o.extend_from_slice(v.as_bytes());
+            o.push(b'"');
+        }
+        o.push(b'}');
+    }
+    o.push(b' ');
+    put_value(o, value);
+    o.push(b'\n');
+}
+
+/// Constant labels rendered once for a registry: `a="x",b="y"`, sorted by name.
+pub fn render_labels(labels: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
+    sorted.sort();
+    let mut o = Vec::new();
+    for (i, (k, v)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(k.as_bytes());
+        o.extend_from_slice(b"=\"");
+        escape(&mut o, v, true);
+        o.push(b'"');
+    }
+    String::from_utf8(o).unwrap_or_default()
+}
+
+/// Label values escape `\`, `"` and newline; HELP escapes `\` and newline (and `"` in
+/// OpenMetrics, as client_golang does).
+fn escape(o: &mut Vec<u8>, s: &str, quote: bool) {
+    let b = s.as_bytes();
+    let next = |from: usize| {
+        if quote {
+            memchr::memchr3(b'\\', b'"', b'\n', &b[from..])
+        } else {
+            memchr::memchr2(b'\\', b'\n', &b[from..])
+        }
+    };
+    let mut start = 0;
+    while let Some(i) = next(start) {
+        let at = start + i;
+        o.extend_from_slice(&b[start..at]);
+        o.extend_from_slice(match b[at] {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            _ => b"\\n",
+        });
+        start = at + 1;
+    }
+    o.extend_from_slice(&b[start..]);
+}
+
+/// A sample value: integers as integers, other finite values in the shortest form that reads
+/// back to the same float, and `+Inf`, `-Inf`, `NaN` as both formats spell them.
+fn put_value(o: &mut Vec<u8>, v: f64) {
+    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 {
+        let mut b = itoa::Buffer::new();
+        o.extend_from_slice(b.format(v as i64).as_bytes());
+    } else {
+        let mut b = ryu::Buffer::new();
+        o.extend_from_slice(float_str(&mut b, v).as_bytes());
+    }
+}
+
+fn float_str(b: &mut ryu::Buffer, v: f64) -> &str {
+    if v.is_nan() {
+        "NaN"
+    } else if v == f64::INFINITY {
+        "+Inf"
+    } else if v == f64::NEG_INFINITY {
+        "-Inf"
+    } else {
+        b.format_finite(v)
+    }
+}
+
+/// A bucket bound, as client_golang writes it: Go's shortest `%g` (`0.005`, `1`, `1e+06`), and
+/// in OpenMetrics with `.0` on integers (`1.0`), the canonical form OpenMetrics parsers check.
+fn le_string(v: f64, om: bool) -> String {
+    if v.is_finite() {
+        go_float(v, om)
+    } else {
+        float_str(&mut ryu::Buffer::new(), v).to_string()
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)`: the shortest digits that read back to `v`, in
+/// exponent form when the decimal exponent is below -4 or at least 6 (`1e+06`, `1e-05`). With
+/// `point`, `.0` is added when the result has neither a `.` nor an exponent (OpenMetrics).
+fn go_float(v: f64, point: bool) -> String {
+    // `{:e}` gives the shortest round-trip digits: `1.25e-3`, `1e0`, `1.2e2`.
+    let sci = format!("{v:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mant) = match mant.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mant),
+    };
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exp.abs()));
+        return out;
+    }
+    if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+            if point {
+                out.push_str(".0");
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
