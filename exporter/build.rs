@@ -14,7 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     println!("cargo:rerun-if-changed=build.rs");
-    for v in ["CHAINWATCH_REVISION", "CHAINWATCH_BRANCH", "SOURCE_DATE_EPOCH"] {
+    for v in [
+        "CHAINWATCH_REVISION",
+        "CHAINWATCH_BRANCH",
+        "SOURCE_DATE_EPOCH",
+    ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
     let git = |args: &[&str]| git(&dir, args);
@@ -92,6 +96,9 @@ fn rerun_if_exists(p: &Path) {
 fn build_date(t: SystemTime) -> String {
     // `2025-01-31T12:00:00Z`
     let iso = humantime::format_rfc3339_seconds(t).to_string();
-    let (date, time) = iso.trim_end_matches('Z').split_once('T').unwrap_or((&iso, ""));
+    let (date, time) = iso
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or((&iso, ""));
     format!("{}-{time}", date.replace('-', ""))
 }

@@ -42,7 +42,10 @@ fn main() -> anyhow::Result<()> {
     let collected = m.collect();
     let text = encode(&collected, m.const_labels(), Format::Text);
     let om = encode(&collected, m.const_labels(), Format::OpenMetrics);
-    let n_series = text.split(|b| *b == b'\n').filter(|l| l.first().is_some_and(|c| *c != b'#')).count();
+    let n_series = text
+        .split(|b| *b == b'\n')
+        .filter(|l| l.first().is_some_and(|c| *c != b'#'))
+        .count();
 
     let mut rows: Vec<(&str, Vec<Duration>)> = Vec::new();
     let mut time = |name: &'static str, f: &mut dyn FnMut()| {
@@ -56,9 +59,12 @@ fn main() -> anyhow::Result<()> {
         d.sort();
         rows.push((name, d));
     };
-    time("crate: `Registry::gather` (collect, sort, constant labels cloned in)", &mut || {
-        std::hint::black_box(m.registry().gather());
-    });
+    time(
+        "crate: `Registry::gather` (collect, sort, constant labels cloned in)",
+        &mut || {
+            std::hint::black_box(m.registry().gather());
+        },
+    );
     time("crate: `TextEncoder` on the gathered families", &mut || {
         let mut s = String::with_capacity(crate_text.len());
         prometheus::TextEncoder::new()
@@ -76,31 +82,45 @@ fn main() -> anyhow::Result<()> {
             registry::sort_series(mf.mut_metric());
         }
     });
-    time("encode: classic text from the collected families", &mut || {
-        std::hint::black_box(encode(&collected, m.const_labels(), Format::Text));
-    });
-    time("encode: OpenMetrics from the collected families", &mut || {
-        std::hint::black_box(encode(&collected, m.const_labels(), Format::OpenMetrics));
-    });
+    time(
+        "encode: classic text from the collected families",
+        &mut || {
+            std::hint::black_box(encode(&collected, m.const_labels(), Format::Text));
+        },
+    );
+    time(
+        "encode: OpenMetrics from the collected families",
+        &mut || {
+            std::hint::black_box(encode(&collected, m.const_labels(), Format::OpenMetrics));
+        },
+    );
     time("gzip (fastest level) of the classic text", &mut || {
         std::hint::black_box(gzip(&text, flate2::Compression::fast()));
     });
-    time("gzip (default level 6) of the classic text, for comparison", &mut || {
-        std::hint::black_box(gzip(&text, flate2::Compression::default()));
-    });
+    time(
+        "gzip (default level 6) of the classic text, for comparison",
+        &mut || {
+            std::hint::black_box(gzip(&text, flate2::Compression::default()));
+        },
+    );
     time("a scrape's work: collect + classic text", &mut || {
         let c = m.collect();
         std::hint::black_box(encode(&c, m.const_labels(), Format::Text));
     });
-    time("a scrape's work: collect + classic text + gzip", &mut || {
-        let c = m.collect();
-        let t = encode(&c, m.const_labels(), Format::Text);
-        std::hint::black_box(gzip(&t, flate2::Compression::fast()));
-    });
+    time(
+        "a scrape's work: collect + classic text + gzip",
+        &mut || {
+            let c = m.collect();
+            let t = encode(&c, m.const_labels(), Format::Text);
+            std::hint::black_box(gzip(&t, flate2::Compression::fast()));
+        },
+    );
     time("before: crate gather + TextEncoder", &mut || {
         let g = m.registry().gather();
         let mut s = String::with_capacity(crate_text.len());
-        prometheus::TextEncoder::new().encode_utf8(&g, &mut s).unwrap();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&g, &mut s)
+            .unwrap();
         std::hint::black_box(s);
     });
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
@@ -134,11 +154,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn encode(
-    families: &[prometheus::proto::MetricFamily],
-    consts: &str,
-    format: Format,
-) -> Vec<u8> {
+fn encode(families: &[prometheus::proto::MetricFamily], consts: &str, format: Format) -> Vec<u8> {
     let mut e = Encoder::new(format, 1 << 20);
     e.families(families, consts, &|n| {
         chainwatch_catalog::lookup(n).and_then(|m| m.unit.suffix())

@@ -21,7 +21,8 @@ pub enum Format {
 }
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl Format {
     pub fn content_type(self) -> &'static str {
@@ -185,12 +186,24 @@ impl Encoder {
         };
         for s in mf.get_metric() {
             match kind_of {
-                MetricType::COUNTER => {
-                    sample(o, name, "", s.get_label(), consts, None, s.get_counter().get_value())
-                }
-                MetricType::GAUGE => {
-                    sample(o, name, "", s.get_label(), consts, None, s.get_gauge().get_value())
-                }
+                MetricType::COUNTER => sample(
+                    o,
+                    name,
+                    "",
+                    s.get_label(),
+                    consts,
+                    None,
+                    s.get_counter().get_value(),
+                ),
+                MetricType::GAUGE => sample(
+                    o,
+                    name,
+                    "",
+                    s.get_label(),
+                    consts,
+                    None,
+                    s.get_gauge().get_value(),
+                ),
                 MetricType::HISTOGRAM => histogram(o, name, s, consts, &les, om),
                 MetricType::SUMMARY | MetricType::UNTYPED => {}
             }

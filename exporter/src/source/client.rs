@@ -146,7 +146,10 @@ const RESERVED: &[&str] = &[
 
 impl ClientSpec {
     /// Check every field; `resolve` makes a relative path absolute as the configuration does.
-    pub fn validate(&self, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<ClientConfigured, FieldError> {
+    pub fn validate(
+        &self,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<ClientConfigured, FieldError> {
         let mut c = ClientConfigured {
             follow_redirects: self.follow_redirects.unwrap_or(true),
             ..ClientConfigured::default()
@@ -191,14 +194,27 @@ impl ClientSpec {
                     ));
                 }
                 let scheme = a.kind.clone().unwrap_or_else(|| "Bearer".into());
-                if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)) {
-                    return Err(err("authorization.type", format!("`{scheme}` is not an authorization scheme")));
+                if scheme.is_empty()
+                    || !scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+                {
+                    return Err(err(
+                        "authorization.type",
+                        format!("`{scheme}` is not an authorization scheme"),
+                    ));
                 }
                 if scheme.eq_ignore_ascii_case("basic") {
-                    return Err(err("authorization.type", "use basic_auth for Basic authorization"));
+                    return Err(err(
+                        "authorization.type",
+                        "use basic_auth for Basic authorization",
+                    ));
                 }
                 let file = a.credentials_file.as_deref().ok_or_else(|| {
-                    err("authorization.credentials_file", "authorization needs credentials_file")
+                    err(
+                        "authorization.credentials_file",
+                        "authorization needs credentials_file",
+                    )
                 })?;
                 Some(Auth::Scheme {
                     scheme,
@@ -304,8 +320,9 @@ impl ClientConfigured {
                 )
             }
         };
-        let mut v = HeaderValue::from_str(&value)
-            .map_err(|_| "the credentials file holds characters a header cannot carry".to_string())?;
+        let mut v = HeaderValue::from_str(&value).map_err(|_| {
+            "the credentials file holds characters a header cannot carry".to_string()
+        })?;
         v.set_sensitive(true);
         Ok(Some(v))
     }
@@ -354,9 +371,7 @@ impl Client {
     pub fn get(&self) -> Result<reqwest::Client, String> {
         let Some(state) = &self.state else {
             return DEFAULT
-                .get_or_init(|| {
-                    build(&ClientConfigured::default()).map_err(|e| e.message)
-                })
+                .get_or_init(|| build(&ClientConfigured::default()).map_err(|e| e.message))
                 .clone();
         };
         let now = stamps(&self.config);
@@ -402,9 +417,9 @@ fn build(c: &ClientConfigured) -> Result<reqwest::Client, FieldError> {
     b = match &c.proxy_url {
         // As Prometheus: the environment's HTTP_PROXY is not used unless configured.
         None => b.no_proxy(),
-        Some(u) => b.proxy(
-            reqwest::Proxy::all(u.clone()).map_err(|e| err("proxy_url", e.to_string()))?,
-        ),
+        Some(u) => {
+            b.proxy(reqwest::Proxy::all(u.clone()).map_err(|e| err("proxy_url", e.to_string()))?)
+        }
     };
     b.build()
         .map_err(|e| err("tls_config", format!("cannot build the HTTP client: {e}")))
@@ -660,7 +675,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(spec.validate(&same).unwrap_err().field, "tls_config.key_file");
+        assert_eq!(
+            spec.validate(&same).unwrap_err().field,
+            "tls_config.key_file"
+        );
         let spec = ClientSpec {
             headers: BTreeMap::from([("Authorization".into(), "Bearer x".into())]),
             ..Default::default()

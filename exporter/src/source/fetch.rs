@@ -56,7 +56,9 @@ pub struct Target {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("url", &self.url.as_str()).finish()
+        f.debug_struct("Target")
+            .field("url", &self.url.as_str())
+            .finish()
     }
 }
 
@@ -164,9 +166,11 @@ async fn exchange(
         return Err(FetchError::TooLarge(max_body));
     }
     let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| {
-        FetchError::Connect(format!("reading the body: {}", chain(&e)))
-    })? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Connect(format!("reading the body: {}", chain(&e))))?
+    {
         if buf.len() + chunk.len() > max_body {
             // Dropping the response closes the connection: the rest is never read.
             return Err(FetchError::TooLarge(max_body));
