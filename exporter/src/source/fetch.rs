@@ -183,20 +183,20 @@ async fn exchange(
     })
 }
 
-/// A transport error as a kind: TLS when rustls is anywhere in the chain (it hides inside an
-/// `io::Error`, whose `source()` skips it), else a connection error.
+/// A transport error as a kind: TLS when rustls is anywhere in the chain. It hides inside
+/// `io::Error`s (nested), whose `source()` skips the error they wrap, so those are opened.
 fn classify(e: reqwest::Error) -> FetchError {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(x) = cur {
         if let Some(t) = x.downcast_ref::<rustls::Error>() {
             return FetchError::Tls(t.to_string());
         }
-        if let Some(io) = x.downcast_ref::<std::io::Error>() {
-            if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return FetchError::Tls(t.to_string());
-            }
-        }
-        cur = x.source();
+        cur = match x.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|i| i as &(dyn std::error::Error + 'static)),
+            None => x.source(),
+        };
     }
     FetchError::Connect(chain(&e))
 }
