@@ -15,6 +15,11 @@ need=()
   || need+=(prometheus-alertmanager)
 [ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null || need+=(systemd)
+# systemd-socket-activate (package systemd): the --web.systemd-socket tests.
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
+# The Python client's strict OpenMetrics parser checks /metrics in OpenMetrics (exporter/tests/
+# exposition.rs), and Python's ssl (OpenSSL) is the TLS server of exporter/tests/fetch_tls.rs.
+/usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need+=(python3-prometheus-client)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then

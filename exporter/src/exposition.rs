@@ -102,6 +102,8 @@ pub fn gzip_accepted(accept_encoding: Option<&str>) -> bool {
 pub struct Encoder {
     out: Vec<u8>,
     format: Format,
+    /// Series by label values (`ordered`), or as collected.
+    ordered: bool,
 }
 
 impl Encoder {
@@ -109,7 +111,17 @@ impl Encoder {
         Encoder {
             out: Vec::with_capacity(capacity),
             format,
+            ordered: true,
         }
+    }
+
+    /// Series of a family in collection order instead of by label values: what scrapes use.
+    /// Neither format asks for an order and Prometheus does not need one, while ordering 10k
+    /// series is a sixth of a scrape's CPU time; the order of a family's series only changes
+    /// when series come or go. `replay` and `Metrics::encode` keep the ordered output.
+    pub fn in_collection_order(mut self) -> Encoder {
+        self.ordered = false;
+        self
     }
 
     /// Write `families`, each series with the registry's constant labels `consts` (already
@@ -184,7 +196,12 @@ impl Encoder {
                 .collect(),
             _ => Vec::new(),
         };
-        for s in mf.get_metric() {
+        let series: Vec<&Metric> = if self.ordered {
+            ordered(mf.get_metric())
+        } else {
+            mf.get_metric().iter().collect()
+        };
+        for s in series {
             match kind_of {
                 MetricType::COUNTER => sample(
                     o,
@@ -209,6 +226,26 @@ impl Encoder {
             }
         }
     }
+}
+
+/// Series by label values, as `Registry::gather` orders them, so scrapes and `replay` are
+/// deterministic. References are sorted, not the series: moving 10k series of a few hundred
+/// bytes each costs more than the comparisons (label names are in the same order in every series
+/// of a vector, so values are compared position by position).
+pub fn ordered(series: &[Metric]) -> Vec<&Metric> {
+    let mut v: Vec<&Metric> = series.iter().collect();
+    if v.len() > 1 && v.iter().all(|m| m.get_label().len() == 1) {
+        // The common large family (one series per peer, validator, …): one value to compare.
+        v.sort_unstable_by(|a, b| a.get_label()[0].value().cmp(b.get_label()[0].value()));
+    } else if v.len() > 1 {
+        v.sort_unstable_by(|a, b| {
+            a.get_label()
+                .iter()
+                .map(|l| l.value())
+                .cmp(b.get_label().iter().map(|l| l.value()))
+        });
+    }
+    v
 }
 
 /// `les`: the family's bucket bounds, rendered once for all its series (a vector shares them).

@@ -231,9 +231,9 @@ impl Metrics {
         }
     }
 
-    /// Every family, collected now, by name; series ordered by label values. The same families
-    /// and series as `registry().gather()`, without its copy of the constant labels into every
-    /// series: those are written once per registry by the encoder.
+    /// Every family, collected now, by name (series in no particular order: the encoder orders
+    /// them). The same families and series as `registry().gather()`, without its copy of the
+    /// constant labels into every series: those are written once per registry by the encoder.
     pub fn collect(&self) -> Vec<MetricFamily> {
         let mut out: Vec<MetricFamily> = Vec::with_capacity(self.families.len() + 8);
         for (f, _) in self.families.values() {
@@ -246,9 +246,6 @@ impl Metrics {
         if let Some(p) = &self.process {
             out.extend(p.collect());
             out.sort_by(|a, b| a.name().cmp(b.name()));
-        }
-        for mf in &mut out {
-            sort_series(mf.mut_metric());
         }
         out
     }
@@ -274,20 +271,6 @@ impl Metrics {
         self.encode_into(&mut e);
         String::from_utf8(e.finish()).unwrap_or_default()
     }
-}
-
-/// Series by label values, as `Registry::gather` orders them: scrapes and `replay` are
-/// deterministic. Label names are in the same order in every series of a vector.
-pub fn sort_series(series: &mut [prometheus::proto::Metric]) {
-    if series.len() < 2 {
-        return;
-    }
-    series.sort_unstable_by(|a, b| {
-        let (la, lb) = (a.get_label(), b.get_label());
-        la.iter()
-            .map(|l| l.value())
-            .cmp(lb.iter().map(|l| l.value()))
-    });
 }
 
 /// The process collector, shared between the registry (for `gather`) and `collect`.

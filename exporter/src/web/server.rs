@@ -87,7 +87,7 @@ impl Web {
             let (meta, current) = (self.meta.clone(), self.current());
             let capacity = self.last_len.load(Ordering::Relaxed) + 4096;
             let body = tokio::task::spawn_blocking(move || {
-                let mut e = Encoder::new(format, capacity);
+                let mut e = Encoder::new(format, capacity).in_collection_order();
                 meta.encode_into(&mut e);
                 current.metrics.encode_into(&mut e);
                 e.finish()
