@@ -22,6 +22,8 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need+=(python3-prometheus-client)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
+# tinyproxy: the real HTTP proxy of the proxy_url test (exporter/tests/fetch_tls.rs).
+command -v tinyproxy >/dev/null || need+=(tinyproxy-bin)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   SUDO=""

@@ -479,3 +479,140 @@ fn go_float(v: f64, point: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_quality_then_order() {
+        use Format::*;
+        assert_eq!(Format::negotiate(None), Text);
+        assert_eq!(Format::negotiate(Some("")), Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
+            OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")),
+            Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; version=\"1.0.0\"")),
+            OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("Application/OpenMetrics-Text")),
+            OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=2.0.0")),
+            Text
+        );
+        assert_eq!(Format::negotiate(Some("text/plain;version=1.0.0")), Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0, text/plain")),
+            Text
+        );
+    }
+
+    #[test]
+    fn gzip_is_accepted_unless_refused() {
+        assert!(gzip_accepted(Some("gzip")));
+        assert!(gzip_accepted(Some("deflate, GZIP;q=0.1")));
+        assert!(gzip_accepted(Some("br, *")));
+        assert!(!gzip_accepted(Some("gzip;q=0")));
+        assert!(!gzip_accepted(Some("*;q=0")));
+        assert!(!gzip_accepted(Some("identity")));
+        assert!(!gzip_accepted(None));
+    }
+
+    #[test]
+    fn floats_are_formatted_as_go_does() {
+        for (v, text, om) in [
+            (1.0, "1", "1.0"),
+            (0.005, "0.005", "0.005"),
+            (2.5, "2.5", "2.5"),
+            (120.0, "120", "120.0"),
+            (0.0001, "0.0001", "0.0001"),
+            (0.00001, "1e-05", "1e-05"),
+            (1e6, "1e+06", "1e+06"),
+            (123456.0, "123456", "123456.0"),
+            (1234567.0, "1.234567e+06", "1.234567e+06"),
+            (-0.5, "-0.5", "-0.5"),
+            (f64::INFINITY, "+Inf", "+Inf"),
+        ] {
+            assert_eq!(le_string(v, false), text, "{v}");
+            assert_eq!(le_string(v, true), om, "{v}");
+        }
+        let mut o = Vec::new();
+        for v in [3.0, -2.0, 0.125, f64::NAN, f64::NEG_INFINITY, 1e300] {
+            put_value(&mut o, v);
+            o.push(b' ');
+        }
+        assert_eq!(String::from_utf8(o).unwrap(), "3 -2 0.125 NaN -Inf 1e300 ");
+    }
+
+    #[test]
+    fn label_values_and_help_are_escaped() {
+        let mut o = Vec::new();
+        escape(&mut o, "a\\b\"c\nd", true);
+        assert_eq!(o, b"a\\\\b\\\"c\\nd");
+        o.clear();
+        escape(&mut o, "say \"x\"\n", false);
+        assert_eq!(o, b"say \"x\"\\n");
+        assert_eq!(
+            render_labels(&[("node".into(), "n\"1".into()), ("chain".into(), "c".into())]),
+            "chain=\"c\",node=\"n\\\"1\""
+        );
+    }
+
+    #[test]
+    fn both_formats_from_one_registry() {
+        use prometheus::core::Collector;
+        let c = prometheus::CounterVec::new(
+            prometheus::Opts::new("chain_blocks_mined_total", "Blocks."),
+            &["peer"],
+        )
+        .unwrap();
+        c.with_label_values(&["b"]).inc_by(2.0);
+        c.with_label_values(&["a"]).inc();
+        let h = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new("chain_x_seconds", "X.").buckets(vec![0.5, 1.0]),
+        )
+        .unwrap();
+        h.observe(0.7);
+        let mut fams = c.collect();
+        fams.extend(h.collect());
+        let unit = |n: &str| n.ends_with("_seconds").then_some("seconds");
+        let mut e = Encoder::new(Format::Text, 0);
+        e.families(&fams, "node=\"n1\"", &unit);
+        assert_eq!(
+            String::from_utf8(e.finish()).unwrap(),
+            "# HELP chain_blocks_mined_total Blocks.\n# TYPE chain_blocks_mined_total counter\n\
+             chain_blocks_mined_total{peer=\"a\",node=\"n1\"} 1\n\
+             chain_blocks_mined_total{peer=\"b\",node=\"n1\"} 2\n\
+             # HELP chain_x_seconds X.\n# TYPE chain_x_seconds histogram\n\
+             chain_x_seconds_bucket{node=\"n1\",le=\"0.5\"} 0\n\
+             chain_x_seconds_bucket{node=\"n1\",le=\"1\"} 1\n\
+             chain_x_seconds_bucket{node=\"n1\",le=\"+Inf\"} 1\n\
+             chain_x_seconds_sum{node=\"n1\"} 0.7\n\
+             chain_x_seconds_count{node=\"n1\"} 1\n"
+        );
+        let mut e = Encoder::new(Format::OpenMetrics, 0);
+        e.families(&fams, "", &unit);
+        assert_eq!(
+            String::from_utf8(e.finish()).unwrap(),
+            "# HELP chain_blocks_mined Blocks.\n# TYPE chain_blocks_mined counter\n\
+             chain_blocks_mined_total{peer=\"a\"} 1\n\
+             chain_blocks_mined_total{peer=\"b\"} 2\n\
+             # HELP chain_x_seconds X.\n# TYPE chain_x_seconds histogram\n# UNIT chain_x_seconds seconds\n\
+             chain_x_seconds_bucket{le=\"0.5\"} 0\n\
+             chain_x_seconds_bucket{le=\"1.0\"} 1\n\
+             chain_x_seconds_bucket{le=\"+Inf\"} 1\n\
+             chain_x_seconds_sum 0.7\n\
+             chain_x_seconds_count 1\n\
+             # EOF\n"
+        );
+    }
+}

@@ -354,3 +354,106 @@ fn client_options_are_checked_at_start_with_file_line_and_field() {
     let e = check("proxy_url: ftp://proxy:21\n");
     assert!(e.contains("proxy_url"), "{e}");
 }
+
+/// tinyproxy (Debian's tinyproxy-bin) on a free port, logging to `dir/tinyproxy.log`.
+struct Proxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    fn start(dir: &Path) -> Proxy {
+        for attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let conf = dir.join("tinyproxy.conf");
+            write(
+                &conf,
+                &format!("Port {port}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nMaxClients 20\nLogLevel Info\n"),
+            );
+            let log = dir.join(format!("tinyproxy-{attempt}.log"));
+            let child = Command::new("tinyproxy")
+                .args(["-d", "-c"])
+                .arg(&conf)
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(std::fs::File::create(dir.join("tinyproxy.err")).unwrap())
+                .spawn()
+                .expect("tinyproxy (Debian package tinyproxy-bin)");
+            let mut p = Proxy { child, port, log };
+            let up = (0..100).any(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if up && p.child.try_wait().ok().flatten().is_none() {
+                return p;
+            }
+            let _ = p.child.kill();
+        }
+        panic!("tinyproxy did not start");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+            + &std::fs::read_to_string(self.log.with_file_name("tinyproxy.err")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn proxy_url_goes_through_a_real_proxy_for_http_and_https() {
+    let s = Setup::new();
+    let proxy = Proxy::start(s.dir.path());
+    // https: a CONNECT tunnel to the TLS server, TLS end to end through the proxy.
+    let srv = Tls::start(s.dir.path(), &["127.0.0.1"], &s.ca);
+    let url = format!("https://127.0.0.1:{}", srv.port);
+    let client = format!(
+        "tls_config:\n  ca_file: {}\n  cert_file: {}\n  key_file: {}\nauthorization:\n  credentials_file: {}\nproxy_url: http://127.0.0.1:{}\n",
+        s.path("ca.crt").display(),
+        s.path("client.crt").display(),
+        s.path("client.key").display(),
+        s.path("token").display(),
+        proxy.port
+    );
+    let sc = Sidecar::start(&s.config(&url, &client), &[]);
+    poll_until("values through the tunnel", || {
+        (value(&sc.metrics(), "chain_pop_rounds_total", &[]) == Some(8640.0)).then_some(())
+    });
+    drop(sc);
+    poll_until("the proxy logged the tunnel", || {
+        proxy
+            .log()
+            .contains(&format!("CONNECT 127.0.0.1:{}", srv.port))
+            .then_some(())
+    });
+
+    // http: the request goes to the proxy, which forwards it (and says so in Via).
+    let api = common::httpd::Server::start(|r| {
+        let via = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "via" && v.contains("tinyproxy"));
+        if via {
+            common::httpd::Reply::Ok(
+                r#"{"rounds_completed": 7, "network_health": "HEALTHY"}"#.into(),
+            )
+        } else {
+            common::httpd::Reply::Status(502, "{}".into())
+        }
+    });
+    let client = format!("proxy_url: http://127.0.0.1:{}\n", proxy.port);
+    let sc = Sidecar::start(&s.config(&api.url(), &client), &[]);
+    poll_until("values through the proxy", || {
+        (value(&sc.metrics(), "chain_pop_rounds_total", &[]) == Some(7.0)).then_some(())
+    });
+    assert!(api.count() >= 1);
+}

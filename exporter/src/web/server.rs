@@ -86,19 +86,22 @@ impl Web {
             let started = Instant::now();
             let (meta, current) = (self.meta.clone(), self.current());
             let capacity = self.last_len.load(Ordering::Relaxed) + 4096;
-            let body = tokio::task::spawn_blocking(move || {
+            // One trip to the blocking pool: encode, and compress when this scraper wants it.
+            let (body, gz) = tokio::task::spawn_blocking(move || {
                 let mut e = Encoder::new(format, capacity).in_collection_order();
                 meta.encode_into(&mut e);
                 current.metrics.encode_into(&mut e);
-                e.finish()
+                let body = Bytes::from(e.finish());
+                let gz = gzip.then(|| compress(&body));
+                (body, gz)
             })
             .await
             .unwrap_or_default();
             self.last_len.store(body.len(), Ordering::Relaxed);
             *slot = Some(Encoded {
                 started,
-                body: Bytes::from(body),
-                gzip: None,
+                body,
+                gzip: gz,
             });
         }
         let e = slot.as_mut().expect("filled above");
