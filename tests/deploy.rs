@@ -192,8 +192,7 @@ fn systemd_socket_unit_and_drop_in_activate_the_sidecar() {
         .replace("\\\n", " ")
         .lines()
         .filter_map(|l| l.strip_prefix("ExecStart="))
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .expect("an ExecStart in the drop-in")
         .to_string();
     let state = dir.path().join("state");

@@ -3,7 +3,7 @@
 //! itself must be looked at).
 
 mod common;
-use common::certs::{ca, leaf, Ca};
+use common::certs::{ca, leaf, Ca, Leaf};
 use common::process::{poll_until, Sidecar, DEADLINE};
 use common::*;
 

@@ -75,7 +75,7 @@ mod tests {
         assert_eq!(l.len(), 2);
         assert_ne!(l[0].local_addr().unwrap(), l[1].local_addr().unwrap());
         let taken = l[0].local_addr().unwrap().to_string();
-        let e = listeners(&[taken.clone()], false).unwrap_err();
+        let e = listeners(std::slice::from_ref(&taken), false).unwrap_err();
         assert!(format!("{e:#}").contains(&taken), "{e:#}");
     }
 }
