@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Real components, never mocks: promtool and prometheus (package prometheus), amtool and the
 # Alertmanager (package prometheus-alertmanager, whose binary Debian names
-# prometheus-alertmanager) and systemd-journal-remote come from Debian's packages. The
+# prometheus-alertmanager), systemd-journal-remote and logrotate come from Debian's packages. The
 # end-to-end suite (tests/e2e.rs) runs the real prometheus and Alertmanager.
 need=()
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need+=(prometheus)
@@ -20,6 +20,8 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 # The Python client's strict OpenMetrics parser checks /metrics in OpenMetrics (exporter/tests/
 # exposition.rs), and Python's ssl (OpenSSL) is the TLS server of exporter/tests/fetch_tls.rs.
 /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need+=(python3-prometheus-client)
+# logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs.
+[ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
 # tinyproxy: the real HTTP proxy of the proxy_url test (exporter/tests/fetch_tls.rs).
