@@ -450,7 +450,10 @@ fn tls(c: &ClientConfigured) -> Result<ClientConfig, FieldError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| err("tls_config", e.to_string()))?;
     let inner: Arc<dyn ServerCertVerifier> = if c.insecure_skip_verify {
-        Arc::new(AnyServerCert { algorithms })
+        Arc::new(Unverified {
+            algorithms,
+            refuse: None,
+        })
     } else {
         let mut roots = RootCertStore::empty();
         match &c.ca_file {
@@ -473,7 +476,10 @@ fn tls(c: &ClientConfigured) -> Result<ClientConfig, FieldError> {
         if roots.is_empty() {
             // No CA at all (a container without ca-certificates): https polls fail with a `tls`
             // error that says so; plain http is unaffected.
-            Arc::new(NoRoots { algorithms })
+            Arc::new(Unverified {
+                algorithms,
+                refuse: Some("no trusted CA certificates on this system (install ca-certificates, or set tls_config.ca_file)"),
+            })
         } else {
             rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
@@ -562,14 +568,16 @@ impl ServerCertVerifier for NamedServer {
     }
 }
 
-/// `insecure_skip_verify`: any certificate, as Go's `InsecureSkipVerify`; the handshake
-/// signatures are still checked.
+/// A verifier that does not look at the certificate: it accepts any (`insecure_skip_verify`, as
+/// Go's `InsecureSkipVerify`), or, with `refuse`, none (no trusted CA on this system, saying
+/// so). The handshake signatures are still checked.
 #[derive(Debug)]
-struct AnyServerCert {
+struct Unverified {
     algorithms: WebPkiSupportedAlgorithms,
+    refuse: Option<&'static str>,
 }
 
-impl ServerCertVerifier for AnyServerCert {
+impl ServerCertVerifier for Unverified {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -578,50 +586,10 @@ impl ServerCertVerifier for AnyServerCert {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// No trusted CA certificates on this system: every certificate is refused, saying why.
-#[derive(Debug)]
-struct NoRoots {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for NoRoots {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(
-            "no trusted CA certificates on this system (install ca-certificates, or set tls_config.ca_file)".into(),
-        ))
+        match self.refuse {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(why) => Err(rustls::Error::General(why.into())),
+        }
     }
 
     fn verify_tls12_signature(

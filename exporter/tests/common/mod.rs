@@ -101,22 +101,30 @@ pub fn value(samples: &[(Series, f64)], name: &str, want: &[(&str, &str)]) -> Op
     hits.first().copied()
 }
 
-pub fn promtool_check_metrics(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+/// Run `cmd` with `input` on its standard input; its output.
+fn piped(cmd: &mut Command, input: &str, missing: &str) -> Output {
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("promtool not found: install Debian's `prometheus` package (the README's test command does)");
+        .expect(missing);
     use std::io::Write;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(text.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn promtool_check_metrics(text: &str) {
+    let out = piped(
+        Command::new("promtool").args(["check", "metrics"]),
+        text,
+        "promtool not found: install Debian's `prometheus` package (the README's test command does)",
+    );
     assert!(
         out.status.success(),
         "promtool check metrics failed:\n{}{}",
@@ -163,21 +171,11 @@ for f in text_string_to_metric_families(sys.stdin.read()):
         samples.append([s.name, s.labels, None if math.isnan(v) else ("+Inf" if v == math.inf else v)])
 print(json.dumps({"families": fams, "samples": samples}))
 "#;
-    let mut child = Command::new(python())
-        .args(["-c", SCRIPT])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = piped(
+        Command::new(python()).args(["-c", SCRIPT]),
+        text,
+        "run python3",
+    );
     assert!(
         out.status.success(),
         "the OpenMetrics parser refused the exposition:\n{}\n---\n{text}",
