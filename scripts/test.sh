@@ -20,7 +20,8 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 # The Python client's strict OpenMetrics parser checks /metrics in OpenMetrics (exporter/tests/
 # exposition.rs), and Python's ssl (OpenSSL) is the TLS server of exporter/tests/fetch_tls.rs.
 /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need+=(python3-prometheus-client)
-# logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs.
+# logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs
+# and the compressed rotations replayed in exporter/tests/replay_compressed.rs.
 [ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)

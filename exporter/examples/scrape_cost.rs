@@ -164,7 +164,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn encode(families: &[prometheus::proto::MetricFamily], consts: &str, format: Format) -> Vec<u8> {
+fn encode(
+    families: &[prometheus::proto::MetricFamily],
+    consts: &exposition::Labels,
+    format: Format,
+) -> Vec<u8> {
     let mut e = Encoder::new(format, 1 << 20);
     e.families(families, consts, &|n| {
         chainwatch_catalog::lookup(n).and_then(|m| m.unit.suffix())

@@ -124,13 +124,12 @@ impl Encoder {
         self
     }
 
-    /// Write `families`, each series with the registry's constant labels `consts` (already
-    /// rendered: `chain="x",node="n1"`, or empty). `unit` names a family's unit (`seconds`) for
-    /// OpenMetrics' `# UNIT`; the catalog knows it.
+    /// Write `families`, each series with the registry's constant labels `consts`. `unit` names
+    /// a family's unit (`seconds`) for OpenMetrics' `# UNIT`; the catalog knows it.
     pub fn families(
         &mut self,
         families: &[MetricFamily],
-        consts: &str,
+        consts: &Labels,
         unit: &dyn Fn(&str) -> Option<&'static str>,
     ) {
         for mf in families {
@@ -147,7 +146,7 @@ impl Encoder {
         self.out
     }
 
-    fn family(&mut self, mf: &MetricFamily, consts: &str, unit: Option<&str>) {
+    fn family(&mut self, mf: &MetricFamily, consts: &Labels, unit: Option<&str>) {
         let kind_of = mf.get_field_type();
         let name = mf.name();
         let help = mf.help();
@@ -253,7 +252,7 @@ fn histogram(
     o: &mut Vec<u8>,
     name: &str,
     s: &Metric,
-    consts: &str,
+    consts: &Labels,
     les: &[(f64, String)],
     om: bool,
 ) {
@@ -309,7 +308,7 @@ fn sample(
     name: &str,
     suffix: &str,
     labels: &[LabelPair],
-    consts: &str,
+    consts: &Labels,
     extra: Option<(&str, &str)>,
     value: f64,
 ) {
@@ -318,27 +317,32 @@ fn sample(
     if !labels.is_empty() || !consts.is_empty() || extra.is_some() {
         o.push(b'{');
         let mut first = true;
-        for l in labels {
+        let mut sep = |o: &mut Vec<u8>| {
             if !first {
                 o.push(b',');
             }
             first = false;
+        };
+        // A series' own labels are sorted by name (the crate sorts them); merge the constant
+        // ones in by name.
+        let mut c = consts.0.iter().peekable();
+        for l in labels {
+            while let Some((_, rendered)) = c.next_if(|(k, _)| k.as_str() < l.name()) {
+                sep(o);
+                o.extend_from_slice(rendered.as_bytes());
+            }
+            sep(o);
             o.extend_from_slice(l.name().as_bytes());
             o.extend_from_slice(b"=\"");
             escape(o, l.value(), true);
             o.push(b'"');
         }
-        if !consts.is_empty() {
-            if !first {
-                o.push(b',');
-            }
-            first = false;
-            o.extend_from_slice(consts.as_bytes());
+        for (_, rendered) in c {
+            sep(o);
+            o.extend_from_slice(rendered.as_bytes());
         }
         if let Some((k, v)) = extra {
-            if !first {
-                o.push(b',');
-            }
+            sep(o);
             o.extend_from_slice(k.as_bytes());
             o.extend_from_slice(b"=\"");
             o.extend_from_slice(v.as_bytes());
@@ -351,21 +355,32 @@ fn sample(
     o.push(b'\n');
 }
 
-/// Constant labels rendered once for a registry: `a="x",b="y"`, sorted by name.
-pub fn render_labels(labels: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
-    sorted.sort();
-    let mut o = Vec::new();
-    for (i, (k, v)) in sorted.into_iter().enumerate() {
-        if i > 0 {
-            o.push(b',');
-        }
-        o.extend_from_slice(k.as_bytes());
-        o.extend_from_slice(b"=\"");
-        escape(&mut o, v, true);
-        o.push(b'"');
+/// A registry's constant labels, each rendered once (`chain="x"`), sorted by name. Every series
+/// carries them, merged by name with its own labels: all labels in name order, as client_golang
+/// writes them, so the same state is the same text in every process.
+#[derive(Debug, Clone, Default)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    pub fn new(labels: &[(String, String)]) -> Labels {
+        let mut v: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, val)| {
+                let mut o = Vec::new();
+                o.extend_from_slice(k.as_bytes());
+                o.extend_from_slice(b"=\"");
+                escape(&mut o, val, true);
+                o.push(b'"');
+                (k.clone(), String::from_utf8(o).unwrap_or_default())
+            })
+            .collect();
+        v.sort();
+        Labels(v)
     }
-    String::from_utf8(o).unwrap_or_default()
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Label values escape `\`, `"` and newline; HELP escapes `\` and newline (and `"` in
@@ -561,10 +576,9 @@ mod tests {
         o.clear();
         escape(&mut o, "say \"x\"\n", false);
         assert_eq!(o, b"say \"x\"\\n");
-        assert_eq!(
-            render_labels(&[("node".into(), "n\"1".into()), ("chain".into(), "c".into())]),
-            "chain=\"c\",node=\"n\\\"1\""
-        );
+        let l = Labels::new(&[("node".into(), "n\"1".into()), ("chain".into(), "c".into())]);
+        assert_eq!(l.0[0].1, "chain=\"c\"");
+        assert_eq!(l.0[1].1, "node=\"n\\\"1\"");
     }
 
     #[test]
@@ -586,21 +600,22 @@ mod tests {
         fams.extend(h.collect());
         let unit = |n: &str| n.ends_with("_seconds").then_some("seconds");
         let mut e = Encoder::new(Format::Text, 0);
-        e.families(&fams, "node=\"n1\"", &unit);
+        let consts = Labels::new(&[("node".into(), "n1".into()), ("chain".into(), "c".into())]);
+        e.families(&fams, &consts, &unit);
         assert_eq!(
             String::from_utf8(e.finish()).unwrap(),
             "# HELP chain_blocks_mined_total Blocks.\n# TYPE chain_blocks_mined_total counter\n\
-             chain_blocks_mined_total{peer=\"a\",node=\"n1\"} 1\n\
-             chain_blocks_mined_total{peer=\"b\",node=\"n1\"} 2\n\
+             chain_blocks_mined_total{chain=\"c\",node=\"n1\",peer=\"a\"} 1\n\
+             chain_blocks_mined_total{chain=\"c\",node=\"n1\",peer=\"b\"} 2\n\
              # HELP chain_x_seconds X.\n# TYPE chain_x_seconds histogram\n\
-             chain_x_seconds_bucket{node=\"n1\",le=\"0.5\"} 0\n\
-             chain_x_seconds_bucket{node=\"n1\",le=\"1\"} 1\n\
-             chain_x_seconds_bucket{node=\"n1\",le=\"+Inf\"} 1\n\
-             chain_x_seconds_sum{node=\"n1\"} 0.7\n\
-             chain_x_seconds_count{node=\"n1\"} 1\n"
+             chain_x_seconds_bucket{chain=\"c\",node=\"n1\",le=\"0.5\"} 0\n\
+             chain_x_seconds_bucket{chain=\"c\",node=\"n1\",le=\"1\"} 1\n\
+             chain_x_seconds_bucket{chain=\"c\",node=\"n1\",le=\"+Inf\"} 1\n\
+             chain_x_seconds_sum{chain=\"c\",node=\"n1\"} 0.7\n\
+             chain_x_seconds_count{chain=\"c\",node=\"n1\"} 1\n"
         );
         let mut e = Encoder::new(Format::OpenMetrics, 0);
-        e.families(&fams, "", &unit);
+        e.families(&fams, &Labels::default(), &unit);
         assert_eq!(
             String::from_utf8(e.finish()).unwrap(),
             "# HELP chain_blocks_mined Blocks.\n# TYPE chain_blocks_mined counter\n\

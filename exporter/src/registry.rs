@@ -1,10 +1,11 @@
-//! Prometheus registry whose families come only from the catalog: nothing can be registered under
-//! a name, type, help or bucket layout the catalog does not define.
+//! Prometheus registry whose families come only from the catalog (the compiled table and the
+//! metrics the loaded profiles declare): nothing can be registered under a name, type, help or
+//! bucket layout the catalog does not define.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use chainwatch_catalog::{Kind, Metric};
+use chainwatch_catalog::{Catalog, Kind, Metric};
 use prometheus::core::Collector;
 use prometheus::process_collector::ProcessCollector;
 use prometheus::proto::MetricFamily;
@@ -41,8 +42,9 @@ pub struct Metrics {
     families: BTreeMap<&'static str, (Family, Vec<String>)>,
     guards: BTreeMap<&'static str, Arc<Guard>>,
     series_cap: usize,
-    /// The registry's constant labels, escaped once: `chain="x",node="n1"` (see `exposition`).
-    consts: String,
+    catalog: Catalog,
+    /// The registry's constant labels, each escaped once (see `exposition`).
+    consts: exposition::Labels,
     /// `process_*` (CPU, memory, file descriptors, start time, threads), when asked for.
     process: Option<Arc<ProcessCollector>>,
 }
@@ -110,7 +112,8 @@ impl Metrics {
             families: BTreeMap::new(),
             guards: BTreeMap::new(),
             series_cap: DEFAULT_SERIES_CAP,
-            consts: exposition::render_labels(&labels),
+            catalog: Catalog::builtin(),
+            consts: exposition::Labels::new(&labels),
             process: None,
         })
     }
@@ -122,9 +125,20 @@ impl Metrics {
             families: BTreeMap::new(),
             guards: BTreeMap::new(),
             series_cap: DEFAULT_SERIES_CAP,
-            consts: String::new(),
+            catalog: Catalog::builtin(),
+            consts: exposition::Labels::default(),
             process: None,
         }
+    }
+
+    /// The catalog families are registered from: the compiled table plus the metrics the loaded
+    /// profiles declare (set once the profiles are compiled).
+    pub fn set_catalog(&mut self, catalog: Catalog) {
+        self.catalog = catalog;
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Add the `process_*` metrics of this process (the prometheus crate's process collector:
@@ -175,8 +189,10 @@ impl Metrics {
     /// The family for `name` with exactly these variable labels, registering it on first use.
     /// A second request must use the same label names (profiles are compiled so that it does).
     pub fn family(&mut self, name: &str, labels: &[String]) -> Result<Family, RegistryError> {
-        let metric =
-            chainwatch_catalog::lookup(name).ok_or_else(|| RegistryError::Unknown(name.into()))?;
+        let metric = self
+            .catalog
+            .lookup(name)
+            .ok_or_else(|| RegistryError::Unknown(name.into()))?;
         if let Some((f, have)) = self.families.get(metric.name) {
             if have.as_slice() != labels {
                 return Err(RegistryError::Prometheus(
@@ -209,14 +225,14 @@ impl Metrics {
     ) -> Result<CounterVec, RegistryError> {
         match self.family(name, &owned(labels))? {
             Family::Counter(c) => Ok(c),
-            _ => Err(wrong(name, "counter")),
+            _ => Err(self.wrong(name, "counter")),
         }
     }
 
     pub fn gauge_vec(&mut self, name: &str, labels: &[&str]) -> Result<GaugeVec, RegistryError> {
         match self.family(name, &owned(labels))? {
             Family::Gauge(g) => Ok(g),
-            _ => Err(wrong(name, "gauge")),
+            _ => Err(self.wrong(name, "gauge")),
         }
     }
 
@@ -227,7 +243,7 @@ impl Metrics {
     ) -> Result<HistogramVec, RegistryError> {
         match self.family(name, &owned(labels))? {
             Family::Histogram(h) => Ok(h),
-            _ => Err(wrong(name, "histogram")),
+            _ => Err(self.wrong(name, "histogram")),
         }
     }
 
@@ -251,13 +267,14 @@ impl Metrics {
     }
 
     /// The rendered constant labels every series of this registry carries.
-    pub fn const_labels(&self) -> &str {
+    pub fn const_labels(&self) -> &exposition::Labels {
         &self.consts
     }
 
-    /// The unit of a registered family, for OpenMetrics' `# UNIT`.
+    /// The unit of a registered family (the catalog's, declared metrics included), for
+    /// OpenMetrics' `# UNIT`.
     pub fn unit(&self, name: &str) -> Option<&'static str> {
-        chainwatch_catalog::lookup(name).and_then(|m| m.unit.suffix())
+        self.catalog.lookup(name).and_then(|m| m.unit.suffix())
     }
 
     /// Collect everything registered now and write it to `e`.
@@ -289,12 +306,14 @@ fn owned(labels: &[&str]) -> Vec<String> {
     labels.iter().map(|s| s.to_string()).collect()
 }
 
-fn wrong(name: &str, wanted: &'static str) -> RegistryError {
-    let actual = chainwatch_catalog::lookup(name).map_or("?", |m| m.kind.name());
-    RegistryError::WrongKind {
-        name: name.into(),
-        actual,
-        wanted,
+impl Metrics {
+    fn wrong(&self, name: &str, wanted: &'static str) -> RegistryError {
+        let actual = self.catalog.lookup(name).map_or("?", |m| m.kind.name());
+        RegistryError::WrongKind {
+            name: name.into(),
+            actual,
+            wanted,
+        }
     }
 }
 

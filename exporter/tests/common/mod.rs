@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod httpd;
+pub mod journal;
 pub mod process;
 
 use std::collections::BTreeMap;
