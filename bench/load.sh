@@ -2,8 +2,14 @@
 # Load and fault suite: the chainwatch-exporter sidecar following a rotating log under load, side
 # by side with mtail where that applies. Reports, never asserts durations.
 #
-#   bench/load.sh            # ~5.5 min on 2 cores plus the release build; results in bench/out/load-results.md
+#   bench/load.sh            # ~7.5 min on 2 cores plus the release build; results in bench/out/load-results.md
+#   LOAD_ONLY=scrape bench/load.sh   # section 0 alone, ~2 min
 #
+# 0. scrape latency, chainwatch and mtail side by side, each serving LOAD_PEERS series of
+#    chain_peer_ping_seconds: `wrk -t1 -c1 --latency` (one scraper, back to back, as Prometheus
+#    scrapes) for LOAD_SCRAPE_SECONDS each, without and with `Accept-Encoding: gzip`, first idle,
+#    then while LOAD_RATE lines/s go into the followed file; then where a chainwatch scrape's time
+#    goes (exporter/examples/scrape_cost.rs: gather, clone, sort, format, gzip, one at a time).
 # 1. ingest + scrapes: a writer appends LOAD_RATE lines/s (half of them `ping peer=pNNNNN rtt=…ms`
 #    lines over LOAD_PEERS distinct peers → that many series of chain_peer_ping_seconds{peer}) to
 #    node.log, rotating it every LOAD_ROTATE_EVERY lines: by rename (`create`, with one chunk of
@@ -29,6 +35,7 @@
 # LOAD_SETTLE_TIMEOUT (60: how long a target may take to catch up after the writer stops),
 # LOAD_MARKERS (200), LOAD_POLL_INTERVAL (250ms: poll_interval of the `inotify: false` run),
 # LOAD_IDLE_SECONDS (30), LOAD_BURST_BYTES (1073741824), LOAD_BURST_INTERVAL (0.5),
+# LOAD_SCRAPE_SECONDS (10), LOAD_ONLY (empty: all sections; `scrape`: section 0 only),
 # LOAD_MTAIL (1; 0 skips mtail), LOAD_MTAIL_BURST (1; 0 leaves mtail out of the burst, ~60 s
 # less), LOAD_WORKDIR (${TMPDIR:-/tmp}: where the run's own fresh directory is made, ~1.1 GiB at
 # the peak; removed at exit unless LOAD_KEEP_WORKDIR=1), BENCH_OUT (bench/out).
@@ -62,6 +69,8 @@ MTAIL_RATE=${LOAD_MTAIL_RATE:-20000}
 MTAIL_BURST=${LOAD_MTAIL_BURST:-1}
 WRK_MAX_CONNECTIONS=${LOAD_WRK_MAX_CONNECTIONS:-40}
 WRK_MAX_SECONDS=${LOAD_WRK_MAX_SECONDS:-5}
+SCRAPE_SECONDS=${LOAD_SCRAPE_SECONDS:-10}
+ONLY=${LOAD_ONLY:-}
 TOOL=(python3 "$BENCH/load_tool.py")
 T0=$SECONDS
 
@@ -120,14 +129,14 @@ WORK=$(mktemp -d "${LOAD_WORKDIR:-${TMPDIR:-/tmp}}/chainwatch-load.XXXXXX")
 
 # ------------------------------------------------------------------ build
 step "cargo build --release -p chainwatch-exporter"
-(cd "$ROOT" && cargo build --release -p chainwatch-exporter) || die "build failed"
+(cd "$ROOT" && cargo build --release -p chainwatch-exporter --bin chainwatch-exporter --example scrape_cost) || die "build failed"
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' || echo "$ROOT/target")
 BIN=$TARGET_DIR/release/chainwatch-exporter
 [ -x "$BIN" ] || die "no binary at $BIN"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)
-VERSIONS="chainwatch-exporter $("$BIN" --version | awk '{print $2}') ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git rev')), $(mtail --version 2>&1 | awk 'NR==1{print $1, $3}'), $( (wrk --version 2>&1 || true) | awk 'NR==1{print $1, $2}'), $(python3 --version)"
+VERSIONS="chainwatch-exporter $("$BIN" --version | awk 'NR==1{print $2, $NF}' | tr -d ')') ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git rev')), $(mtail --version 2>&1 | awk 'NR==1{print $1, $3}'), $( (wrk --version 2>&1 || true) | awk 'NR==1{print $1, $2}'), $(python3 --version)"
 echo "$VERSIONS"
 echo "CPU: $CPU, $(nproc) cores"
 echo "load average at start: $LOAD_START (other work may be running on this machine: figures carry its noise)"
@@ -172,6 +181,65 @@ start_mtail() {
   echo "  $name: pid $PID, 127.0.0.1:$PORT, follows $dir/node.log"
 }
 
+# ------------------------------------------------------------------ 0. scrape latency
+SCRAPE_WRK="wrk -t1 -c1 -d${SCRAPE_SECONDS}s --latency --timeout 10s"
+# scrape_wrk KIND PHASE PORT PID: one wrk run without and one with gzip
+scrape_wrk() {
+  local kind=$1 phase=$2 port=$3 pid=$4 gz hdr ticks
+  for gz in plain gzip; do
+    hdr=()
+    [ "$gz" = plain ] || hdr=(-H "Accept-Encoding: gzip")
+    ticks=$("${TOOL[@]}" wrk --in /dev/null --out /dev/null --pid "$pid" --print-ticks)
+    $SCRAPE_WRK "${hdr[@]}" "http://127.0.0.1:$port/metrics" >"$JS/scrape-$kind-$phase-$gz.txt" 2>&1 || true
+    "${TOOL[@]}" wrk --in "$JS/scrape-$kind-$phase-$gz.txt" --cmd "\`$SCRAPE_WRK${hdr:+ -H 'Accept-Encoding: gzip'}\`" \
+      --pid "$pid" --ticks "$ticks" --out "$JS/scrape-$kind-$phase-$gz.json" | sed "s/^/  $phase, $gz: /"
+  done
+}
+# scrape_run KIND: the target with PEERS series, scraped idle, then under a RATE lines/s ingest
+scrape_run() {
+  local kind=$1 dir=$WORK/scrape-$1 wpid tpid tport
+  "${TOOL[@]}" prepare --dir "$dir"
+  if [ "$kind" = chainwatch ]; then start_cw "scrape-$kind" "$dir" true; else start_mtail "scrape-$kind" "$dir"; fi
+  tpid=$PID tport=$PORT
+  # Every peer once (the writer cycles through them), then idle once all is read.
+  "${TOOL[@]}" write --dir "$dir" --rate 20000 --peers "$PEERS" --rotate-every 1000000000 --copytruncate-every 0 \
+    --max-seconds 1.5 --out "$JS/scrape-$kind-seed.json" >/dev/null
+  "${TOOL[@]}" settle --port "$tport" --kind "$kind" --pid "$tpid" --written "$JS/scrape-$kind-seed.json" \
+    --timeout "$SETTLE_TIMEOUT" --out "$JS/scrape-$kind-seed-settle.json" >/dev/null
+  "${TOOL[@]}" wait-series --port "$tport" --kind "$kind" --series "$PEERS" --timeout 30 >"$JS/scrape-$kind-series.json"
+  echo "  $kind: $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["series"], "series,", round(c["body_bytes"]/1024), "KiB")' "$JS/scrape-$kind-series.json")"
+  LOAD_AT_IDLE=$(cut -d' ' -f1 /proc/loadavg)
+  scrape_wrk "$kind" idle "$tport" "$tpid"
+  rm -f "$WORK/stop-scrape-$kind"
+  "${TOOL[@]}" write --dir "$dir" --rate "$RATE" --peers "$PEERS" --rotate-every "$ROTATE_EVERY" \
+    --copytruncate-every "$COPYTRUNCATE_EVERY" --keep "$KEEP" --stop-file "$WORK/stop-scrape-$kind" \
+    --max-seconds $((2 * SCRAPE_SECONDS + 60)) --out "$JS/scrape-$kind-ingest-written.json" >/dev/null &
+  wpid=$!
+  PIDS+=("$wpid")
+  sleep 2
+  scrape_wrk "$kind" ingest "$tport" "$tpid"
+  touch "$WORK/stop-scrape-$kind"
+  wait "$wpid" || die "writer failed"
+  forget_pid "$wpid"
+  python3 - "$JS/scrape-$kind-load.json" "$LOAD_AT_IDLE" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+import json, sys
+json.dump({"idle": sys.argv[2], "ingest": sys.argv[3]}, open(sys.argv[1], "w"))
+PY
+  echo "  writer: $(python3 -c 'import json,sys; w=json.load(open(sys.argv[1])); print(w["rate"], "lines/s for", w["seconds"], "s")' "$JS/scrape-$kind-ingest-written.json")"
+  stop_pid "$tpid"
+  rm -rf "$dir"
+}
+step "0. scrape latency: $PEERS series, \`$SCRAPE_WRK\` without and with gzip, idle and under $RATE lines/s: chainwatch"
+scrape_run chainwatch
+if [ "$WITH_MTAIL" = 1 ]; then
+  step "0. scrape latency: the same for mtail"
+  scrape_run mtail
+fi
+step "0. where a chainwatch scrape's time goes (exporter/examples/scrape_cost.rs, $PEERS series)"
+"$TARGET_DIR/release/examples/scrape_cost" "$PEERS" 200 >"$JS/scrape-cost.md" || die "scrape_cost failed"
+sed 's/^/  /' "$JS/scrape-cost.md"
+
+if [ "$ONLY" != scrape ]; then
 WRK_CMD="wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_SECONDS}s --latency"
 WRK_MAX_CMD="wrk -t2 -c$WRK_MAX_CONNECTIONS -d${WRK_MAX_SECONDS}s --latency"
 # ------------------------------------------------------------------ 1. ingest + scrapes
@@ -270,10 +338,12 @@ if [ "$WITH_MTAIL" = 1 ] && [ "$MTAIL_BURST" = 1 ]; then
   rm -rf "$WORK/burst-mtail"
 fi
 
+fi # LOAD_ONLY
+
 # ------------------------------------------------------------------ report
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average at end: $LOAD_END"
-SETTINGS="LOAD_RATE=$RATE LOAD_PEERS=$PEERS LOAD_MAX_SERIES=$MAX_SERIES LOAD_ROTATE_EVERY=$ROTATE_EVERY LOAD_COPYTRUNCATE_EVERY=$COPYTRUNCATE_EVERY LOAD_KEEP=$KEEP LOAD_WRK_SECONDS=$WRK_SECONDS LOAD_WRK_THREADS=$WRK_THREADS LOAD_WRK_CONNECTIONS=$WRK_CONNECTIONS LOAD_WRK_MAX_CONNECTIONS=$WRK_MAX_CONNECTIONS LOAD_WRK_MAX_SECONDS=$WRK_MAX_SECONDS LOAD_MTAIL_RATE=$MTAIL_RATE LOAD_MARKERS=$MARKERS LOAD_POLL_INTERVAL=$POLL_INTERVAL LOAD_IDLE_SECONDS=$IDLE_SECONDS LOAD_BURST_BYTES=$BURST_BYTES LOAD_MTAIL=$WITH_MTAIL LOAD_MTAIL_BURST=$MTAIL_BURST"
+SETTINGS="LOAD_ONLY=$ONLY LOAD_SCRAPE_SECONDS=$SCRAPE_SECONDS LOAD_RATE=$RATE LOAD_PEERS=$PEERS LOAD_MAX_SERIES=$MAX_SERIES LOAD_ROTATE_EVERY=$ROTATE_EVERY LOAD_COPYTRUNCATE_EVERY=$COPYTRUNCATE_EVERY LOAD_KEEP=$KEEP LOAD_WRK_SECONDS=$WRK_SECONDS LOAD_WRK_THREADS=$WRK_THREADS LOAD_WRK_CONNECTIONS=$WRK_CONNECTIONS LOAD_WRK_MAX_CONNECTIONS=$WRK_MAX_CONNECTIONS LOAD_WRK_MAX_SECONDS=$WRK_MAX_SECONDS LOAD_MTAIL_RATE=$MTAIL_RATE LOAD_MARKERS=$MARKERS LOAD_POLL_INTERVAL=$POLL_INTERVAL LOAD_IDLE_SECONDS=$IDLE_SECONDS LOAD_BURST_BYTES=$BURST_BYTES LOAD_MTAIL=$WITH_MTAIL LOAD_MTAIL_BURST=$MTAIL_BURST"
 python3 - "$JS/meta.json" <<EOF
 import json, sys
 json.dump({"date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "cpu": """$CPU""", "cores": $(nproc),

@@ -491,6 +491,9 @@ def cmd_cpu(a):
 
 
 def cmd_wrk(a):
+    if a.print_ticks:
+        print(_ticks(a.pid))
+        return
     text = open(a.input).read()
 
     def dur(s):
@@ -515,6 +518,9 @@ def cmd_wrk(a):
     res["cmd"] = a.cmd_text
     if a.pid:
         res.update(proc_status(a.pid))
+        if a.ticks is not None and res.get("requests"):
+            # The target's CPU time (user+sys) over the run, per request.
+            res["cpu_ms_per_request"] = round((_ticks(a.pid) - a.ticks) / CLK_TCK * 1000 / res["requests"], 3)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res))
@@ -574,7 +580,76 @@ def cmd_report(a):
               f"— other work may be running on this machine; latencies and rates carry its noise.")
     md.append(f"Settings: {meta.get('settings')}.\n")
 
+    # 0. scrape latency
+    kinds = [k for k in ("chainwatch", "mtail") if j(f"scrape-{k}-idle-plain.json")]
+    if kinds:
+        sc = {(k, ph, gz): j(f"scrape-{k}-{ph}-{gz}.json")
+              for k in kinds for ph in ("idle", "ingest") for gz in ("plain", "gzip")}
+        ser = {k: j(f"scrape-{k}-series.json") or {} for k in kinds}
+        wr = {k: j(f"scrape-{k}-ingest-written.json") or {} for k in kinds}
+        la = {k: j(f"scrape-{k}-load.json") or {} for k in kinds}
+        md.append("### 0. Scrape latency: one scraper back to back (`wrk -t1 -c1 --latency`), idle and under ingest\n")
+        md.append("| | " + " | ".join(f"{k} p50 / p99" for k in kinds)
+                  + (" | mtail ÷ chainwatch, p50 / p99" if len(kinds) == 2 else "")
+                  + " | " + " | ".join(f"{k} scrapes/s, bytes per scrape" for k in kinds) + " |")
+        md.append("|---|" + "---:|" * (2 * len(kinds) + (1 if len(kinds) == 2 else 0)))
+
+        def per_scrape(r):
+            m = re.match(r"([\d.]+)([KMG]?B)$", r.get("read") or "")
+            if not m or not r.get("requests"):
+                return "–"
+            b = float(m.group(1)) * {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}[m.group(2)]
+            return f"{b / r['requests'] / 1024:.0f} KiB"
+
+        for ph, gz, label in (("idle", "plain", "idle, uncompressed"), ("idle", "gzip", "idle, gzip"),
+                              ("ingest", "plain", "under ingest, uncompressed"), ("ingest", "gzip", "under ingest, gzip")):
+            cells = []
+            for k in kinds:
+                r = sc[(k, ph, gz)]
+                cells.append(f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms" if r and r["p99_ms"] else "–")
+            if len(kinds) == 2:
+                a_, b_ = sc[("chainwatch", ph, gz)], sc[("mtail", ph, gz)]
+                try:
+                    cells.append(f"{b_['p50_ms'] / a_['p50_ms']:.1f}x / {b_['p99_ms'] / a_['p99_ms']:.1f}x")
+                except (TypeError, ZeroDivisionError, KeyError):
+                    cells.append("–")
+            for k in kinds:
+                r = sc[(k, ph, gz)]
+                cells.append(f"{r['rps']:.0f}, {per_scrape(r)}" if r and r.get("rps") else "–")
+            md.append(f"| {label} | " + " | ".join(cells) + " |")
+        md.append("")
+        cpu = []
+        for k in kinds:
+            for gz in ("plain", "gzip"):
+                r = sc[(k, "idle", gz)]
+                if r and r.get("cpu_ms_per_request") is not None:
+                    cpu.append(f"{k} {'gzip' if gz == 'gzip' else 'uncompressed'} {r['cpu_ms_per_request']} ms")
+        if cpu:
+            md.append("CPU time (user+sys) of the target per idle scrape, from /proc/PID/stat over the wrk run "
+                      "(steadier than latency on a shared machine): " + ", ".join(cpu) + ".\n")
+        for k in kinds:
+            md.append(f"- {k}: {ser[k].get('series', '–')} series of chain_peer_ping_seconds, "
+                      f"{(ser[k].get('body_bytes') or 0) / 1024:.0f} KiB uncompressed; writer during the ingest runs: "
+                      f"{fmt_int(wr[k].get('rate'))} lines/s (target {fmt_int(wr[k].get('rate_target'))}); "
+                      f"1-min load average before the idle runs {la[k].get('idle', '–')}, after the ingest runs "
+                      f"{la[k].get('ingest', '–')}.")
+        cwi = [sc[("chainwatch", "idle", g)] for g in ("plain", "gzip")]
+        cwl = [sc[("chainwatch", "ingest", g)] for g in ("plain", "gzip")]
+        if all(r and r["p99_ms"] for r in cwi + cwl):
+            i99, l99 = max(r["p99_ms"] for r in cwi), max(r["p99_ms"] for r in cwl)
+            md.append(f"\nTargets: chainwatch p99 ≤ 10 ms idle: {i99:.2f} ms → **{'met' if i99 <= 10 else 'NOT met'}**; "
+                      f"≤ 25 ms under ingest: {l99:.2f} ms → **{'met' if l99 <= 25 else 'NOT met'}** (worse of "
+                      "uncompressed and gzip).")
+        cost = os.path.join(d, "scrape-cost.md")
+        if os.path.exists(cost):
+            md.append("\nWhere a chainwatch scrape's time goes (`exporter/examples/scrape_cost.rs`: the same "
+                      "registry, each step alone, in one process, no HTTP):\n")
+            md.append(open(cost).read())
+        md.append("")
+
     # 1. wrk under ingest
+    if not j("load-chainwatch-written.json"):
+        return report_rest(a, d, j, meta, bad, md)
     md.append("### 1. Scrapes under ingest (wrk against /metrics while a writer appends to a rotating file)\n")
     cols = [(t, n) for t, n in (("chainwatch", "chainwatch"), ("mtail", "mtail, same run"),
                                 ("mtail-nowrk", "mtail, lower rate, no wrk"))
@@ -643,7 +718,14 @@ def cmd_report(a):
         if l.get("lines") != 0 or l.get("ping") != 0:
             bad.append(f"load: chainwatch {loss_text(l, S['chainwatch']['settle_state'])}")
 
+    return report_rest(a, d, j, meta, bad, md)
+
+
+def report_rest(a, d, j, meta, bad, md):
+    """Sections 2 to 4 and the verdict (each only when it ran)."""
     # 2. markers
+    if not j("markers-cw-inotify.json"):
+        return finish_report(a, bad, md)
     md.append("### 2. Log line → visible in /metrics\n")
     md.append("One unique `MARKER height=N` line appended, /metrics polled back to back until the value shows; "
               "a pause of 10–50 ms (random) between markers.\n")
@@ -727,6 +809,10 @@ def cmd_report(a):
                                 for x in b["samples"] if x["rss_kib"]))
             md.append("\n</details>\n")
 
+    return finish_report(a, bad, md)
+
+
+def finish_report(a, bad, md):
     md.append("### Verdict\n")
     if bad:
         md.append("**FAIL** (lines lost or counted twice by chainwatch):\n")
@@ -808,6 +894,8 @@ def main():
     p.add_argument("--in", dest="input", required=True)
     p.add_argument("--cmd", dest="cmd_text", default="wrk")
     p.add_argument("--pid", type=int)
+    p.add_argument("--ticks", type=int, help="the target's CPU ticks before the run (see --pid)")
+    p.add_argument("--print-ticks", action="store_true", help="print the CPU ticks of --pid and exit")
     p.add_argument("--out", required=True)
     p = sub.add_parser("report")
     p.add_argument("--dir", required=True)

@@ -15,11 +15,18 @@ need=()
   || need+=(prometheus-alertmanager)
 [ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null || need+=(systemd)
+# systemd-socket-activate (package systemd): the --web.systemd-socket tests.
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
+# The Python client's strict OpenMetrics parser checks /metrics in OpenMetrics (exporter/tests/
+# exposition.rs), and Python's ssl (OpenSSL) is the TLS server of exporter/tests/fetch_tls.rs.
+/usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need+=(python3-prometheus-client)
 # logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs
 # and the compressed rotations replayed in exporter/tests/replay_compressed.rs.
 [ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
+# tinyproxy: the real HTTP proxy of the proxy_url test (exporter/tests/fetch_tls.rs).
+command -v tinyproxy >/dev/null || need+=(tinyproxy-bin)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   SUDO=""

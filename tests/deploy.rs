@@ -308,3 +308,88 @@ fn every_path_the_ci_snippet_runs_exists() {
     assert!(ci.contains("bash scripts/check-generated.sh"));
     assert!(Path::new(&root().join("scripts/check-generated.sh")).exists());
 }
+
+#[test]
+fn systemd_socket_unit_and_drop_in_activate_the_sidecar() {
+    use chainwatch_tests::process::Proc;
+    use std::time::Duration;
+    let sys = root().join("deploy/systemd");
+    let socket = std::fs::read_to_string(sys.join("chainwatch-exporter.socket")).unwrap();
+    let dropin =
+        std::fs::read_to_string(sys.join("chainwatch-exporter.service.d/socket.conf")).unwrap();
+    let service = std::fs::read_to_string(sys.join("chainwatch-exporter.service")).unwrap();
+    assert!(
+        socket.contains("\nListenStream=19942\n"),
+        "the socket holds the default port"
+    );
+    assert!(socket.contains("WantedBy=sockets.target"));
+    // The three files pass systemd-analyze together (the drop-in is read from the .d directory).
+    let bin = workspace_bin("chainwatch-exporter");
+    let dir = tempfile::tempdir().unwrap();
+    let local = |t: &str| t.replace("/usr/local/bin/chainwatch-exporter", bin.to_str().unwrap());
+    std::fs::create_dir(dir.path().join("chainwatch-exporter.service.d")).unwrap();
+    std::fs::write(dir.path().join("chainwatch-exporter.socket"), &socket).unwrap();
+    std::fs::write(
+        dir.path().join("chainwatch-exporter.service"),
+        local(&service),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("chainwatch-exporter.service.d/socket.conf"),
+        local(&dropin),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.path().join("chainwatch-exporter.socket"))
+        .arg(dir.path().join("chainwatch-exporter.service"))
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
+    // The drop-in's command line, run the way systemd runs it for this socket: under
+    // systemd-socket-activate on a free port, the configuration and state directory local.
+    let exec = dropin
+        .replace("\\\n", " ")
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecStart="))
+        .rfind(|l| !l.trim().is_empty())
+        .expect("an ExecStart in the drop-in")
+        .to_string();
+    let state = dir.path().join("state");
+    let cfg = dir.path().join("chainwatch.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\nprofiles: [dilithion]\nsources:\n  - name: log\n    type: file\n    paths: [\"{}/node.log*\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let args: Vec<String> = local(&exec)
+        .replace("/etc/chainwatch/chainwatch.yaml", cfg.to_str().unwrap())
+        .replace("${STATE_DIRECTORY}", state.to_str().unwrap())
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert!(args.iter().any(|a| a == "--web.systemd-socket"), "{exec}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.args(["-l", &addr]).args(&args);
+    let mut p = Proc::spawn("activated", cmd, dir.path());
+    let stderr = p.stderr.clone();
+    p.wait_line(&stderr, "Listening on", Duration::from_secs(60));
+    let (status, body) = chainwatch_tests::http::get(&format!("http://{addr}/metrics")).unwrap();
+    assert_eq!(status, 200, "{}", p.logs());
+    assert!(body.contains("chainwatch_build_info"), "{body}");
+    assert_eq!(p.stop().and_then(|s| s.code()), Some(0), "{}", p.logs());
+}

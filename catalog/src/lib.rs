@@ -108,7 +108,8 @@ impl Metric {
         }
     }
 
-    /// True for `chain_*` (node) metrics, false for `chainwatch_*` (the sidecar's own).
+    /// True for `chain_*` (node) metrics, false for `chainwatch_*` and `process_*` (the sidecar's
+    /// own).
     pub fn is_node_metric(&self) -> bool {
         self.name.starts_with("chain_")
     }
@@ -154,9 +155,12 @@ mod tests {
     fn names_follow_prometheus_conventions() {
         for m in CATALOG {
             assert_eq!(conventions::problems(&m.shape()), vec![], "{}", m.name);
+            // process_*: the standard process metrics, named as every client library names them.
             assert!(
-                m.name.starts_with("chain_") || m.name.starts_with("chainwatch_"),
-                "{} lacks a chain_/chainwatch_ prefix",
+                m.name.starts_with("chain_")
+                    || m.name.starts_with("chainwatch_")
+                    || m.name.starts_with("process_"),
+                "{} lacks a chain_/chainwatch_/process_ prefix",
                 m.name
             );
             assert!(

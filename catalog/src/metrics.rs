@@ -460,8 +460,8 @@ pub static CATALOG: &[Metric] = &[
     gauge(
         "chainwatch_build_info",
         Unit::None,
-        "Build information; always 1.",
-        &["version", "revision", "rustversion"],
+        "Build information (version, git revision and branch, rustc version); always 1.",
+        &["version", "revision", "branch", "rustversion"],
         &[],
     ),
     gauge(
@@ -584,8 +584,60 @@ pub static CATALOG: &[Metric] = &[
     ),
     counter(
         "chainwatch_source_errors_total",
-        "Source errors, by kind: timeout, connect, http_status, too_large, decode, rpc (polled sources); read, watch, checkpoint (file); exited, journalctl, decode, checkpoint (journal).",
+        "Source errors, by kind: timeout, connect, tls, http_status, too_large, decode, rpc (polled sources); read, watch, checkpoint (file); exited, journalctl, decode, checkpoint (journal).",
         &["source", "kind"],
+        &[],
+    ),
+    // --- the process, as every Prometheus client library exports it (same names and help)
+    Metric {
+        unit: Unit::Seconds,
+        ..counter(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            &[],
+            &[],
+        )
+    },
+    gauge(
+        "process_open_fds",
+        Unit::None,
+        "Number of open file descriptors.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_max_fds",
+        Unit::None,
+        "Maximum number of open file descriptors.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_virtual_memory_bytes",
+        Unit::Bytes,
+        "Virtual memory size in bytes.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory size in bytes.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_start_time_seconds",
+        Unit::Seconds,
+        "Start time of the process since unix epoch in seconds.",
+        &[],
+        &[],
+    ),
+    gauge(
+        "process_threads",
+        Unit::None,
+        "Number of OS threads in the process.",
+        &[],
         &[],
     ),
 ];

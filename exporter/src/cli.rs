@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_MAX_LINE_BYTES};
-use crate::log::Level;
+use crate::log::{Format, Level};
 use crate::{pipeline, profile, replay, serve};
 
 /// 9100–9999, the range of Prometheus's default port allocations, is fully allocated; 19942 is
@@ -18,15 +18,19 @@ pub const DEFAULT_LISTEN: &str = ":19942";
 #[command(
     name = "chainwatch-exporter",
     version,
+    long_version = crate::version::LONG,
     about = "Follows a blockchain node's logs and exports standardized Prometheus metrics."
 )]
 pub struct Cli {
     /// Configuration file (YAML). Without it, the sidecar serves the built-in default: ./node.log* with the dilithion profile.
     #[arg(long = "config", global = true)]
     pub config: Option<PathBuf>,
-    /// Address to listen on for HTTP requests.
+    /// Address to listen on for HTTP requests; repeat to listen on several.
     #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
-    pub listen_address: String,
+    pub listen_addresses: Vec<String>,
+    /// Use the sockets systemd passes (socket activation) instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
     /// Maximum number of concurrent scrapes; more are answered 503 at once. 0 means no limit.
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,
@@ -42,6 +46,14 @@ pub struct Cli {
     /// Only log messages with this severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: Level,
+    /// Output format of log messages: logfmt or json.
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    pub log_format: Format,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -117,7 +129,7 @@ struct UsageError(String);
 /// config, profile).
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    crate::log::set_level(cli.log_level);
+    crate::log::init(cli.log_level, cli.log_format);
     match run(cli) {
         Ok(()) => 0,
         Err(e) if e.is::<TestsFailed>() => 1,
@@ -283,7 +295,8 @@ fn run(cli: Cli) -> Result<()> {
             serve::run(
                 cfg,
                 serve::WebOptions {
-                    listen_address: cli.listen_address,
+                    listen_addresses: cli.listen_addresses,
+                    systemd_socket: cli.systemd_socket,
                     telemetry_path: cli.telemetry_path,
                     state_dir: cli.state_dir,
                     web_config: cli.web_config,

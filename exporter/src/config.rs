@@ -90,6 +90,19 @@ pub struct ApiSourceSpec {
     pub user: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Client options in the shape of Prometheus's `http_client_config` (`source::client`).
+    #[serde(default)]
+    pub tls_config: Option<crate::source::client::TlsConfigSpec>,
+    #[serde(default)]
+    pub authorization: Option<crate::source::client::AuthorizationSpec>,
+    #[serde(default)]
+    pub basic_auth: Option<crate::source::client::BasicAuthSpec>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +177,8 @@ pub struct ApiSource {
     pub timeout: Duration,
     pub max_body_bytes: usize,
     pub auth: RpcAuth,
+    /// TLS, authorization, headers, proxy.
+    pub client: crate::source::client::ClientConfigured,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
@@ -413,6 +428,22 @@ impl Config {
                     if kind == ApiSourceKind::Health && a.mapping.is_some() {
                         return Err(pos.error(at("mapping"), "a health source needs no mapping"));
                     }
+                    let client = crate::source::client::ClientSpec {
+                        tls_config: a.tls_config.clone(),
+                        authorization: a.authorization.clone(),
+                        basic_auth: a.basic_auth.clone(),
+                        headers: a.headers.clone(),
+                        proxy_url: a.proxy_url.clone(),
+                        follow_redirects: a.follow_redirects,
+                    }
+                    .validate(&|p: &Path| base.path(p))
+                    .map_err(|e| pos.error(at(&e.field), e.message))?;
+                    if client.auth.is_some() && !matches!(auth, RpcAuth::None) {
+                        return Err(pos.error(
+                            at(if a.basic_auth.is_some() { "basic_auth" } else { "authorization" }),
+                            "give either cookie_file / user + password_file, or basic_auth / authorization, not both",
+                        ));
+                    }
                     let max_body_bytes = a.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
                     if max_body_bytes < 1024 {
                         return Err(pos.error(at("max_body_bytes"), "must be at least 1024"));
@@ -427,6 +458,7 @@ impl Config {
                         timeout,
                         max_body_bytes,
                         auth,
+                        client,
                     });
                 }
             }
@@ -480,7 +512,8 @@ mod tests {
                     - {type: journal, name: j, directory: journal, files: [a.journal], journalctl: bin/journalctl}\n\
                     - {type: journal, name: k, journalctl: journalctl}\n\
                     - {type: jsonrpc, name: r, url: 'http://127.0.0.1:1', cookie_file: ../.cookie}\n\
-                    - {type: jsonrpc, name: s, url: 'http://127.0.0.1:1', user: u, password_file: secrets/pw}\n";
+                    - {type: jsonrpc, name: s, url: 'http://127.0.0.1:1', user: u, password_file: secrets/pw}\n\
+                    - {type: health, name: h, url: 'https://127.0.0.1:1', tls_config: {ca_file: tls/ca.crt, cert_file: tls/c.crt, key_file: /abs/c.key}, authorization: {credentials_file: tls/token}}\n";
         let file = d.join("chainwatch.yaml");
         std::fs::write(&file, text).unwrap();
         let c = Config::load(&file).unwrap();
@@ -505,6 +538,15 @@ mod tests {
         assert!(matches!(&c.apis[0].auth, RpcAuth::Cookie(p) if *p == d.join("../.cookie")));
         assert!(
             matches!(&c.apis[1].auth, RpcAuth::Password { file, .. } if *file == d.join("secrets/pw"))
+        );
+        let h = &c.apis[2].client;
+        assert_eq!(h.ca_file, Some(d.join("tls/ca.crt")));
+        assert_eq!(
+            h.identity,
+            Some((d.join("tls/c.crt"), PathBuf::from("/abs/c.key")))
+        );
+        assert!(
+            matches!(&h.auth, Some(crate::source::client::Auth::Scheme { file, .. }) if *file == d.join("tls/token"))
         );
     }
 

@@ -63,14 +63,16 @@ pub fn build(
         .map(|(k, v)| (k, Arc::new(v)))
         .collect();
     let engine = Engine::new(rules);
+    use crate::version;
     let info = metrics.gauge_vec(
         "chainwatch_build_info",
-        &["version", "revision", "rustversion"],
+        &["version", "revision", "branch", "rustversion"],
     )?;
     info.with_label_values(&[
-        env!("CARGO_PKG_VERSION"),
-        option_env!("CHAINWATCH_REVISION").unwrap_or("unknown"),
-        rustc_version(),
+        version::VERSION,
+        version::REVISION,
+        version::BRANCH,
+        version::RUSTC_VERSION,
     ])
     .set(1.0);
     let pinfo = metrics.gauge_vec("chainwatch_profile_info", &["profile"])?;
@@ -85,8 +87,4 @@ pub fn build(
         profile_names,
         labels,
     })
-}
-
-fn rustc_version() -> &'static str {
-    option_env!("CHAINWATCH_RUSTC").unwrap_or("unknown")
 }

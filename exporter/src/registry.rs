@@ -6,7 +6,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chainwatch_catalog::{Catalog, Kind, Metric};
+use prometheus::core::Collector;
+use prometheus::process_collector::ProcessCollector;
+use prometheus::proto::MetricFamily;
 use prometheus::{Counter, CounterVec, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
+
+use crate::exposition;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -38,6 +43,10 @@ pub struct Metrics {
     guards: BTreeMap<&'static str, Arc<Guard>>,
     series_cap: usize,
     catalog: Catalog,
+    /// The registry's constant labels, each escaped once (see `exposition`).
+    consts: exposition::Labels,
+    /// `process_*` (CPU, memory, file descriptors, start time, threads), when asked for.
+    process: Option<Arc<ProcessCollector>>,
 }
 
 /// Default for `max_series_per_metric`: room for a large validator leaderboard or peer table,
@@ -106,12 +115,12 @@ impl Metrics {
                 return Err(RegistryError::UnknownConstLabel(k.clone()));
             }
         }
-        let labels = const_labels
+        let labels: Vec<(String, String)> = const_labels
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let registry = Registry::new_custom(None, Some(labels))
+        let registry = Registry::new_custom(None, Some(labels.iter().cloned().collect()))
             .map_err(|e| RegistryError::Prometheus(String::new(), e))?;
         Ok(Self {
             registry,
@@ -119,6 +128,8 @@ impl Metrics {
             guards: BTreeMap::new(),
             series_cap: DEFAULT_SERIES_CAP,
             catalog: Catalog::builtin(),
+            consts: exposition::Labels::new(&labels),
+            process: None,
         })
     }
 
@@ -130,6 +141,8 @@ impl Metrics {
             guards: BTreeMap::new(),
             series_cap: DEFAULT_SERIES_CAP,
             catalog: Catalog::builtin(),
+            consts: exposition::Labels::default(),
+            process: None,
         }
     }
 
@@ -141,6 +154,21 @@ impl Metrics {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Add the `process_*` metrics of this process (the prometheus crate's process collector:
+    /// CPU seconds, resident and virtual memory, open and maximum file descriptors, start time,
+    /// threads), read from /proc at every collection.
+    pub fn register_process_metrics(&mut self) -> Result<(), RegistryError> {
+        if self.process.is_some() {
+            return Ok(());
+        }
+        let pc = Arc::new(ProcessCollector::for_self());
+        self.registry
+            .register(Box::new(SharedCollector(pc.clone())))
+            .map_err(|e| RegistryError::Prometheus("process_*".into(), e))?;
+        self.process = Some(pc);
+        Ok(())
     }
 
     pub fn set_series_cap(&mut self, cap: usize) {
@@ -234,21 +262,58 @@ impl Metrics {
         }
     }
 
-    /// The text exposition of everything registered.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let mut families = self.registry.gather();
-        // The registry keeps constant labels in a hash map: their order changes from one process
-        // to the next. Sorted, like client_golang's, a scrape is the same text for the same state.
-        for f in &mut families {
-            for m in f.mut_metric() {
-                m.mut_label().sort_by(|a, b| a.name().cmp(b.name()));
-            }
+    /// Every family, collected now, by name (series in no particular order: the encoder orders
+    /// them). The same families and series as `registry().gather()`, without its copy of the
+    /// constant labels into every series: those are written once per registry by the encoder.
+    pub fn collect(&self) -> Vec<MetricFamily> {
+        let mut out: Vec<MetricFamily> = Vec::with_capacity(self.families.len() + 8);
+        for (f, _) in self.families.values() {
+            out.extend(match f {
+                Family::Counter(c) => c.collect(),
+                Family::Gauge(g) => g.collect(),
+                Family::Histogram(h) => h.collect(),
+            });
         }
-        // Encoding into a String cannot fail for well-formed families; an error would mean a bug in
-        // the prometheus crate, and a partial scrape is better than a crashed sidecar.
-        let _ = prometheus::TextEncoder::new().encode_utf8(&families, &mut out);
+        if let Some(p) = &self.process {
+            out.extend(p.collect());
+            out.sort_by(|a, b| a.name().cmp(b.name()));
+        }
         out
+    }
+
+    /// The rendered constant labels every series of this registry carries.
+    pub fn const_labels(&self) -> &exposition::Labels {
+        &self.consts
+    }
+
+    /// The unit of a registered family (the catalog's, declared metrics included), for
+    /// OpenMetrics' `# UNIT`.
+    pub fn unit(&self, name: &str) -> Option<&'static str> {
+        self.catalog.lookup(name).and_then(|m| m.unit.suffix())
+    }
+
+    /// Collect everything registered now and write it to `e`.
+    pub fn encode_into(&self, e: &mut exposition::Encoder) {
+        e.families(&self.collect(), &self.consts, &|n| self.unit(n));
+    }
+
+    /// The exposition of everything registered, in the classic text format.
+    pub fn encode(&self) -> String {
+        let mut e = exposition::Encoder::new(exposition::Format::Text, 4096);
+        self.encode_into(&mut e);
+        String::from_utf8(e.finish()).unwrap_or_default()
+    }
+}
+
+/// The process collector, shared between the registry (for `gather`) and `collect`.
+struct SharedCollector(Arc<ProcessCollector>);
+
+impl Collector for SharedCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0.collect()
     }
 }
 

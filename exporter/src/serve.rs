@@ -1,6 +1,5 @@
 //! Serve mode: sources → engine → registry → HTTP, until SIGTERM or SIGINT; SIGHUP reloads.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +15,10 @@ use crate::source::{self, file, journal, poll};
 use crate::web::server::{self, Shared, Web};
 
 pub struct WebOptions {
-    pub listen_address: String,
+    /// `--web.listen-address`, each one listened on.
+    pub listen_addresses: Vec<String>,
+    /// `--web.systemd-socket`: the sockets systemd passed instead of the addresses.
+    pub systemd_socket: bool,
     pub telemetry_path: String,
     pub state_dir: Option<PathBuf>,
     /// `--web.config.file`: TLS, basic auth and response headers (exporter-toolkit format).
@@ -151,8 +153,10 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
     let first = prepare(&cfg, &state_dir)?;
+    let listeners = crate::web::listen::listeners(&web.listen_addresses, web.systemd_socket)?;
     // Reload outcome lives outside the generations: it must survive the swap it reports on.
     let mut meta = Metrics::new(&cfg.labels)?;
+    meta.register_process_metrics()?;
     let reload_ok = meta
         .gauge_vec("chainwatch_config_last_reload_successful", &[])?
         .with_label_values(&[] as &[&str]);
@@ -172,17 +176,18 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let result = rt.block_on(async move {
-        let addr = parse_listen(&web.listen_address)?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr} (--web.listen-address)"))?;
-        let local = listener.local_addr()?;
-        info!(
-            "listening",
-            address = local,
-            telemetry_path = web.telemetry_path,
-            profiles = first.profile_names.join(",")
-        );
+        let mut bound = Vec::new();
+        for l in listeners {
+            let l = tokio::net::TcpListener::from_std(l).context("listening socket")?;
+            info!(
+                "listening",
+                address = l.local_addr()?,
+                telemetry_path = web.telemetry_path,
+                profiles = first.profile_names.join(","),
+                systemd_socket = web.systemd_socket
+            );
+            bound.push(l);
+        }
         let webstate = Arc::new(Web::new(
             Arc::new(meta),
             first.shared.clone(),
@@ -192,7 +197,10 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         ));
         let mut current = first.start()?;
         let (tx, rx) = watch::channel(false);
-        let server = tokio::spawn(server::serve(listener, webstate.clone(), rx));
+        let servers: Vec<_> = bound
+            .into_iter()
+            .map(|l| tokio::spawn(server::serve(l, webstate.clone(), rx.clone())))
+            .collect();
         let mut signals = Signals::install()?;
         loop {
             match signals.next().await {
@@ -242,7 +250,9 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         info!("shutting down");
         let _ = tx.send(true);
         let failed = current.stop().await;
-        let _ = server.await;
+        for s in servers {
+            let _ = s.await;
+        }
         if !failed.is_empty() {
             anyhow::bail!("sources failed: {}", failed.join("; "));
         }
@@ -324,17 +334,6 @@ pub fn load_security(path: Option<&std::path::Path>) -> Result<server::Security>
         auth: c.auth,
         headers: c.headers,
     })
-}
-
-/// `:9942`, `0.0.0.0:9942`, `127.0.0.1:0`, `[::1]:9942`.
-fn parse_listen(s: &str) -> Result<SocketAddr> {
-    let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
-    } else {
-        s.to_string()
-    };
-    full.parse()
-        .with_context(|| format!("--web.listen-address `{s}` is not host:port"))
 }
 
 /// The last word of a run: what each source read and each rule matched, so that counts survive

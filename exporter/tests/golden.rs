@@ -21,7 +21,9 @@ fn normalize(text: &str) -> String {
                 .map(|kv| {
                     let (k, v) = kv.split_once('=').unwrap();
                     match k {
-                        "version" | "revision" | "rustversion" => format!("{k}=\"<{k}>\""),
+                        "version" | "revision" | "branch" | "rustversion" => {
+                            format!("{k}=\"<{k}>\"")
+                        }
                         _ => format!("{k}={v}"),
                     }
                 })

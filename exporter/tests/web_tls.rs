@@ -3,6 +3,7 @@
 //! itself must be looked at).
 
 mod common;
+use common::certs::{ca, leaf, Ca, Leaf};
 use common::process::{poll_until, Sidecar, DEADLINE};
 use common::*;
 
@@ -13,64 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::{CertificateDer, ServerName};
-
-// ---------------------------------------------------------------- certificates
-
-struct Ca {
-    pem: String,
-    der: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let key = KeyPair::generate().unwrap();
-    let cert = p.self_signed(&key).unwrap();
-    Ca {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        issuer: Issuer::new(p, key),
-    }
-}
-
-struct Leaf {
-    pem: String,
-    der: CertificateDer<'static>,
-    key_pem: String,
-}
-
-/// A certificate for 127.0.0.1/localhost (server) or a client, signed by `ca`, with its own key
-/// unless one is given (to rotate a certificate without its key).
-fn leaf(ca: &Ca, cn: &str, client: bool, key: Option<&str>) -> Leaf {
-    let mut p =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.use_authority_key_identifier_extension = true;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![if client {
-        ExtendedKeyUsagePurpose::ClientAuth
-    } else {
-        ExtendedKeyUsagePurpose::ServerAuth
-    }];
-    let key = match key {
-        Some(k) => KeyPair::from_pem(k).unwrap(),
-        None => KeyPair::generate().unwrap(),
-    };
-    let cert = p.signed_by(&key, &ca.issuer).unwrap();
-    Leaf {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        key_pem: key.serialize_pem(),
-    }
-}
 
 /// Write atomically (temp file + rename), as certificate tools do.
 fn replace(path: &Path, text: &str) {

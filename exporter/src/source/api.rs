@@ -60,18 +60,24 @@ impl Poller {
     /// The error kinds this source can count (see `FetchError::kind`).
     pub fn error_kinds(&self) -> &'static [&'static str] {
         match self {
-            Poller::HttpJson { .. } | Poller::Prometheus { .. } => {
-                &["timeout", "connect", "http_status", "too_large", "decode"]
-            }
+            Poller::HttpJson { .. } | Poller::Prometheus { .. } => &[
+                "timeout",
+                "connect",
+                "tls",
+                "http_status",
+                "too_large",
+                "decode",
+            ],
             Poller::JsonRpc { .. } => &[
                 "timeout",
                 "connect",
+                "tls",
                 "http_status",
                 "too_large",
                 "decode",
                 "rpc",
             ],
-            Poller::Health { .. } => &["timeout", "connect", "http_status"],
+            Poller::Health { .. } => &["timeout", "connect", "tls", "http_status"],
         }
     }
 
@@ -251,8 +257,10 @@ fn poller(
         ApiSourceKind::JsonRpc => ApiKind::Jsonrpc,
         ApiSourceKind::Prometheus => ApiKind::Prometheus,
         ApiSourceKind::Health => {
-            let target =
-                Target::parse(&a.url, None).map_err(|e| cfg.positions.error(at("url"), e))?;
+            let target = Target::parse(&a.url, None)
+                .map_err(|e| cfg.positions.error(at("url"), e))?
+                .with_client(a.client.clone())
+                .map_err(|e| cfg.positions.error(at(&e.field), e.message))?;
             let up = metrics
                 .gauge_vec("chain_node_up", &[])?
                 .with_label_values(&[] as &[&str]);
@@ -328,7 +336,9 @@ fn poller(
         },
     };
     let target = Target::parse(&a.url, api.path.as_deref())
-        .map_err(|e| cfg.positions.error(at("url"), e))?;
+        .map_err(|e| cfg.positions.error(at("url"), e))?
+        .with_client(a.client.clone())
+        .map_err(|e| cfg.positions.error(at(&e.field), e.message))?;
     let poller = match a.kind {
         ApiSourceKind::HttpJson => Poller::HttpJson {
             target,

@@ -1,12 +1,16 @@
-//! A small HTTP/1.1 client for polling node APIs: one request per connection, a deadline over the
-//! whole exchange, and a cap on the body so a misbehaving node cannot exhaust the sidecar's memory.
+//! One request of a polled source, on reqwest (hyper underneath, rustls for `https://`): the
+//! source's client options (`source::client`), a deadline over the whole exchange, and a cap on
+//! the body — a misbehaving node cannot exhaust the sidecar's memory: the body is read up to
+//! `max_body` bytes and the connection dropped past that.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, Url};
+
+use super::client::{Client, ClientConfigured, FieldError};
 
 /// Why a poll failed; the `kind` label of `chainwatch_source_errors_total`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +19,10 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The TLS handshake failed: certificate not trusted or not for this name, client
+    /// certificate refused, no common protocol.
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("HTTP status {0}")]
     Status(u16),
     #[error("response body larger than {0} bytes")]
@@ -33,6 +41,7 @@ impl FetchError {
         match self {
             FetchError::Timeout(_) => "timeout",
             FetchError::Connect(_) => "connect",
+            FetchError::Tls(_) => "tls",
             FetchError::Status(_) => "http_status",
             FetchError::TooLarge(_) | FetchError::TooMany(_) => "too_large",
             FetchError::Decode(_) => "decode",
@@ -41,48 +50,69 @@ impl FetchError {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A source's URL and the client that reaches it.
+#[derive(Clone)]
 pub struct Target {
-    pub uri: Uri,
-    host: String,
-    port: u16,
+    pub url: Url,
+    client: Arc<Client>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url.as_str())
+            .finish()
+    }
 }
 
 impl Target {
-    /// `base` is `http://host:port[/path]`; `default_path` is used when `base` has no path.
+    /// `base` is `http[s]://host[:port][/path]`; `default_path` is used when `base` has no path.
+    /// The client has no options until `with_client`.
     pub fn parse(base: &str, default_path: Option<&str>) -> Result<Self, String> {
-        let uri: Uri = base
-            .parse()
-            .map_err(|e| format!("`{base}` is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => return Err(format!("`{base}`: scheme {other} is not supported (http only; put TLS-only nodes behind a local proxy)")),
-            None => return Err(format!("`{base}` needs http://")),
-        }
-        let host = uri
-            .host()
-            .ok_or_else(|| format!("`{base}` has no host"))?
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        let uri = match (uri.path(), default_path) {
-            ("" | "/", Some(p)) if uri.query().is_none() => {
-                let p = if p.starts_with('/') {
-                    p.to_string()
-                } else {
-                    format!("/{p}")
-                };
-                format!(
-                    "http://{}{}",
-                    uri.authority().map(|a| a.as_str()).unwrap_or(""),
-                    p
-                )
-                .parse()
-                .map_err(|e| format!("`{base}` + `{p}`: {e}"))?
+        let mut url = Url::parse(base).map_err(|e| format!("`{base}` is not a URL: {e}"))?;
+        match url.scheme() {
+            "http" | "https" => {}
+            other => {
+                return Err(format!(
+                    "`{base}`: scheme {other} is not supported (http or https)"
+                ))
             }
-            _ => uri,
-        };
-        Ok(Target { uri, host, port })
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("`{base}` has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "`{base}`: credentials in the URL are refused (they would be logged); use basic_auth with password_file"
+            ));
+        }
+        if let (Some(p), "/", None) = (default_path, url.path(), url.query()) {
+            // `http://host:8080` parses with the path `/`: the mapping's path applies.
+            let p = if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("/{p}")
+            };
+            let (path, query) = match p.split_once('?') {
+                Some((path, q)) => (path.to_string(), Some(q.to_string())),
+                None => (p, None),
+            };
+            url.set_path(&path);
+            url.set_query(query.as_deref());
+        }
+        // No options: the shared default client, nothing built here.
+        let client = Client::new(ClientConfigured::default()).map_err(|e| e.message)?;
+        Ok(Target {
+            url,
+            client: Arc::new(client),
+        })
+    }
+
+    /// Use the source's client options (TLS, authorization, headers, proxy). Errors name the
+    /// field: a CA, certificate or key that cannot be loaded is refused at start.
+    pub fn with_client(mut self, config: ClientConfigured) -> Result<Self, FieldError> {
+        self.client = Arc::new(Client::new(config)?);
+        Ok(self)
     }
 }
 
@@ -92,7 +122,8 @@ pub struct Response {
 }
 
 /// One request; any status is returned (callers decide what is an error), except that the body
-/// is read only up to `max_body` bytes.
+/// is read only up to `max_body` bytes. `headers` are the poller's own (content type, accept,
+/// a JSON-RPC cookie); the source's configured headers take precedence over them.
 pub async fn request(
     target: &Target,
     method: Method,
@@ -114,73 +145,78 @@ async fn exchange(
     headers: &[(&'static str, String)],
     max_body: usize,
 ) -> Result<Response, FetchError> {
-    let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| FetchError::Connect(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| FetchError::Connect(e.to_string()))?;
-    let conn = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let authority = target
-        .uri
-        .authority()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let path = target
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", authority)
-        .header(
-            "user-agent",
-            concat!("chainwatch/", env!("CARGO_PKG_VERSION")),
-        );
+    let config = &target.client.config;
+    let client = target.client.get().map_err(FetchError::Connect)?;
+    let mut req = client.request(method, target.url.clone());
+    let mut map = reqwest::header::HeaderMap::new();
     for (k, v) in headers {
-        req = req.header(*k, v);
+        let v = HeaderValue::from_str(v).map_err(|e| FetchError::Connect(e.to_string()))?;
+        map.insert(HeaderName::from_static(k), v);
     }
-    let req = req
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| FetchError::Connect(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| FetchError::Connect(e.to_string()))?;
+    if let Some(auth) = config.authorization().map_err(FetchError::Connect)? {
+        map.insert(AUTHORIZATION, auth);
+    }
+    for (k, v) in &config.headers {
+        map.insert(k.clone(), v.clone());
+    }
+    req = req.headers(map);
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    let mut resp = req.send().await.map_err(classify)?;
     let status = resp.status().as_u16();
-    if let Some(len) = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
+    if resp.content_length().is_some_and(|n| n > max_body as u64) {
+        return Err(FetchError::TooLarge(max_body));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Connect(format!("reading the body: {}", chain(&e))))?
     {
-        if len > max_body {
-            conn.abort();
+        if buf.len() + chunk.len() > max_body {
+            // Dropping the response closes the connection: the rest is never read.
             return Err(FetchError::TooLarge(max_body));
         }
+        buf.extend_from_slice(&chunk);
     }
-    let mut body = resp.into_body();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| FetchError::Connect(format!("reading the body: {e}")))?;
-        if let Some(data) = frame.data_ref() {
-            if buf.len() + data.len() > max_body {
-                conn.abort();
-                return Err(FetchError::TooLarge(max_body));
-            }
-            buf.extend_from_slice(data);
-        }
-    }
-    conn.abort();
     Ok(Response {
         status,
         body: Bytes::from(buf),
     })
+}
+
+/// A transport error as a kind: TLS when rustls is anywhere in the chain. It hides inside
+/// `io::Error`s (nested), whose `source()` skips the error they wrap, so those are opened.
+fn classify(e: reqwest::Error) -> FetchError {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(x) = cur {
+        if let Some(t) = x.downcast_ref::<rustls::Error>() {
+            return FetchError::Tls(t.to_string());
+        }
+        cur = match x.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|i| i as &(dyn std::error::Error + 'static)),
+            None => x.source(),
+        };
+    }
+    FetchError::Connect(chain(&e))
+}
+
+/// An error and its causes on one line: reqwest's own message is only "error sending request".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        let m = x.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = x.source();
+    }
+    s
 }
 
 #[cfg(test)]
@@ -190,15 +226,17 @@ mod tests {
     #[test]
     fn default_path_applies_only_without_a_path() {
         let t = Target::parse("http://127.0.0.1:8080", Some("/v1/consensus/stats")).unwrap();
-        assert_eq!(
-            t.uri.to_string(),
-            "http://127.0.0.1:8080/v1/consensus/stats"
-        );
-        let t = Target::parse("http://127.0.0.1:8080/other", Some("/v1/consensus/stats")).unwrap();
-        assert_eq!(t.uri.path(), "/other");
-        assert!(Target::parse("https://x", None)
+        assert_eq!(t.url.as_str(), "http://127.0.0.1:8080/v1/consensus/stats");
+        let t = Target::parse("https://node:8080/other", Some("/v1/consensus/stats")).unwrap();
+        assert_eq!(t.url.path(), "/other");
+        let t = Target::parse("http://[::1]:9", Some("metrics?x=1")).unwrap();
+        assert_eq!(t.url.as_str(), "http://[::1]:9/metrics?x=1");
+        assert!(Target::parse("ftp://x", None)
             .unwrap_err()
-            .contains("http only"));
+            .contains("http or https"));
+        assert!(Target::parse("http://u:p@x", None)
+            .unwrap_err()
+            .contains("basic_auth"));
         assert!(Target::parse("not a url", None).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! engine; polled sources run on the async runtime and write their mapped metrics.
 
 pub mod api;
+pub mod client;
 pub mod fetch;
 pub mod file;
 pub mod journal;

@@ -1,6 +1,7 @@
 //! Helpers shared by the exporter's integration tests.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod httpd;
 pub mod journal;
 pub mod process;
@@ -101,22 +102,30 @@ pub fn value(samples: &[(Series, f64)], name: &str, want: &[(&str, &str)]) -> Op
     hits.first().copied()
 }
 
-pub fn promtool_check_metrics(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+/// Run `cmd` with `input` on its standard input; its output.
+fn piped(cmd: &mut Command, input: &str, missing: &str) -> Output {
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("promtool not found: install Debian's `prometheus` package (the README's test command does)");
+        .expect(missing);
     use std::io::Write;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(text.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn promtool_check_metrics(text: &str) {
+    let out = piped(
+        Command::new("promtool").args(["check", "metrics"]),
+        text,
+        "promtool not found: install Debian's `prometheus` package (the README's test command does)",
+    );
     assert!(
         out.status.success(),
         "promtool check metrics failed:\n{}{}",
@@ -127,4 +136,51 @@ pub fn promtool_check_metrics(text: &str) {
 
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
+}
+
+/// A Python with the `prometheus_client` package (Debian's python3-prometheus-client, which
+/// scripts/test.sh installs): `CHAINWATCH_PYTHON`, else /usr/bin/python3, else python3.
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("CHAINWATCH_PYTHON") {
+        return p;
+    }
+    for p in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(p)
+            .args(["-c", "import prometheus_client.openmetrics.parser"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return p.to_string();
+        }
+    }
+    panic!("no python3 with prometheus_client: install Debian's python3-prometheus-client (scripts/test.sh does)")
+}
+
+/// Parse `text` with the OpenMetrics parser of the Python client library, which enforces the
+/// specification (`# EOF`, `_total` counters, `# UNIT` as the name's suffix, canonical `le`).
+/// Returns `{"families": [[name, type, unit]...], "samples": [[name, {labels}, value]...]}`, or
+/// panics with the parser's complaint.
+pub fn openmetrics_parse(text: &str) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import json, math, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+fams, samples = [], []
+for f in text_string_to_metric_families(sys.stdin.read()):
+    fams.append([f.name, f.type, f.unit])
+    for s in f.samples:
+        v = s.value
+        samples.append([s.name, s.labels, None if math.isnan(v) else ("+Inf" if v == math.inf else v)])
+print(json.dumps({"families": fams, "samples": samples}))
+"#;
+    let out = piped(
+        Command::new(python()).args(["-c", SCRIPT]),
+        text,
+        "run python3",
+    );
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the exposition:\n{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
