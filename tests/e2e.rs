@@ -402,7 +402,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
     // Inject every scenario at once, each on its own nodes.
     let t0 = Instant::now();
     stack.scenario(r#"{"scenario": "consensus_divergence", "node": "cj-eu-1"}"#);
-    let down = stack.scenario(r#"{"scenario": "region_down", "region": "us-east"}"#);
+    let down = stack.scenario(r#"{"scenario": "node_down", "region": "us-east"}"#);
     assert_eq!(
         down["nodes"],
         serde_json::json!(["cj-us-1", "dil-us-1", "pop-us-1"])
@@ -550,7 +550,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
                 .into()
         );
     }
-    stack.scenario(r#"{"scenario": "region_down", "region": "us-east", "on": false}"#);
+    stack.scenario(r#"{"scenario": "node_down", "region": "us-east", "on": false}"#);
     eprintln!(
         "e2e: (b) region down delivered, its node alerts inhibited (t0+{:?})",
         t0.elapsed()

@@ -1,5 +1,6 @@
 //! The whole chain on loopback, the way an operator runs it: the simulated fleet
-//! (`chainwatch-sim`), one real sidecar per node on the configuration the simulator generated,
+//! (`chainwatch-sim`) with one real sidecar per node on the configuration the simulator generated
+//! (the simulator runs them beside their nodes, so a host that dies takes its sidecar with it),
 //! the rules, Alertmanager configuration and dashboards rendered by `chainwatch-rulegen` with a
 //! test overlay, the real `prometheus` scraping the sidecars every second and the real
 //! Alertmanager delivering to a [`Webhook`] inside the test.
@@ -92,8 +93,10 @@ pub struct Node {
     pub family: String,
     pub chain: String,
     pub region: String,
-    /// The sidecar's `http://127.0.0.1:PORT`.
+    /// The host's address, where Prometheus scrapes the sidecar: `http://127.0.0.1:PORT`.
     pub sidecar_url: String,
+    /// The sidecar's log (every run of it).
+    pub sidecar_log: PathBuf,
 }
 
 /// What the test wrote for one receiver of the generated Alertmanager configuration.
@@ -114,7 +117,7 @@ pub struct Stack {
     // Dropped in declaration order: Prometheus stops sending first, the directory goes last.
     pub prometheus: Proc,
     pub alertmanager: Proc,
-    pub sidecars: Vec<Proc>,
+    /// The simulator, which runs the sidecars (and stops them when it stops).
     pub sim: Proc,
     pub webhook: Webhook,
     pub prometheus_url: String,
@@ -165,49 +168,40 @@ impl Stack {
 
         let webhook = Webhook::start_with(on_delivery);
 
-        // The simulated fleet.
+        // The simulated fleet, each node on a host with its sidecar (a real chainwatch-exporter
+        // on the configuration the simulator generated), scraped at the host's address so that
+        // hosts can die with their sidecars and partitions cut them off.
         let mut cmd = Command::new(fresh_bin("chainwatch-sim"));
         cmd.arg("--fleet")
             .arg(root().join(fleet))
             .arg("--dir")
             .arg(d.join("fleet"))
-            .args(["--control", "127.0.0.1:0"]);
+            .args(["--control", "127.0.0.1:0"])
+            .arg("--sidecar")
+            .arg(fresh_bin("chainwatch-exporter"));
         let mut sim = Proc::spawn("chainwatch-sim", cmd, &logs);
         let out = sim.stdout.clone();
         let line = sim.wait_line(&out, "control_url", START);
         let info: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("chainwatch-sim's first line is JSON: {e}: {line}"));
         let control_url = info["control_url"].as_str().unwrap().to_string();
-
-        // One sidecar per node, each on the configuration the simulator generated for it.
-        let announced = info["nodes"].as_array().expect("nodes").clone();
-        let mut sidecars = Vec::new();
-        for n in &announced {
-            let name = n["name"].as_str().unwrap();
-            let mut cmd = Command::new(fresh_bin("chainwatch-exporter"));
-            cmd.arg("--config")
-                .arg(n["config"].as_str().unwrap())
-                .args(["--web.listen-address", "127.0.0.1:0"]);
-            sidecars.push(Proc::spawn(&format!("sidecar-{name}"), cmd, &logs));
-        }
-        let mut nodes = Vec::new();
-        for (n, p) in announced.iter().zip(sidecars.iter_mut()) {
-            let err = p.stderr.clone();
-            let line = p.wait_line(&err, "msg=listening", START);
-            let addr = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))
-                .unwrap_or_else(|| panic!("no address= in {line:?}"));
-            let config = std::fs::read_to_string(n["config"].as_str().unwrap()).unwrap();
-            let cfg: Yaml = serde_norway::from_str(&config).unwrap();
-            nodes.push(Node {
-                name: n["name"].as_str().unwrap().to_string(),
-                family: n["family"].as_str().unwrap().to_string(),
-                chain: cfg["labels"]["chain"].as_str().unwrap().to_string(),
-                region: n["region"].as_str().unwrap().to_string(),
-                sidecar_url: format!("http://{addr}"),
-            });
-        }
+        let nodes: Vec<Node> = info["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| {
+                let config = std::fs::read_to_string(n["config"].as_str().unwrap()).unwrap();
+                let cfg: Yaml = serde_norway::from_str(&config).unwrap();
+                Node {
+                    name: n["name"].as_str().unwrap().to_string(),
+                    family: n["family"].as_str().unwrap().to_string(),
+                    chain: cfg["labels"]["chain"].as_str().unwrap().to_string(),
+                    region: n["region"].as_str().unwrap().to_string(),
+                    sidecar_url: n["sidecar_url"].as_str().unwrap().to_string(),
+                    sidecar_log: PathBuf::from(n["sidecar_log"].as_str().unwrap()),
+                }
+            })
+            .collect();
 
         // Rules, Alertmanager configuration and dashboards from thresholds.yaml + the overlay.
         let rendered = d.join("rendered");
@@ -297,7 +291,6 @@ impl Stack {
         let stack = Stack {
             prometheus,
             alertmanager,
-            sidecars,
             sim,
             webhook,
             prometheus_url,
