@@ -200,6 +200,11 @@ async fn run(
             "logs": logs,
             "cookie_file": cookie,
             "config": config_path,
+            "target_labels": spec
+                .target_labels()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect::<serde_json::Map<_, _>>(),
             "sidecar_url": host.as_ref().map(|h| h.link.url()),
             "sidecar_log": host.as_ref().map(|_| node.dir.join("sidecar.log")),
         }));

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-/// Two regions of two nodes, each with its sidecar.
+/// Two regions of two nodes, each with its sidecar; bc-us leaves `region` and `node` to
+/// Prometheus's target labels.
 const HOSTS: &str = "
 version: 1
 block_interval: 200ms
@@ -20,7 +21,7 @@ nodes:
   - {name: dil-eu, family: dilithion, region: eu}
   - {name: bc-eu, family: bitcell, region: eu}
   - {name: dil-us, family: dilithion, region: us}
-  - {name: bc-us, family: bitcell, region: us}
+  - {name: bc-us, family: bitcell, region: us, identity: target}
 ";
 
 fn start() -> Sim {
@@ -85,6 +86,35 @@ fn every_host_runs_its_sidecar_behind_its_own_address() {
         );
         assert!(alive(pid(&sim, n)));
     }
+}
+
+#[test]
+fn identity_from_target_labels_leaves_region_and_node_to_prometheus() {
+    let sim = start();
+    assert_eq!(
+        sim.announced("bc-us")["target_labels"],
+        serde_json::json!({"node": "bc-us", "region": "us"})
+    );
+    assert_eq!(
+        sim.announced("bc-eu")["target_labels"],
+        serde_json::json!({})
+    );
+    wait_until("bc-us serves", || serves(&sim, "bc-us"));
+    let (_, body) = scrape(&sim, "bc-us").unwrap();
+    let up = body
+        .lines()
+        .find(|l| l.starts_with("chain_node_up{"))
+        .unwrap();
+    assert!(
+        up.contains(r#"chain="bitcell""#) && up.contains(r#"network="testnet""#),
+        "{up}"
+    );
+    assert!(!up.contains("node=") && !up.contains("region="), "{up}");
+    let (_, body) = scrape(&sim, "bc-eu").unwrap();
+    assert!(
+        body.contains(r#"node="bc-eu""#),
+        "the sidecar sets it: {body}"
+    );
 }
 
 #[test]

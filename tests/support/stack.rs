@@ -97,6 +97,9 @@ pub struct Node {
     pub sidecar_url: String,
     /// The sidecar's log (every run of it).
     pub sidecar_log: PathBuf,
+    /// Labels Prometheus sets on the node's target: `region` and `node` for a node whose
+    /// sidecar leaves its identity to Prometheus (`identity: target` in the fleet file).
+    pub target_labels: BTreeMap<String, String>,
 }
 
 /// What the test wrote for one receiver of the generated Alertmanager configuration.
@@ -199,6 +202,12 @@ impl Stack {
                     region: n["region"].as_str().unwrap().to_string(),
                     sidecar_url: n["sidecar_url"].as_str().unwrap().to_string(),
                     sidecar_log: PathBuf::from(n["sidecar_log"].as_str().unwrap()),
+                    target_labels: n["target_labels"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect(),
                 }
             })
             .collect();
@@ -256,10 +265,22 @@ impl Stack {
             cmd
         });
 
-        // Prometheus: every sidecar every second, the rendered rules every second.
+        // Prometheus: every sidecar every second, the rendered rules every second. A node that
+        // leaves its identity to Prometheus gets it as target labels, as relabeling would set.
         let targets: Vec<String> = nodes
             .iter()
-            .map(|n| format!("'{}'", n.sidecar_url.trim_start_matches("http://")))
+            .map(|n| {
+                let labels: Vec<String> = n
+                    .target_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}: '{v}'"))
+                    .collect();
+                format!(
+                    "      - targets: ['{}']\n        labels: {{{}}}\n",
+                    n.sidecar_url.trim_start_matches("http://"),
+                    labels.join(", ")
+                )
+            })
             .collect();
         let prom_config = d.join("prometheus.yml");
         std::fs::write(
@@ -268,10 +289,10 @@ impl Stack {
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
                  rule_files: ['{rules}/*.rules.yml']\n\
                  alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['{am}']}}]\n\
-                 scrape_configs:\n  - job_name: chainwatch\n    static_configs:\n      - targets: [{targets}]\n",
+                 scrape_configs:\n  - job_name: chainwatch\n    static_configs:\n{targets}",
                 rules = rendered.join("prometheus/rules").display(),
                 am = alertmanager_url.trim_start_matches("http://"),
-                targets = targets.join(", "),
+                targets = targets.concat(),
             ),
         )
         .unwrap();
