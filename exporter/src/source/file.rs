@@ -1,7 +1,7 @@
 //! The file source: runs a `chainwatch_follow::Follower` on its own thread and turns its lines and
 //! events into engine work and self-metrics. The follower itself knows nothing of metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -171,19 +171,4 @@ impl Sink for EngineSink {
             }
         }
     }
-}
-
-/// Patterns are resolved against the working directory at start, so a later chdir cannot move them.
-pub fn absolutize(paths: &[String]) -> Vec<String> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    paths
-        .iter()
-        .map(|p| {
-            if Path::new(p).is_absolute() {
-                p.clone()
-            } else {
-                cwd.join(p).to_string_lossy().into_owned()
-            }
-        })
-        .collect()
 }
