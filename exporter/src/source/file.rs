@@ -21,6 +21,7 @@ pub use super::thread::Running;
 pub struct FileMetrics {
     rotations: Counter,
     truncations: Counter,
+    skipped_compressed: Counter,
     followed: Gauge,
     checkpoints: Counter,
     up: Gauge,
@@ -53,6 +54,7 @@ pub fn prepare(
     let metrics = FileMetrics {
         rotations: one(m, "chainwatch_file_rotations_total")?,
         truncations: one(m, "chainwatch_file_truncations_total")?,
+        skipped_compressed: one(m, "chainwatch_file_skipped_compressed_total")?,
         checkpoints: one(m, "chainwatch_checkpoint_writes_total")?,
         followed: gauge(m, "chainwatch_files_followed")?,
         up: gauge(m, "chainwatch_source_up")?,
@@ -158,6 +160,15 @@ impl Sink for EngineSink {
             Event::Truncated { path } => {
                 m.truncations.inc();
                 info!("truncation", source = self.name, path = path.display());
+            }
+            Event::SkippedCompressed { path, format } => {
+                m.skipped_compressed.inc();
+                info!(
+                    "skipping compressed file",
+                    source = self.name,
+                    path = path.display(),
+                    format = format.name()
+                );
             }
             Event::LineTruncated { .. } => self.stats.truncated.inc(),
             Event::CheckpointWritten => m.checkpoints.inc(),
