@@ -136,6 +136,12 @@ pub const TEST_NODE: &str = "node-1";
 /// The chain of a test when thresholds.yaml lists none, and of "every other chain".
 pub const TEST_CHAIN: &str = "testchain";
 pub const OTHER_CHAIN: &str = "otherchain";
+/// The scrape job of the test series, and the instance (the sidecar's address) of a test node.
+pub const TEST_JOB: &str = "chainwatch";
+
+pub fn test_instance(node: &str) -> String {
+    format!("{node}.example:19942")
+}
 /// The chain of recording rule and gate tests.
 pub const RECORD_TEST_CHAIN: &str = "coinjecture";
 
