@@ -9,7 +9,7 @@ pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
 /// Generated files in directories shared with hand-written ones.
 pub const OWNED_FILES: &[&str] = &[RUNBOOK_PATH];
 /// Extensions of generated files (extra ones are removed on write).
-pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md"];
+pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md", "tmpl"];
 
 // ------------------------------------------------------------------------------- Prometheus
 
@@ -65,6 +65,10 @@ pub const GATE_RECORD_LABELS: &[&str] = &["chain", "network", "region", GATE_LAB
 pub const ALERTMANAGER_CONFIG_PATH: &str = "alertmanager/alertmanager.yml";
 pub const ALERTMANAGER_ROUTES_PATH: &str = "alertmanager/tests/routes.tsv";
 pub const ALERTMANAGER_INHIBITIONS_PATH: &str = "alertmanager/tests/inhibitions.yml";
+/// The notification templates every receiver uses, and how alertmanager.yml finds them
+/// (Alertmanager resolves `templates:` against the configuration file's directory).
+pub const ALERTMANAGER_NOTIFICATIONS_PATH: &str = "alertmanager/templates/chainwatch.tmpl";
+pub const ALERTMANAGER_TEMPLATES_GLOB: &str = "templates/*.tmpl";
 
 /// Prefix of the generated "more urgent mutes milder" inhibitions (reserved in thresholds.yaml).
 pub const ALERTGROUP_RULE: &str = "alertgroup-severity";
