@@ -467,8 +467,8 @@ pub fn start_on_free_port(
 /// delivers to the test's webhook: Slack `api_url_file` → a file holding the webhook URL,
 /// PagerDuty `routing_key_file` → a file with a test key and `url` → the webhook, webhook
 /// `url` → the webhook and its bearer token file → a test token. Nothing else changes (routes,
-/// timings, inhibitions and templates are the generated ones). Secrets given inline, or a
-/// receiver type the test does not know, fail the test.
+/// timings, inhibitions and templates are the generated ones; template paths become absolute).
+/// Secrets given inline, or a receiver type the test does not know, fail the test.
 pub fn redirect_receivers(
     src: &Path,
     dst: &Path,
@@ -570,6 +570,15 @@ pub fn redirect_receivers(
                 }
                 other => panic!("receiver {name}: the test cannot redirect {other}"),
             }
+        }
+    }
+    // Alertmanager resolves `templates:` against the configuration's directory: the rewritten
+    // file lives elsewhere, so point them at the generated templates beside the original.
+    let dir = src.parent().unwrap();
+    if let Some(t) = cfg.get_mut("templates").and_then(|t| t.as_sequence_mut()) {
+        for g in t.iter_mut() {
+            let rel = g.as_str().expect("a template glob").to_string();
+            *g = s(dir.join(rel).to_str().unwrap());
         }
     }
     std::fs::write(dst, serde_norway::to_string(&cfg).unwrap()).unwrap();
