@@ -741,3 +741,48 @@ fn hand_written_promtool_tests_pass_against_the_committed_rules() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Pages link the runbook absolutely: `runbook_base_url` is refused relative (bad/
+/// relative_runbook_url), or with an anchor of its own, unless a setup says nobody is paged by
+/// it; every alert's `runbook_url` is the base, `#`, its anchor.
+#[test]
+fn runbook_links_are_absolute_unless_allowed() {
+    let base = fs::read_to_string(workspace().join("thresholds.yaml")).unwrap();
+    let url = "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md";
+    assert!(base.contains(&format!("runbook_base_url: {url}\n")));
+    let with = |v: &str| base.replace(&format!("runbook_base_url: {url}\n"), v);
+    let err = |text: &str| {
+        chainwatch_rulegen::generate_str(Path::new("thresholds.yaml"), text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    for (v, want) in [
+        ("runbook_base_url: docs/runbook.md\n", "is relative"),
+        (
+            "runbook_base_url: https://wiki.example.com/rb#top\n",
+            "no `#",
+        ),
+        (
+            "runbook_base_url: ftp://wiki.example.com/rb\n",
+            "an http or https URL",
+        ),
+    ] {
+        let e = err(&with(v));
+        assert!(
+            e.contains("defaults.runbook_base_url") && e.contains(want),
+            "{v}: {e}"
+        );
+    }
+    let relative = render(&with(
+        "runbook_base_url: docs/runbook.md\n  allow_relative_urls: true\n",
+    ));
+    let rules = &relative["prometheus/rules/fleet.rules.yml"];
+    assert!(
+        rules.contains("runbook_url: \"docs/runbook.md#nodedown\""),
+        "{rules}"
+    );
+    let absolute = render(&base);
+    assert!(absolute["prometheus/rules/fleet.rules.yml"]
+        .contains(&format!("runbook_url: \"{url}#nodedown\"")));
+}
