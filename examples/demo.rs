@@ -1,5 +1,6 @@
 //! The demo behind `scripts/demo.sh`: the same stack the end-to-end suite runs (tests/e2e.rs),
-//! left running for a person to look at. The simulated fleet, one sidecar per node, the rules,
+//! left running for a person to look at. The simulated fleet, one sidecar per node on its host
+//! (the simulator runs them, so hosts die with their sidecars), the rules,
 //! Alertmanager configuration and dashboards rendered by `chainwatch-rulegen` with the e2e
 //! overlay (alerts fire within seconds), the real Prometheus and Alertmanager, all on loopback;
 //! Alertmanager's receivers are redirected to this program, which prints every notification.
@@ -82,13 +83,17 @@ fn main() {
     );
     println!("  Logs: {}", stack.dir_path.join("logs").display());
     println!();
-    println!("Inject a failure (the same call with \"on\": false clears it; {{\"scenario\": \"all_clear\"}} clears all):");
+    println!("Inject a failure (the same call with \"on\": false clears it; {{\"scenario\": \"all_clear\"}} clears all).");
+    println!("A host or region that goes down takes its sidecars with it; a partition cuts a running host off Prometheus:");
     for body in [
         r#"{"scenario": "consensus_divergence", "node": "cj-eu-1"}"#,
         r#"{"scenario": "region_down", "region": "us-east"}"#,
         r#"{"scenario": "no_active_miners", "family": "bitcell"}"#,
         r#"{"scenario": "equilibrium_drift", "node": "cj-ap-1"}"#,
-        r#"{"scenario": "node_down", "node": "dil-ap-1"}"#,
+        r#"{"scenario": "host_down", "node": "dil-ap-1"}"#,
+        r#"{"scenario": "partition", "node": "bc-ap-1"}"#,
+        r#"{"scenario": "sidecar_down", "node": "dil-eu-1"}"#,
+        r#"{"scenario": "node_down", "node": "pop-eu-1"}"#,
     ] {
         println!("  curl -X POST {control}/scenario -d '{body}'");
     }

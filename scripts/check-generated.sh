@@ -19,6 +19,11 @@ echo "== promtool test rules"
 promtool test rules prometheus/tests/*/*.test.yml > target/promtool-test.log 2>&1 \
   || { cat target/promtool-test.log; exit 1; }
 echo "promtool test rules: $(ls prometheus/tests/*/*.test.yml | wc -l) test files, all passed"
+# The tests written by hand (from the seeds' words, not from the model) run against the same rules.
+echo "== promtool test rules (hand-written: rulegen/tests/testdata/*.test.yml)"
+(cd rulegen && promtool test rules tests/testdata/*.test.yml > ../target/promtool-hand.log 2>&1) \
+  || { cat target/promtool-hand.log; exit 1; }
+echo "promtool test rules: $(ls rulegen/tests/testdata/*.test.yml | wc -l) hand-written files, all passed"
 echo "== amtool check-config"
 amtool check-config alertmanager/alertmanager.yml
 echo "== amtool config routes test (alertmanager/tests/routes.tsv)"

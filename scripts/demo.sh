@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo (README, "Two commands"): a simulated fleet of nodes of every family in three regions,
-# one chainwatch sidecar per node, the rules, Alertmanager configuration and dashboards rendered
+# one chainwatch sidecar per node (run by the simulator beside its node: a host or region that goes
+# down takes its sidecars with it), the rules, Alertmanager configuration and dashboards rendered
 # by chainwatch-rulegen, the real Prometheus and Alertmanager — all on loopback, on ports picked
 # at start. Prints where to look and how to inject failures, then the notifications Alertmanager
 # delivers. Ctrl-C stops everything.

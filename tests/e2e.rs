@@ -2,7 +2,7 @@
 //! Alertmanager → receiver, with the real binaries and nothing mocked but the receivers' far
 //! ends (Slack, PagerDuty, the heartbeat service: a webhook inside the test).
 //!
-//! One fleet (tests/fixtures/e2e-fleet.yaml: every family, three regions), one real sidecar per
+//! One fleet (tests/fixtures/e2e-fleet.yaml: every family, four regions), one real sidecar per
 //! node on the configuration the simulator generated, the rules and Alertmanager configuration
 //! rendered by `chainwatch-rulegen --overlay tests/fixtures/e2e-overlay.yaml` (for and windows in
 //! seconds), Debian's `prometheus` scraping and evaluating every second, Debian's Alertmanager
@@ -12,15 +12,24 @@
 //! First a healthy fleet must be quiet (nothing but the Watchdog pending or firing). Then the
 //! scenarios run at the same time on different nodes and regions:
 //! - (a) consensus divergence on cj-eu-1 pages: PagerDuty + Slack #bitcell-critical;
-//! - (b) us-east goes down: RegionDown reaches #bitcell-regional and the P0 receivers, the
-//!   NodeDown alerts of its nodes are inhibited in Alertmanager and never delivered;
+//! - (b) us-east's hosts die, their sidecars with them: RegionDown (one page per chain of the
+//!   region) reaches #bitcell-regional and the P0 receivers, the NodeDown and SidecarDown alerts
+//!   of its nodes are inhibited in Alertmanager and never delivered;
+//! - (g) in eu-west a sidecar is killed and a host partitioned off: one SidecarDown page names
+//!   both nodes and their targets (the exact PagerDuty summary and Slack text), no sooner than
+//!   its `for`; their NodeDown alerts are muted by it; 2 of 3 unseen is RegionDegraded; half of
+//!   Dilithion and of PoP down is HighNodeDownRate (above 30%). us-east and eu-west take `node`
+//!   and `region` from Prometheus's target labels, the other regions from their sidecars;
+//! - dil-eu-2's node process stops while its sidecar runs: its health check fails, NodeDown
+//!   pages for it (and only for it);
 //! - (c) no active BitCell miners: NoActiveMiners pages, ChainNotProgressing of the BitCell nodes
 //!   is inhibited and never delivered;
 //! - (d) equilibrium drift on cj-ap-1 (25%): the rollback alert fires after its `for` (and
 //!   mutes the warning of its alertgroup);
 //! - cj-eu-2 switches to the Rust engine and falls back: ConsensusModeChanged (P3) reaches the
 //!   low-urgency channel, ConsensusFallback (P2) #bitcell-warnings;
-//! - (e) recovery: divergence, region and drift cleared, the resolved notifications arrive;
+//! - (e) recovery: divergence, region, sidecar, partition and drift cleared, the resolved
+//!   notifications arrive and no liveness alert is left;
 //! - (f) the Watchdog heartbeat arrives, repeatedly, at the heartbeat receiver only, with its
 //!   bearer token.
 //!
@@ -90,6 +99,17 @@ impl Rules {
 
     /// Annotation `field` of `alert` with `{{ $labels.x }}` filled in from `labels`.
     fn annotation(&self, alert: &str, field: &str, labels: &[(&str, &str)]) -> String {
+        self.annotation_v(alert, field, labels, None)
+    }
+
+    /// The same, with `{{ $value | f }}` filled in with `value` as Prometheus renders it.
+    fn annotation_v(
+        &self,
+        alert: &str,
+        field: &str,
+        labels: &[(&str, &str)],
+        value: Option<&str>,
+    ) -> String {
         let mut t = self
             .0
             .get(alert)
@@ -98,6 +118,11 @@ impl Rules {
             .clone();
         for (k, v) in labels {
             t = t.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+        }
+        if let Some(v) = value {
+            for f in ["humanize", "humanizePercentage", "humanizeDuration"] {
+                t = t.replace(&format!("{{{{ $value | {f} }}}}"), v);
+            }
         }
         assert!(
             !t.contains("{{"),
@@ -195,31 +220,71 @@ fn wait_notification(
     )
 }
 
-/// What a Slack notification about `alert` (with `labels`) shows: the title (severity, name,
-/// chain/network, region: the group's labels) and the rule's annotations filled in — summary,
-/// description, threshold, response time, runbook.
-fn slack_texts(rules: &Rules, alert: &str, labels: &[(&str, &str)]) -> Vec<String> {
+/// The notification's subject, as every receiver's template writes it: severity, alert,
+/// chain/network and region of the group (`P0 RegionDown dilithion/testnet (us-east)`).
+fn subject(rules: &Rules, alert: &str, labels: &[(&str, &str)]) -> String {
     let get = |k: &str| labels.iter().find(|(l, _)| *l == k).map(|(_, v)| *v);
-    let mut title = format!("{} {alert}", rules.label(alert, "severity"));
+    let mut s = format!("{} {alert}", rules.label(alert, "severity"));
     if let (Some(c), Some(n)) = (get("chain"), get("network")) {
-        title.push_str(&format!(" {c}/{n}"));
+        s.push_str(&format!(" {c}/{n}"));
     }
     if let Some(r) = get("region") {
-        title.push_str(&format!(" ({r})"));
+        s.push_str(&format!(" ({r})"));
     }
-    let a = |f: &str| rules.annotation(alert, f, labels);
-    vec![
-        title,
-        format!("*{}*", a("summary")),
+    s
+}
+
+/// Where one alert is, as the templates name it: its node, else region, else chain/network.
+fn where_(labels: &[(&str, &str)]) -> String {
+    let get = |k: &str| labels.iter().find(|(l, _)| *l == k).map(|(_, v)| *v);
+    match (get("node"), get("region"), get("chain"), get("network")) {
+        (Some(n), _, _, _) => n.to_string(),
+        (None, Some(r), _, _) => r.to_string(),
+        (None, None, Some(c), Some(n)) => format!("{c}/{n}"),
+        _ => panic!("no node, region or chain/network in {labels:?}"),
+    }
+}
+
+/// What a Slack notification about one alert (with `labels`, and `value` where it shows one)
+/// says: its title (status, subject, `1 node`), the alert's line (where, value, summary), its
+/// description, the threshold and response time, and the runbook as a clickable absolute link.
+fn slack_texts(
+    rules: &Rules,
+    alert: &str,
+    labels: &[(&str, &str)],
+    value: Option<&str>,
+) -> Vec<String> {
+    let a = |f: &str| rules.annotation_v(alert, f, labels, value);
+    let one = if rules.label(alert, "scope") == "node" {
+        "1 node"
+    } else {
+        "1 alert"
+    };
+    let url = a("runbook_url");
+    assert!(
+        url.starts_with("https://") && url.contains('#'),
+        "{alert}: {url}"
+    );
+    let mut v = vec![
+        format!("] {}: {one}", subject(rules, alert, labels)),
+        format!("• *{}*", where_(labels)),
+        format!(": {}\n", a("summary")),
+    ];
+    // The value, where the test knows it exactly (a count or a rate it cannot fix is left out).
+    if let Some(x) = value {
+        v.push(format!("* — {x}: "));
+    }
+    v.extend([
         a("description"),
-        format!("Threshold: {}.", a("threshold")),
-        a("response_time"),
-        format!("Runbook: {}", a("runbook_url")),
-    ]
+        format!("Threshold: {}. {}.", a("threshold"), a("response_time")),
+        format!("Runbook: <{url}|{url}>"),
+    ]);
+    v
 }
 
 /// A PagerDuty event about `alert` carries the routing key of its key file, the severity
-/// PagerDuty knows and the rule's summary, severity, threshold, response time and runbook.
+/// PagerDuty knows, a summary naming the alert, chain/network, region, the node and the rule's
+/// summary, the runbook as a link, and the rule's severity, threshold, response time and runbook.
 fn check_page(n: &Notification, rules: &Rules, alert: &str, labels: &[(&str, &str)]) {
     let j = &n.request.json;
     assert_eq!(j["routing_key"], "e2e-routing-key-pagerduty", "{j}");
@@ -230,11 +295,17 @@ fn check_page(n: &Notification, rules: &Rules, alert: &str, labels: &[(&str, &st
         "warning"
     };
     assert_eq!(j["payload"]["severity"], pd_severity, "{j}");
-    let summary = rules.annotation(alert, "summary", labels);
-    assert!(
-        j["payload"]["summary"].as_str().unwrap().contains(&summary),
-        "{j}"
-    );
+    let summary = j["payload"]["summary"].as_str().unwrap();
+    for want in [
+        subject(rules, alert, labels),
+        where_(labels),
+        rules.annotation_v(alert, "summary", labels, None),
+    ] {
+        assert!(summary.contains(&want), "{want:?} not in {summary:?}");
+    }
+    let url = rules.annotation(alert, "runbook_url", labels);
+    assert_eq!(j["links"][0]["href"], url.as_str(), "runbook link in {j}");
+    assert!(url.starts_with("https://"), "{url}");
     let d = &j["payload"]["custom_details"];
     assert_eq!(d["alertname"], alert, "{j}");
     assert_eq!(d["severity"], severity, "{j}");
@@ -402,11 +473,18 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
     // Inject every scenario at once, each on its own nodes.
     let t0 = Instant::now();
     stack.scenario(r#"{"scenario": "consensus_divergence", "node": "cj-eu-1"}"#);
+    // us-east's hosts die, their sidecars with them.
     let down = stack.scenario(r#"{"scenario": "region_down", "region": "us-east"}"#);
     assert_eq!(
         down["nodes"],
         serde_json::json!(["cj-us-1", "dil-us-1", "pop-us-1"])
     );
+    // In eu-west, one sidecar is killed (its node runs on) and one host is cut off by a partition.
+    let killed = Instant::now();
+    stack.scenario(r#"{"scenario": "sidecar_down", "node": "dil-euw-2"}"#);
+    stack.scenario(r#"{"scenario": "partition", "node": "dil-euw-3"}"#);
+    // dil-eu-2's node process stops; its host and sidecar run on and report it.
+    stack.scenario(r#"{"scenario": "node_down", "node": "dil-eu-2"}"#);
     let miners = stack.scenario(r#"{"scenario": "no_active_miners", "family": "bitcell"}"#);
     assert_eq!(miners["nodes"], serde_json::json!(["bc-eu-1", "bc-ap-1"]));
     stack.scenario(r#"{"scenario": "equilibrium_drift", "node": "cj-ap-1"}"#);
@@ -437,7 +515,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         "slack-critical",
         "ConsensusDivergence",
         "firing",
-        &slack_texts(&rules, "ConsensusDivergence", &cj_eu_1),
+        &slack_texts(&rules, "ConsensusDivergence", &cj_eu_1, None),
         SOON,
     );
     assert_eq!(sl.request.json["channel"], "#bitcell-critical");
@@ -480,7 +558,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
                 receiver,
                 "RegionDown",
                 "firing",
-                &slack_texts(&rules, "RegionDown", &labels),
+                &slack_texts(&rules, "RegionDown", &labels, Some("100%")),
                 SOON,
             );
             assert_eq!(
@@ -525,12 +603,17 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
             Err(format!("{keys:?}"))
         }
     });
+    // The region's node alerts are muted: NodeDown (the liveness of each node), and SidecarDown
+    // (their targets do not answer).
     wait_inhibited(
         &stack,
         &[
             ("NodeDown", vec![("node", "cj-us-1")]),
             ("NodeDown", vec![("node", "dil-us-1")]),
             ("NodeDown", vec![("node", "pop-us-1")]),
+            ("SidecarDown", vec![("node", "cj-us-1")]),
+            ("SidecarDown", vec![("node", "dil-us-1")]),
+            ("SidecarDown", vec![("node", "pop-us-1")]),
         ],
         "RegionDown",
     );
@@ -550,12 +633,41 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
                 .into()
         );
     }
-    stack.scenario(r#"{"scenario": "region_down", "region": "us-east", "on": false}"#);
     eprintln!(
         "e2e: (b) region down delivered, its node alerts inhibited (t0+{:?})",
         t0.elapsed()
     );
 
+    sidecars_watched(&stack, &rules, killed);
+    // A health check that fails, its sidecar running: NodeDown for that node alone.
+    let dil_eu_2 = [
+        ("chain", "dilithion"),
+        ("network", "testnet"),
+        ("region", "eu-central"),
+        ("node", "dil-eu-2"),
+    ];
+    let nd = wait_notification(
+        &stack,
+        &rules,
+        "pagerduty",
+        "NodeDown",
+        "firing",
+        &[rules.annotation("NodeDown", "summary", &dil_eu_2)],
+        SOON,
+    );
+    check_page(&nd, &rules, "NodeDown", &dil_eu_2);
+    wait_notification(
+        &stack,
+        &rules,
+        "slack-alerts",
+        "NodeDown",
+        "firing",
+        &slack_texts(&rules, "NodeDown", &dil_eu_2, None),
+        SOON,
+    );
+    stack.scenario(r#"{"scenario": "region_down", "region": "us-east", "on": false}"#);
+    stack.scenario(r#"{"scenario": "all_clear", "region": "eu-west"}"#);
+    stack.scenario(r#"{"scenario": "all_clear", "node": "dil-eu-2"}"#);
     // (c) No active miners pages; ChainNotProgressing of the BitCell nodes is inhibited.
     let bitcell = [("chain", "bitcell"), ("network", "testnet")];
     let page = wait_notification(
@@ -574,7 +686,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         "slack-critical",
         "NoActiveMiners",
         "firing",
-        &slack_texts(&rules, "NoActiveMiners", &bitcell),
+        &slack_texts(&rules, "NoActiveMiners", &bitcell, None),
         SOON,
     );
     wait_inhibited(
@@ -606,7 +718,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         "slack-low",
         "ConsensusModeChanged",
         "firing",
-        &slack_texts(&rules, "ConsensusModeChanged", &rust),
+        &slack_texts(&rules, "ConsensusModeChanged", &rust, None),
         SOON,
     );
     assert_eq!(mc.request.json["channel"], "#bitcell-low");
@@ -616,7 +728,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         "slack-warnings",
         "ConsensusFallback",
         "firing",
-        &slack_texts(&rules, "ConsensusFallback", &cj_eu_2),
+        &slack_texts(&rules, "ConsensusFallback", &cj_eu_2, None),
         SOON,
     );
     eprintln!(
@@ -643,7 +755,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         "slack-warnings",
         "EquilibriumDeviation",
         "firing",
-        &slack_texts(&rules, "EquilibriumDeviation", &cj_ap_1),
+        &slack_texts(&rules, "EquilibriumDeviation", &cj_ap_1, None),
         SOON,
     );
     let rollback = "EquilibriumDeviationRollback";
@@ -673,7 +785,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         "slack-alerts",
         rollback,
         "firing",
-        &slack_texts(&rules, rollback, &cj_ap_1),
+        &slack_texts(&rules, rollback, &cj_ap_1, None),
         SOON,
     );
     wait_inhibited(
@@ -749,6 +861,44 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
             SOON,
         );
     }
+    // The hosts boot, new sidecars start, the partition heals: every liveness alert resolves,
+    // delivered where it fired, and none is left in Prometheus or Alertmanager.
+    for (receiver, alert) in [
+        ("pagerduty", "NodeDown"),
+        ("pagerduty", "SidecarDown"),
+        ("slack-alerts", "SidecarDown"),
+        ("slack-regional", "RegionDegraded"),
+        ("pagerduty", "HighNodeDownRate"),
+    ] {
+        wait_notification(
+            &stack,
+            &rules,
+            receiver,
+            alert,
+            "resolved",
+            &[] as &[&str],
+            SOON,
+        );
+    }
+    let liveness = "RegionDown|RegionDegraded|HighNodeDownRate|NodeDown|SidecarDown";
+    wait::until("no liveness alert left", SOON, || {
+        let left = stack.query(&format!("ALERTS{{alertname=~\"{liveness}\"}}"))?;
+        let am: Vec<String> = stack
+            .am_alerts()
+            .iter()
+            .filter(|a| {
+                a["labels"]["alertname"]
+                    .as_str()
+                    .is_some_and(|n| liveness.split('|').any(|x| x == n))
+            })
+            .map(|a| a["labels"].to_string())
+            .collect();
+        if left.is_empty() && am.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("Prometheus: {left:?}; Alertmanager: {am:?}"))
+        }
+    });
     eprintln!("e2e: (e) resolved (t0+{:?})", t0.elapsed());
 
     // Every Grafana panel query runs against this Prometheus.
@@ -766,7 +916,13 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
                 "{a} delivered to {} (004 routes it to {expected:?})",
                 n.receiver
             );
-            assert_ne!(a, "NodeDown", "NodeDown delivered: {}", n.summary());
+            // NodeDown only where the node itself fails its health check: the others are
+            // muted by RegionDown or SidecarDown.
+            assert!(
+                a != "NodeDown" || (n.text.contains("dil-eu-2") && !n.text.contains("dil-eu-1")),
+                "NodeDown delivered: {}",
+                n.summary()
+            );
             assert_ne!(
                 a,
                 "ChainNotProgressing",
@@ -808,6 +964,188 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
     }
     eprintln!("e2e: delivered {counts:#?}");
     eprintln!("e2e: done in {:?}", stack.started.elapsed());
+}
+
+/// (g) dil-euw-2's sidecar was killed (its node runs on) and dil-euw-3 cut off by a partition,
+/// at `killed`. SidecarDown pages for both in one notification of their region's group, no
+/// sooner than its `for` after the kill, naming each node and its target; Alertmanager holds
+/// their NodeDown alerts, muted by it; 2 of 3 of eu-west unseen is RegionDegraded (66.67%); and
+/// with us-east (and dil-eu-2) down too, half of the Dilithion and of the PoP nodes or more are
+/// down: HighNodeDownRate above 30%. Here `node` and `region` come from Prometheus's target labels, not the sidecars.
+fn sidecars_watched(stack: &Stack, rules: &Rules, killed: Instant) {
+    let group = [
+        ("chain", "dilithion"),
+        ("network", "testnet"),
+        ("region", "eu-west"),
+    ];
+    let instance = |n: &str| {
+        stack
+            .node(n)
+            .sidecar_url
+            .trim_start_matches("http://")
+            .to_string()
+    };
+    // Alertmanager orders a group's alerts by job, then instance.
+    let mut down = [
+        ("dil-euw-2", instance("dil-euw-2")),
+        ("dil-euw-3", instance("dil-euw-3")),
+    ];
+    down.sort_by(|a, b| a.1.cmp(&b.1));
+    let labels = |n: &str, i: &str| -> Vec<(String, String)> {
+        let mut l: Vec<(String, String)> = group
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        l.push(("node".into(), n.into()));
+        l.push(("job".into(), "chainwatch".into()));
+        l.push(("instance".into(), i.into()));
+        l
+    };
+    let alert = "SidecarDown";
+    let exact_summary = format!(
+        "{}: 2 nodes: {}",
+        subject(rules, alert, &group),
+        down.iter()
+            .map(|(n, i)| format!("{n} instance={i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut exact_text = String::new();
+    for (n, i) in &down {
+        let owned = labels(n, i);
+        let l = borrowed(&owned);
+        exact_text.push_str(&format!(
+            "• *{n}* instance={i}: {}\n{}\n",
+            rules.annotation(alert, "summary", &l),
+            rules.annotation(alert, "description", &l)
+        ));
+    }
+    let url = rules.annotation(alert, "runbook_url", &group);
+    exact_text.push_str(&format!(
+        "Threshold: {}. {}.\nRunbook: <{url}|{url}>",
+        rules.annotation(alert, "threshold", &group),
+        rules.annotation(alert, "response_time", &group),
+    ));
+    let for_ = rules.for_(alert);
+    let page = wait::until(
+        "one SidecarDown page naming both eu-west nodes",
+        for_ + SOON,
+        || {
+            let all = delivered(stack, rules);
+            all.iter()
+                .find(|n| {
+                    n.receiver == "pagerduty"
+                        && n.status == "firing"
+                        && n.request.json["payload"]["summary"] == exact_summary.as_str()
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    let seen: Vec<String> = all
+                        .iter()
+                        .filter(|n| n.is(alert))
+                        .map(|n| n.request.json["payload"]["summary"].to_string())
+                        .collect();
+                    format!("want {exact_summary:?}; SidecarDown pages so far: {seen:#?}")
+                })
+        },
+    );
+    assert!(
+        page.at - killed >= for_,
+        "SidecarDown paged {:?} after the kill, before its `for` of {for_:?}",
+        page.at - killed
+    );
+    assert_eq!(page.request.json["links"][0]["href"], url.as_str());
+    let slack = wait::until("the same group in #bitcell-alerts", SOON, || {
+        let all = delivered(stack, rules);
+        all.iter()
+            .find(|n| {
+                n.receiver == "slack-alerts"
+                    && n.status == "firing"
+                    && n.request.json["attachments"][0]["text"] == exact_text.as_str()
+            })
+            .cloned()
+            .ok_or_else(|| {
+                let seen: Vec<String> = all
+                    .iter()
+                    .filter(|n| n.receiver == "slack-alerts" && n.is(alert))
+                    .map(|n| n.text.clone())
+                    .collect();
+                format!("want {exact_text:?}; got {seen:#?}")
+            })
+    });
+    assert_eq!(
+        slack.request.json["attachments"][0]["title_link"],
+        url.as_str()
+    );
+    // The alerts carry the identity Prometheus's target labels gave the sidecars, and their
+    // NodeDown alerts are muted by them.
+    let alerts = stack.am_alerts();
+    for (n, i) in &down {
+        let a = am_alert(&alerts, alert, &[("node", n)])
+            .unwrap_or_else(|| panic!("SidecarDown {n} in Alertmanager"));
+        for (k, v) in labels(n, i) {
+            assert_eq!(a["labels"][k.as_str()], v.as_str(), "{k} of {a}");
+        }
+    }
+    wait_inhibited(
+        stack,
+        &[
+            ("NodeDown", vec![("node", "dil-euw-2")]),
+            ("NodeDown", vec![("node", "dil-euw-3")]),
+        ],
+        alert,
+    );
+    // 2 of the 3 nodes of eu-west cannot be seen.
+    for receiver in ["slack-warnings", "slack-regional"] {
+        wait_notification(
+            stack,
+            rules,
+            receiver,
+            "RegionDegraded",
+            "firing",
+            &slack_texts(rules, "RegionDegraded", &group, Some("66.67%")),
+            SOON,
+        );
+    }
+    // More than half of Dilithion (us-east, two of eu-west, dil-eu-2, of seven) and half of PoP
+    // (us-east, of two).
+    for chain in ["dilithion", "pop"] {
+        let net = [("chain", chain), ("network", "testnet")];
+        let page = wait_notification(
+            stack,
+            rules,
+            "pagerduty",
+            "HighNodeDownRate",
+            "firing",
+            &[subject(rules, "HighNodeDownRate", &net)],
+            SOON,
+        );
+        check_page(&page, rules, "HighNodeDownRate", &net);
+        let summary = page.request.json["payload"]["summary"].as_str().unwrap();
+        let pct: f64 = summary
+            .split_once(&format!("{chain}/testnet ("))
+            .and_then(|(_, r)| r.split_once("%)"))
+            .and_then(|(v, _)| v.parse().ok())
+            .unwrap_or_else(|| panic!("no value in {summary:?}"));
+        assert!(pct > 30.0, "{summary}");
+        wait_notification(
+            stack,
+            rules,
+            "slack-critical",
+            "HighNodeDownRate",
+            "firing",
+            &[subject(rules, "HighNodeDownRate", &net)],
+            SOON,
+        );
+    }
+    eprintln!(
+        "e2e: (g) SidecarDown paged {:?} after the kill; RegionDegraded, HighNodeDownRate delivered",
+        page.at - killed
+    );
+}
+
+fn borrowed(l: &[(String, String)]) -> Vec<(&str, &str)> {
+    l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// Every query of every panel of the committed dashboards (and of the ones rendered with the

@@ -9,7 +9,7 @@ pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
 /// Generated files in directories shared with hand-written ones.
 pub const OWNED_FILES: &[&str] = &[RUNBOOK_PATH];
 /// Extensions of generated files (extra ones are removed on write).
-pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md"];
+pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md", "tmpl"];
 
 // ------------------------------------------------------------------------------- Prometheus
 
@@ -65,6 +65,10 @@ pub const GATE_RECORD_LABELS: &[&str] = &["chain", "network", "region", GATE_LAB
 pub const ALERTMANAGER_CONFIG_PATH: &str = "alertmanager/alertmanager.yml";
 pub const ALERTMANAGER_ROUTES_PATH: &str = "alertmanager/tests/routes.tsv";
 pub const ALERTMANAGER_INHIBITIONS_PATH: &str = "alertmanager/tests/inhibitions.yml";
+/// The notification templates every receiver uses, and how alertmanager.yml finds them
+/// (Alertmanager resolves `templates:` against the configuration file's directory).
+pub const ALERTMANAGER_NOTIFICATIONS_PATH: &str = "alertmanager/templates/chainwatch.tmpl";
+pub const ALERTMANAGER_TEMPLATES_GLOB: &str = "templates/*.tmpl";
 
 /// Prefix of the generated "more urgent mutes milder" inhibitions (reserved in thresholds.yaml).
 pub const ALERTGROUP_RULE: &str = "alertgroup-severity";
@@ -136,6 +140,12 @@ pub const TEST_NODE: &str = "node-1";
 /// The chain of a test when thresholds.yaml lists none, and of "every other chain".
 pub const TEST_CHAIN: &str = "testchain";
 pub const OTHER_CHAIN: &str = "otherchain";
+/// The scrape job of the test series, and the instance (the sidecar's address) of a test node.
+pub const TEST_JOB: &str = "chainwatch";
+
+pub fn test_instance(node: &str) -> String {
+    format!("{node}.example:19942")
+}
 /// The chain of recording rule and gate tests.
 pub const RECORD_TEST_CHAIN: &str = "coinjecture";
 

@@ -17,6 +17,8 @@ pub struct Control {
     pub nodes: Vec<Arc<NodeHandle>>,
     pub dir: PathBuf,
     pub control_url: String,
+    /// Does the simulator run the sidecars (`--sidecar`)?
+    pub sidecars: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +81,7 @@ impl Control {
     }
 
     pub fn state(&self) -> Value {
-        let nodes: Vec<Value> = self.nodes.iter().map(|h| h.lock().state()).collect();
+        let nodes: Vec<Value> = self.nodes.iter().map(|h| h.state()).collect();
         let regions: BTreeSet<&str> = self.nodes.iter().map(|h| h.region.as_str()).collect();
         json!({
             "control_url": self.control_url,
@@ -168,7 +170,7 @@ impl Control {
                         n.set_scenario(s, None);
                     }
                 }
-                h.sync_serve();
+                h.sync();
             }
             let names = self.names(&idx);
             eprintln!("chainwatch-sim: all_clear on {}", names.join(", "));
@@ -184,7 +186,7 @@ impl Control {
         let info = s.info();
         if s == Scenario::RegionDown && r.region.is_none() {
             return Err(bad(
-                "region_down takes a `region` (node_down takes a node, a region or a family)",
+                "region_down takes a `region` (host_down and node_down take a node, a region or a family)",
             ));
         }
         let on = r.on.unwrap_or(true);
@@ -210,19 +212,24 @@ impl Control {
         let mode = match (&r.mode, s) {
             (None, _) => DownMode::default(),
             (Some(_), _) if !on => return Err(bad("`mode` goes with `on: true`")),
-            (Some(m), Scenario::NodeDown | Scenario::RegionDown) => DownMode::parse(m)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "unknown mode `{m}`; a node that is down can `refuse`, answer `503` or `hang`"
-                    ))
-                })?,
+            (Some(m), Scenario::NodeDown) => DownMode::parse(m).ok_or_else(|| {
+                bad(format!(
+                    "unknown mode `{m}`; a node that is down can `refuse`, answer `503` or `hang`"
+                ))
+            })?,
             (Some(_), _) => {
                 return Err(bad(format!(
-                    "{} takes no `mode` (node_down and region_down do)",
+                    "{} takes no `mode` (node_down does: a host that is down answers nothing)",
                     info.name
                 )))
             }
         };
+        if s.needs_sidecar() && !self.sidecars {
+            return Err(bad(format!(
+                "{} acts on the sidecars, and this simulator runs none (start it with --sidecar BIN)",
+                info.name
+            )));
+        }
         let (target, idx) = self.targets(&r.node, &r.region, &r.family, false)?;
         let fams: Vec<&str> = info.families.iter().map(|f| f.name()).collect();
         let idx: Vec<usize> = if r.node.is_some() {
@@ -255,7 +262,7 @@ impl Control {
             let h = &self.nodes[i];
             h.lock()
                 .set_scenario(s, on.then_some(Active { rate, mode }));
-            h.sync_serve();
+            h.sync();
         }
         let names = self.names(&idx);
         eprintln!(
@@ -268,7 +275,7 @@ impl Control {
         if on && info.rate != Rate::None {
             v["rate"] = json!(rate);
         }
-        if on && matches!(s, Scenario::NodeDown | Scenario::RegionDown) {
+        if on && s == Scenario::NodeDown {
             v["mode"] = json!(mode.name());
         }
         Ok(v)
@@ -329,7 +336,7 @@ pub fn scenarios() -> Value {
     v.push(json!({
         "scenario": "all_clear",
         "families": ["coinjecture", "dilithion", "pop", "bitcell"],
-        "what": "clears every scenario of the target (none: every node); nodes that were down start again and catch up",
+        "what": "clears every scenario of the target (none: every node); nodes, hosts and sidecars that were down start again and nodes catch up",
     }));
     Value::Array(v)
 }

@@ -117,6 +117,18 @@ pub enum MetricsFrom {
     Api,
 }
 
+/// Who gives a node's sidecar series their `region` and `node` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Identity {
+    /// The sidecar's config sets chain, network, region and node.
+    #[default]
+    Sidecar,
+    /// The config sets chain and network only; Prometheus sets region and node as target labels
+    /// (service discovery, relabeling), announced as `target_labels`.
+    Target,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FleetSpec {
@@ -184,6 +196,9 @@ struct NodeSpecRaw {
     /// BitCell: active miners while healthy.
     #[serde(default)]
     miners: Option<u32>,
+    /// Who sets `region` and `node`: the sidecar (default) or Prometheus's target labels.
+    #[serde(default)]
+    identity: Identity,
 }
 
 /// A validated fleet.
@@ -213,8 +228,19 @@ pub struct NodeSpec {
     pub metrics_from: MetricsFrom,
     pub validators: u32,
     pub miners: u32,
+    pub identity: Identity,
     /// Position among the nodes of the same family (miner rotation, peer addresses).
     pub family_index: usize,
+}
+
+impl NodeSpec {
+    /// The labels Prometheus must put on the node's target (none when the sidecar sets them).
+    pub fn target_labels(&self) -> Vec<(&'static str, &str)> {
+        match self.identity {
+            Identity::Sidecar => Vec::new(),
+            Identity::Target => vec![("node", &self.name), ("region", &self.region)],
+        }
+    }
 }
 
 pub fn load(path: &Path) -> Result<Fleet> {
@@ -358,6 +384,7 @@ pub fn parse(text: &str) -> Result<Fleet> {
             metrics_from: n.metrics_from.unwrap_or_default(),
             validators,
             miners,
+            identity: n.identity,
             family_index: *idx,
         });
         *idx += 1;

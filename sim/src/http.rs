@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::fleet::{Family, NodeSpec};
+use crate::host::Host;
 use crate::node::{Node, Reply};
 use crate::scenario::DownMode;
 
@@ -36,11 +37,13 @@ pub struct NodeHandle {
     pub region: String,
     pub port: u16,
     pub node: Mutex<Node>,
+    /// The host's sidecar and address, when the simulator runs the sidecars (`--sidecar`).
+    pub host: Option<Arc<Host>>,
     serve: watch::Sender<Serve>,
 }
 
 impl NodeHandle {
-    pub fn new(node: Node) -> Arc<Self> {
+    pub fn new(node: Node, host: Option<Arc<Host>>) -> Arc<Self> {
         Arc::new(NodeHandle {
             name: node.spec.name.clone(),
             family: node.spec.family,
@@ -48,6 +51,7 @@ impl NodeHandle {
             port: node.port,
             serve: watch::Sender::new(Serve::Up),
             node: Mutex::new(node),
+            host,
         })
     }
 
@@ -59,17 +63,34 @@ impl NodeHandle {
         self.node.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Make the listener follow the node's state (after a scenario changed).
-    pub fn sync_serve(&self) {
-        let want = match self.lock().down_mode() {
-            None => Serve::Up,
-            Some(m) => Serve::Down(m),
+    /// Make the node's listener, its sidecar and the host's address follow the node's
+    /// scenarios (after they changed). Call within the runtime.
+    pub fn sync(&self) {
+        let (want, sidecar_runs, reachable) = {
+            let n = self.lock();
+            let want = match n.down_mode() {
+                None => Serve::Up,
+                Some(m) => Serve::Down(m),
+            };
+            (want, n.sidecar_runs(), n.reachable())
         };
         self.serve.send_if_modified(|s| {
             let changed = *s != want;
             *s = want;
             changed
         });
+        if let Some(h) = &self.host {
+            h.sync(sidecar_runs, reachable);
+        }
+    }
+
+    /// The node (and its host) as `GET /state` shows it.
+    pub fn state(&self) -> serde_json::Value {
+        let mut v = self.lock().state();
+        if let Some(h) = &self.host {
+            v["sidecar"] = h.state();
+        }
+        v
     }
 }
 

@@ -3,13 +3,17 @@
 //!
 //! Each node writes journal-style log lines in the wording the built-in profiles read, serves its
 //! stats API and `/health` on a loopback port, and keeps consistent state (height per block
-//! interval, peers, running totals). A control API injects the seeds' failure scenarios.
+//! interval, peers, running totals). With `--sidecar BIN` each node gets a host: its sidecar as a
+//! real process and the address Prometheus scrapes it at, so a host can die with its sidecar or
+//! be cut off by a partition. A control API injects the seeds' failure scenarios.
 
 pub mod control;
 pub mod family;
 pub mod fleet;
+pub mod host;
 pub mod http;
 pub mod logfile;
+pub mod net;
 pub mod node;
 pub mod scenario;
 pub mod sidecar;
@@ -25,6 +29,7 @@ use serde_json::json;
 
 use crate::control::Control;
 use crate::fleet::Fleet;
+use crate::host::{Host, SidecarCmd};
 use crate::http::NodeHandle;
 use crate::node::Node;
 
@@ -33,7 +38,7 @@ use crate::node::Node;
     name = "chainwatch-sim",
     version,
     about = "Simulated fleet of blockchain nodes (logs, stats APIs, failure scenarios) for chainwatch's tests and demo.",
-    after_help = "Prints one JSON object (control URL, every node's URLs, logs and sidecar config) on the first line of stdout, then runs until SIGTERM or SIGINT.\nControl API: GET /state, GET /scenarios, POST /scenario {\"scenario\": …, \"node\"|\"region\"|\"family\": …, \"on\": true|false, \"rate\": …}, POST /mode."
+    after_help = "Prints one JSON object (control URL, every node's URLs, logs, sidecar config and, with --sidecar, the sidecar's URL) on the first line of stdout, then runs until SIGTERM or SIGINT.\nControl API: GET /state, GET /scenarios, POST /scenario {\"scenario\": …, \"node\"|\"region\"|\"family\": …, \"on\": true|false, \"rate\": …}, POST /mode."
 )]
 pub struct Cli {
     /// Fleet file (YAML); without it, the built-in example fleet (see --example-fleet).
@@ -48,6 +53,11 @@ pub struct Cli {
     /// Also write each node's sidecar config to DIR2/<node>.yaml.
     #[arg(long = "emit-config")]
     pub emit_config: Option<PathBuf>,
+    /// Run this chainwatch-exporter binary as each node's sidecar, on its generated config,
+    /// reached at the host's address (`sidecar_url`); hosts, sidecars and partitions can then
+    /// fail (host_down, region_down, sidecar_down, partition).
+    #[arg(long)]
+    pub sidecar: Option<PathBuf>,
     /// Print the built-in example fleet and exit.
     #[arg(long = "example-fleet")]
     pub example_fleet: bool,
@@ -100,7 +110,13 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    match rt.block_on(run(fleet, &dir, control, cli.emit_config.as_deref())) {
+    match rt.block_on(run(
+        fleet,
+        &dir,
+        control,
+        cli.emit_config.as_deref(),
+        cli.sidecar.as_deref(),
+    )) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("chainwatch-sim: {e:#}");
@@ -114,6 +130,7 @@ async fn run(
     dir: &Path,
     control: std::net::SocketAddr,
     emit: Option<&Path>,
+    sidecar_bin: Option<&Path>,
 ) -> Result<()> {
     // Handlers first: a SIGTERM right after the first line is printed must stop us cleanly.
     use tokio::signal::unix::{signal, SignalKind};
@@ -155,6 +172,22 @@ async fn run(
             let p = e.join(format!("{}.yaml", spec.name));
             std::fs::write(&p, &config).with_context(|| format!("writing {}", p.display()))?;
         }
+        let host = match sidecar_bin {
+            Some(bin) => Some(
+                Host::new(
+                    &spec.name,
+                    SidecarCmd {
+                        bin: bin.to_path_buf(),
+                        config: config_path.clone(),
+                        state_dir: node.dir.join("sidecar-state"),
+                        log: node.dir.join("sidecar.log"),
+                    },
+                )
+                .await
+                .with_context(|| format!("the host of node {}", spec.name))?,
+            ),
+            None => None,
+        };
         let base = format!("http://127.0.0.1:{port}");
         announced.push(json!({
             "name": spec.name,
@@ -167,8 +200,15 @@ async fn run(
             "logs": logs,
             "cookie_file": cookie,
             "config": config_path,
+            "target_labels": spec
+                .target_labels()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect::<serde_json::Map<_, _>>(),
+            "sidecar_url": host.as_ref().map(|h| h.link.url()),
+            "sidecar_log": host.as_ref().map(|_| node.dir.join("sidecar.log")),
         }));
-        handles.push(NodeHandle::new(node));
+        handles.push(NodeHandle::new(node, host));
         listeners.push(l);
     }
     let ctl_listener = tokio::net::TcpListener::bind(control)
@@ -180,10 +220,21 @@ async fn run(
         nodes: handles.clone(),
         dir: dir.clone(),
         control_url: control_url.clone(),
+        sidecars: sidecar_bin.is_some(),
     });
     for (h, l) in handles.iter().zip(listeners) {
         tokio::spawn(http::serve_node(h.clone(), l));
         tokio::spawn(ticker(h.clone()));
+    }
+    // Every sidecar listens before the first line says where they are.
+    for h in &handles {
+        h.sync();
+    }
+    for host in handles.iter().filter_map(|h| h.host.as_ref()) {
+        if let Err(e) = host.ready(SIDECAR_START).await {
+            stop_sidecars(&handles).await;
+            anyhow::bail!(e);
+        }
     }
     tokio::spawn(http::serve_control(ctl, ctl_listener));
     let first = json!({
@@ -207,7 +258,22 @@ async fn run(
         _ = int.recv() => {}
     }
     eprintln!("chainwatch-sim: stopping");
+    stop_sidecars(&handles).await;
     Ok(())
+}
+
+/// How long a sidecar may take to start listening.
+const SIDECAR_START: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Stop every sidecar (SIGTERM, SIGKILL after 5s), all at once.
+async fn stop_sidecars(handles: &[Arc<NodeHandle>]) {
+    let hosts = handles.iter().filter_map(|h| h.host.clone());
+    let stops: Vec<_> = hosts
+        .map(|h| tokio::spawn(async move { h.shutdown(std::time::Duration::from_secs(5)).await }))
+        .collect();
+    for s in stops {
+        let _ = s.await;
+    }
 }
 
 /// Drive one node: blocks and periodic lines as time passes.

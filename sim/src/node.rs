@@ -199,12 +199,29 @@ impl Node {
         }
     }
 
-    /// How the node answers while down, or None while up.
+    /// How the node answers while down, or None while up. A host that is down refuses: nothing
+    /// listens on a machine that is off.
     pub fn down_mode(&self) -> Option<DownMode> {
-        self.scenarios
-            .get(&Scenario::NodeDown)
-            .or_else(|| self.scenarios.get(&Scenario::RegionDown))
-            .map(|a| a.mode)
+        if self.host_down() {
+            return Some(DownMode::Refuse);
+        }
+        self.scenarios.get(&Scenario::NodeDown).map(|a| a.mode)
+    }
+
+    /// Is the whole host down (the node, its sidecar and its address)?
+    pub fn host_down(&self) -> bool {
+        self.scenarios.contains_key(&Scenario::HostDown)
+            || self.scenarios.contains_key(&Scenario::RegionDown)
+    }
+
+    /// Should the host's sidecar process run now?
+    pub fn sidecar_runs(&self) -> bool {
+        !self.host_down() && !self.scenarios.contains_key(&Scenario::SidecarDown)
+    }
+
+    /// Does the monitoring network reach the host now?
+    pub fn reachable(&self) -> bool {
+        !self.host_down() && !self.scenarios.contains_key(&Scenario::Partition)
     }
 
     /// Does the node produce blocks (rounds) now?
@@ -355,7 +372,7 @@ impl Node {
             .iter()
             .map(|(s, a)| {
                 let v = match s {
-                    Scenario::NodeDown | Scenario::RegionDown => json!({"mode": a.mode.name()}),
+                    Scenario::NodeDown => json!({"mode": a.mode.name()}),
                     _ => match s.info().rate {
                         crate::scenario::Rate::None => json!({}),
                         _ => json!({"rate": a.rate}),
@@ -372,6 +389,8 @@ impl Node {
             "network": self.spec.network,
             "region": self.spec.region,
             "up": self.down_mode().is_none(),
+            "host_up": !self.host_down(),
+            "reachable": self.reachable(),
             "producing": self.producing(),
             "height": self.height,
             "peers": self.peers(),

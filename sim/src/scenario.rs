@@ -13,7 +13,10 @@ pub enum Scenario {
     PeersZero,
     ChainStall,
     NodeDown,
+    HostDown,
     RegionDown,
+    SidecarDown,
+    Partition,
     NoActiveMiners,
     HighLatency,
     ValidatorsDown,
@@ -106,14 +109,35 @@ pub const ALL: &[Info] = &[
         name: "node_down",
         families: &[Coinjecture, Dilithion, Pop, Bitcell],
         rate: Rate::None,
-        what: "the node's port refuses connections (`mode`: refuse, or 503: every path answers 503, or hang: requests never answer) and its logs stop",
+        what: "the node process is down while its host and sidecar run: the node's port refuses connections (`mode`: refuse, or 503: every path answers 503, or hang: requests never answer) and its logs stop",
+    },
+    Info {
+        scenario: Scenario::HostDown,
+        name: "host_down",
+        families: &[Coinjecture, Dilithion, Pop, Bitcell],
+        rate: Rate::None,
+        what: "the host dies: the node's port refuses and its logs stop, its sidecar process is killed (SIGKILL) and the host's address answers nothing; clearing boots the node and starts a new sidecar process",
     },
     Info {
         scenario: Scenario::RegionDown,
         name: "region_down",
         families: &[Coinjecture, Dilithion, Pop, Bitcell],
         rate: Rate::None,
-        what: "node_down for every node of a region (target `region` only)",
+        what: "host_down for every node of a region (target `region` only)",
+    },
+    Info {
+        scenario: Scenario::SidecarDown,
+        name: "sidecar_down",
+        families: &[Coinjecture, Dilithion, Pop, Bitcell],
+        rate: Rate::None,
+        what: "the sidecar process is killed (SIGKILL) while the node runs on; its port refuses; clearing starts a new sidecar process",
+    },
+    Info {
+        scenario: Scenario::Partition,
+        name: "partition",
+        families: &[Coinjecture, Dilithion, Pop, Bitcell],
+        rate: Rate::None,
+        what: "the network between the monitoring and the host drops every packet: the host's address accepts and never answers, while the node and its sidecar keep running",
     },
     Info {
         scenario: Scenario::NoActiveMiners,
@@ -183,6 +207,12 @@ impl Scenario {
 
     pub fn applies_to(self, f: Family) -> bool {
         self.info().families.contains(&f)
+    }
+
+    /// Does it act on the sidecar process or the host's address (which exist only when the
+    /// simulator runs the sidecars)?
+    pub fn needs_sidecar(self) -> bool {
+        matches!(self, Scenario::SidecarDown | Scenario::Partition)
     }
 }
 

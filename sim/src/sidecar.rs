@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::fleet::{format_duration, Family, MetricsFrom, NodeSpec, Sidecar};
+use crate::fleet::{format_duration, Family, Identity, MetricsFrom, NodeSpec, Sidecar};
 
 /// Companion profiles for `metrics_from: api` (written to DIR/profiles/): the API's counters
 /// through the built-in mapping, the rest of the log through the rules that do not count the same
@@ -63,16 +63,30 @@ pub fn render(n: &NodeView, sidecar: &Sidecar) -> String {
         (Family::Pop, MetricsFrom::Api) => vec![own("pop-validator-api.yaml")],
         (Family::Bitcell, _) => vec!["bitcell".into()],
     };
+    let identity = match spec.identity {
+        Identity::Sidecar => format!("  region: {}\n  node: {}\n", spec.region, spec.name),
+        // Prometheus's target labels say which node and region this is.
+        Identity::Target => String::new(),
+    };
     let mut out = format!(
         "# chainwatch-exporter config for the simulated {fam} node {name} ({region}), written by chainwatch-sim.\n\
          # Run: chainwatch-exporter --config <this file> --web.listen-address 127.0.0.1:<port>\n\
+         {target}\
          version: 1\n\
          profiles: [{profiles}]\n\
-         labels:\n  chain: {chain}\n  network: {network}\n  region: {region}\n  node: {name}\n\
+         labels:\n  chain: {chain}\n  network: {network}\n{identity}\
          sources:\n",
         fam = spec.family,
         name = spec.name,
         region = spec.region,
+        target = if spec.identity == Identity::Target {
+            format!(
+                "# region and node are Prometheus's target labels: node=\"{}\", region=\"{}\".\n",
+                spec.name, spec.region
+            )
+        } else {
+            String::new()
+        },
         chain = spec.family.chain(),
         network = spec.network,
         profiles = profiles.join(", "),

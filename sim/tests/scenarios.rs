@@ -426,6 +426,10 @@ fn control_api_refuses_what_cannot_apply() {
             "takes no `mode`",
         ),
         (
+            r#"{"scenario": "host_down", "node": "cj-eu", "mode": "hang"}"#,
+            "host_down takes no `mode`",
+        ),
+        (
             r#"{"scenario": "all_clear", "on": false}"#,
             "all_clear takes only a target",
         ),

@@ -1,5 +1,6 @@
 //! The whole chain on loopback, the way an operator runs it: the simulated fleet
-//! (`chainwatch-sim`), one real sidecar per node on the configuration the simulator generated,
+//! (`chainwatch-sim`) with one real sidecar per node on the configuration the simulator generated
+//! (the simulator runs them beside their nodes, so a host that dies takes its sidecar with it),
 //! the rules, Alertmanager configuration and dashboards rendered by `chainwatch-rulegen` with a
 //! test overlay, the real `prometheus` scraping the sidecars every second and the real
 //! Alertmanager delivering to a [`Webhook`] inside the test.
@@ -92,8 +93,13 @@ pub struct Node {
     pub family: String,
     pub chain: String,
     pub region: String,
-    /// The sidecar's `http://127.0.0.1:PORT`.
+    /// The host's address, where Prometheus scrapes the sidecar: `http://127.0.0.1:PORT`.
     pub sidecar_url: String,
+    /// The sidecar's log (every run of it).
+    pub sidecar_log: PathBuf,
+    /// Labels Prometheus sets on the node's target: `region` and `node` for a node whose
+    /// sidecar leaves its identity to Prometheus (`identity: target` in the fleet file).
+    pub target_labels: BTreeMap<String, String>,
 }
 
 /// What the test wrote for one receiver of the generated Alertmanager configuration.
@@ -114,7 +120,7 @@ pub struct Stack {
     // Dropped in declaration order: Prometheus stops sending first, the directory goes last.
     pub prometheus: Proc,
     pub alertmanager: Proc,
-    pub sidecars: Vec<Proc>,
+    /// The simulator, which runs the sidecars (and stops them when it stops).
     pub sim: Proc,
     pub webhook: Webhook,
     pub prometheus_url: String,
@@ -165,49 +171,46 @@ impl Stack {
 
         let webhook = Webhook::start_with(on_delivery);
 
-        // The simulated fleet.
+        // The simulated fleet, each node on a host with its sidecar (a real chainwatch-exporter
+        // on the configuration the simulator generated), scraped at the host's address so that
+        // hosts can die with their sidecars and partitions cut them off.
         let mut cmd = Command::new(fresh_bin("chainwatch-sim"));
         cmd.arg("--fleet")
             .arg(root().join(fleet))
             .arg("--dir")
             .arg(d.join("fleet"))
-            .args(["--control", "127.0.0.1:0"]);
+            .args(["--control", "127.0.0.1:0"])
+            .arg("--sidecar")
+            .arg(fresh_bin("chainwatch-exporter"));
         let mut sim = Proc::spawn("chainwatch-sim", cmd, &logs);
         let out = sim.stdout.clone();
         let line = sim.wait_line(&out, "control_url", START);
         let info: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("chainwatch-sim's first line is JSON: {e}: {line}"));
         let control_url = info["control_url"].as_str().unwrap().to_string();
-
-        // One sidecar per node, each on the configuration the simulator generated for it.
-        let announced = info["nodes"].as_array().expect("nodes").clone();
-        let mut sidecars = Vec::new();
-        for n in &announced {
-            let name = n["name"].as_str().unwrap();
-            let mut cmd = Command::new(fresh_bin("chainwatch-exporter"));
-            cmd.arg("--config")
-                .arg(n["config"].as_str().unwrap())
-                .args(["--web.listen-address", "127.0.0.1:0"]);
-            sidecars.push(Proc::spawn(&format!("sidecar-{name}"), cmd, &logs));
-        }
-        let mut nodes = Vec::new();
-        for (n, p) in announced.iter().zip(sidecars.iter_mut()) {
-            let err = p.stderr.clone();
-            let line = p.wait_line(&err, "msg=listening", START);
-            let addr = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))
-                .unwrap_or_else(|| panic!("no address= in {line:?}"));
-            let config = std::fs::read_to_string(n["config"].as_str().unwrap()).unwrap();
-            let cfg: Yaml = serde_norway::from_str(&config).unwrap();
-            nodes.push(Node {
-                name: n["name"].as_str().unwrap().to_string(),
-                family: n["family"].as_str().unwrap().to_string(),
-                chain: cfg["labels"]["chain"].as_str().unwrap().to_string(),
-                region: n["region"].as_str().unwrap().to_string(),
-                sidecar_url: format!("http://{addr}"),
-            });
-        }
+        let nodes: Vec<Node> = info["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| {
+                let config = std::fs::read_to_string(n["config"].as_str().unwrap()).unwrap();
+                let cfg: Yaml = serde_norway::from_str(&config).unwrap();
+                Node {
+                    name: n["name"].as_str().unwrap().to_string(),
+                    family: n["family"].as_str().unwrap().to_string(),
+                    chain: cfg["labels"]["chain"].as_str().unwrap().to_string(),
+                    region: n["region"].as_str().unwrap().to_string(),
+                    sidecar_url: n["sidecar_url"].as_str().unwrap().to_string(),
+                    sidecar_log: PathBuf::from(n["sidecar_log"].as_str().unwrap()),
+                    target_labels: n["target_labels"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect(),
+                }
+            })
+            .collect();
 
         // Rules, Alertmanager configuration and dashboards from thresholds.yaml + the overlay.
         let rendered = d.join("rendered");
@@ -262,10 +265,22 @@ impl Stack {
             cmd
         });
 
-        // Prometheus: every sidecar every second, the rendered rules every second.
+        // Prometheus: every sidecar every second, the rendered rules every second. A node that
+        // leaves its identity to Prometheus gets it as target labels, as relabeling would set.
         let targets: Vec<String> = nodes
             .iter()
-            .map(|n| format!("'{}'", n.sidecar_url.trim_start_matches("http://")))
+            .map(|n| {
+                let labels: Vec<String> = n
+                    .target_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}: '{v}'"))
+                    .collect();
+                format!(
+                    "      - targets: ['{}']\n        labels: {{{}}}\n",
+                    n.sidecar_url.trim_start_matches("http://"),
+                    labels.join(", ")
+                )
+            })
             .collect();
         let prom_config = d.join("prometheus.yml");
         std::fs::write(
@@ -274,10 +289,10 @@ impl Stack {
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
                  rule_files: ['{rules}/*.rules.yml']\n\
                  alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['{am}']}}]\n\
-                 scrape_configs:\n  - job_name: chainwatch\n    static_configs:\n      - targets: [{targets}]\n",
+                 scrape_configs:\n  - job_name: chainwatch\n    static_configs:\n{targets}",
                 rules = rendered.join("prometheus/rules").display(),
                 am = alertmanager_url.trim_start_matches("http://"),
-                targets = targets.join(", "),
+                targets = targets.concat(),
             ),
         )
         .unwrap();
@@ -297,7 +312,6 @@ impl Stack {
         let stack = Stack {
             prometheus,
             alertmanager,
-            sidecars,
             sim,
             webhook,
             prometheus_url,
@@ -453,8 +467,8 @@ pub fn start_on_free_port(
 /// delivers to the test's webhook: Slack `api_url_file` → a file holding the webhook URL,
 /// PagerDuty `routing_key_file` → a file with a test key and `url` → the webhook, webhook
 /// `url` → the webhook and its bearer token file → a test token. Nothing else changes (routes,
-/// timings, inhibitions and templates are the generated ones). Secrets given inline, or a
-/// receiver type the test does not know, fail the test.
+/// timings, inhibitions and templates are the generated ones; template paths become absolute).
+/// Secrets given inline, or a receiver type the test does not know, fail the test.
 pub fn redirect_receivers(
     src: &Path,
     dst: &Path,
@@ -556,6 +570,15 @@ pub fn redirect_receivers(
                 }
                 other => panic!("receiver {name}: the test cannot redirect {other}"),
             }
+        }
+    }
+    // Alertmanager resolves `templates:` against the configuration's directory: the rewritten
+    // file lives elsewhere, so point them at the generated templates beside the original.
+    let dir = src.parent().unwrap();
+    if let Some(t) = cfg.get_mut("templates").and_then(|t| t.as_sequence_mut()) {
+        for g in t.iter_mut() {
+            let rel = g.as_str().expect("a template glob").to_string();
+            *g = s(dir.join(rel).to_str().unwrap());
         }
     }
     std::fs::write(dst, serde_norway::to_string(&cfg).unwrap()).unwrap();

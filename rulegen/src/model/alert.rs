@@ -5,6 +5,34 @@ use chainwatch_duration::Duration;
 
 use super::measure::{LabelMap, Labels, Measure, Op, Scope};
 
+/// How an annotation shows an alert's value: the Prometheus template function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// `humanize`: 4 significant digits with an SI prefix (1.235k, 500m).
+    Number,
+    /// `humanizePercentage`: a fraction as a percentage.
+    Percent,
+    /// `humanizeDuration`: seconds as `1d 2h 3m 4s`, `1.5s`, `250ms`.
+    Duration,
+}
+
+impl ValueFormat {
+    pub const ALL: [ValueFormat; 3] = [
+        ValueFormat::Number,
+        ValueFormat::Percent,
+        ValueFormat::Duration,
+    ];
+
+    /// The template function's name.
+    pub fn function(self) -> &'static str {
+        match self {
+            ValueFormat::Number => "humanize",
+            ValueFormat::Percent => "humanizePercentage",
+            ValueFormat::Duration => "humanizeDuration",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SeverityM {
     pub name: String,
@@ -56,6 +84,9 @@ pub struct AlertM {
     pub rule_labels: LabelMap,
     /// Annotations, unexpanded (`{{ $labels.x }}` kept).
     pub annotations: LabelMap,
+    /// How the `value` annotation (and `$value` in the description) shows the measured value;
+    /// `None`: the alert has none (conditions; up/down states the summary already says).
+    pub value_format: Option<ValueFormat>,
     /// One concrete label set of a firing alert (routing and inhibition cases, the runbook).
     pub sample_labels: LabelMap,
     /// Field path of the alert in thresholds.yaml (for errors found later).

@@ -117,6 +117,9 @@ pub enum Measure {
         value: f64,
         window: Option<Duration>,
         by: Vec<String>,
+        /// Over every node this liveness record knows, a node that is down counting as one
+        /// that meets the condition.
+        liveness: Option<Sel>,
     },
     Quantile {
         hist: Sel,
@@ -151,6 +154,25 @@ pub enum Measure {
         value: f64,
         window: Duration,
     },
+    /// The nodes seen within `window` (a series of `sel` every sidecar exports), and the ones
+    /// whose target has stayed down since: one series per node and target (`job`, `instance`).
+    /// `record` is the rule's own name: it reads its last value to remember those nodes.
+    Inventory {
+        sel: Sel,
+        window: Duration,
+        record: String,
+    },
+    /// Per node of the `inventory` record: 1 up, 0 down (the `health` check fails, the target
+    /// cannot be scraped, or the node's series — `identity`, the inventory's metric — are gone).
+    Liveness {
+        inventory: Sel,
+        identity: Sel,
+        health: Sel,
+    },
+    /// `up` of the target of each node of the `inventory` record.
+    TargetUp {
+        inventory: Sel,
+    },
     Raw {
         expr: String,
         tests: Vec<RawTestM>,
@@ -171,6 +193,9 @@ impl Measure {
             Measure::Lag { .. } => "lag",
             Measure::Trend { .. } => "trend",
             Measure::TimeFraction { .. } => "time_fraction",
+            Measure::Inventory { .. } => "inventory",
+            Measure::Liveness { .. } => "liveness",
+            Measure::TargetUp { .. } => "target_up",
             Measure::Raw { .. } => "raw",
         }
     }
@@ -185,8 +210,11 @@ impl Measure {
 
     pub fn selectors(&self) -> Vec<&Sel> {
         match self {
+            Measure::FleetFraction { sel, liveness, .. } => {
+                std::iter::once(sel).chain(liveness.iter()).collect()
+            }
             Measure::Value { sel, .. }
-            | Measure::FleetFraction { sel, .. }
+            | Measure::Inventory { sel, .. }
             | Measure::Absence { sel, .. }
             | Measure::Lag { sel, .. }
             | Measure::Trend { sel, .. } => vec![sel],
@@ -197,6 +225,12 @@ impl Measure {
             Measure::NoProgress { sels, .. } => sels.iter().collect(),
             Measure::Deviation { terms } => terms.iter().map(|(s, _)| s).collect(),
             Measure::TimeFraction { inner, .. } => inner.selectors(),
+            Measure::Liveness {
+                inventory,
+                identity,
+                health,
+            } => vec![inventory, identity, health],
+            Measure::TargetUp { inventory } => vec![inventory],
             Measure::Raw { .. } => vec![],
         }
     }
@@ -217,7 +251,13 @@ impl Measure {
                 v
             }
             Measure::Raw { tests, .. } => tests.iter().map(|t| t.eval_time).collect(),
-            Measure::Deviation { .. } | Measure::Lag { .. } => vec![],
+            // An inventory's window is how long it remembers, not how long its value takes to
+            // form: it knows a node from its first sample.
+            Measure::Deviation { .. }
+            | Measure::Lag { .. }
+            | Measure::Inventory { .. }
+            | Measure::Liveness { .. }
+            | Measure::TargetUp { .. } => vec![],
         }
     }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use chainwatch_duration::Duration;
 
-pub use alert::{AlertM, SeverityM, Variant};
+pub use alert::{AlertM, SeverityM, ValueFormat, Variant};
 pub use dashboard::{DashboardM, GrafanaM, Line, PanelM, QueryM};
 pub use docs::{CriterionText, NotMeasurable, Runbook};
 pub use measure::{LabelMap, Labels, Matcher, Measure, Op, RawTestM, Scope, Sel, Source};

@@ -35,10 +35,16 @@ pub fn describe(m: &Measure) -> String {
             format!("{} / ({}){w}", selector(num, &Scope::All), d.join(" + "))
         }
         Measure::FleetFraction {
-            sel, op, value, by, ..
+            sel,
+            op,
+            value,
+            by,
+            liveness,
+            ..
         } => {
+            let down = if liveness.is_some() { " or down" } else { "" };
             format!(
-                "fraction of nodes per {} with {} {} {}",
+                "fraction of nodes per {} with {} {} {}{down}",
                 by.join("/"),
                 sel.name,
                 op.as_str(),
@@ -66,6 +72,11 @@ pub fn describe(m: &Measure) -> String {
             format!("rate of {} over {window} / the {window} before", sel.name)
         }
         Measure::TimeFraction { window, .. } => format!("fraction of {window}"),
+        Measure::Inventory { sel, window, .. } => {
+            format!("nodes whose {} was seen within {window}", sel.name)
+        }
+        Measure::Liveness { .. } => "liveness (health check, scrape, series present)".into(),
+        Measure::TargetUp { .. } => "up of the node's scrape target".into(),
         Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => {
             m.kind().into()
         }

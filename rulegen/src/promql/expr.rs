@@ -108,18 +108,43 @@ pub fn measure_expr(m: &Measure, scope: &Scope) -> String {
             value,
             window,
             by,
+            liveness,
         } => {
             let inner = match window {
                 Some(w) => format!("increase({}[{w}])", selector(sel, scope)),
                 None => selector(sel, scope),
             };
             let by = by_clause(by);
-            format!(
-                "sum by ({by}) ({inner} {} bool {}) / count by ({by}) ({inner})",
-                op.as_str(),
-                num(*value)
-            )
+            let cond = format!("{inner} {} bool {}", op.as_str(), num(*value));
+            match liveness {
+                None => format!("sum by ({by}) ({cond}) / count by ({by}) ({inner})"),
+                Some(l) => {
+                    // Per node: 1 when it meets the condition or is down, 0 when it is up and
+                    // does not; every node the liveness record knows counts.
+                    let node = CONSTANT_LABELS.join(", ");
+                    let per_node = format!(
+                        "max by ({node}) (({cond}) or ({} == bool 0))",
+                        selector(l, scope)
+                    );
+                    format!("sum by ({by}) ({per_node}) / count by ({by}) ({per_node})")
+                }
+            }
         }
+        Measure::Inventory {
+            sel,
+            window,
+            record,
+        } => inventory(sel, *window, record, scope),
+        Measure::Liveness {
+            inventory,
+            identity,
+            health,
+        } => liveness(inventory, identity, health, scope),
+        Measure::TargetUp { inventory } => format!(
+            "{} * on (job, instance) group_right () {}",
+            target_up(),
+            selector(inventory, scope)
+        ),
         Measure::Quantile {
             hist,
             q,
@@ -176,6 +201,54 @@ pub fn measure_expr(m: &Measure, scope: &Scope) -> String {
         ),
         Measure::Raw { expr, .. } => expr.clone(),
     }
+}
+
+/// The labels of one node and the target that scrapes its sidecar.
+fn node_and_target() -> String {
+    let mut l: Vec<&str> = CONSTANT_LABELS.to_vec();
+    l.extend(["job", "instance"]);
+    l.join(", ")
+}
+
+/// `up` per target. Targets are joined to nodes by `job` and `instance`, the labels Prometheus
+/// always sets; the maximum keeps one series per target where two Prometheus servers scrape it.
+fn target_up() -> String {
+    "max by (job, instance) (up)".into()
+}
+
+/// Every node whose `sel` was seen within `window`, with the target that scraped it; and, read
+/// from the rule's own last value, every node it knew whose target is still down, so a host
+/// that stays dead longer than the window does not drop out of the fleet. A target that leaves
+/// service discovery has no `up` any more: it is forgotten once the window has passed.
+fn inventory(sel: &Sel, window: Duration, record: &str, scope: &Scope) -> String {
+    let by = node_and_target();
+    let own = named_selector(
+        &Sel {
+            matchers: Vec::new(),
+            ..sel.clone()
+        },
+        record,
+        scope,
+    );
+    format!(
+        "max by ({by}) (max_over_time({}[{window}]))\nor\n({own} and on (job, instance) ({} == 0))",
+        selector(sel, scope),
+        target_up()
+    )
+}
+
+/// Per node of the inventory: 0 when its target cannot be scraped; else its health check's
+/// verdict where it has one; else 1 while its sidecar's series are there; 0 once they are gone.
+fn liveness(inventory: &Sel, identity: &Sel, health: &Sel, scope: &Scope) -> String {
+    let by = node_and_target();
+    let inv = selector(inventory, scope);
+    format!(
+        "max by ({node}) (\n    ({inv} * on (job, instance) group_left () ({up} == 0))\n  or\n    min by ({by}) ({health})\n  or\n    max by ({by}) ({identity})\n  or\n    ({inv} * 0)\n)",
+        node = CONSTANT_LABELS.join(", "),
+        up = target_up(),
+        health = selector(health, scope),
+        identity = selector(identity, scope),
+    )
 }
 
 /// numerator / denominator: rates summed `by` for counters, values summed `by` for gauges; a

@@ -209,8 +209,13 @@ pub struct Defaults {
     pub rate_window: String,
     /// Expected block time of a chain not listed under `chains`.
     pub block_time: String,
-    /// `runbook_url` annotation: this, `#`, and the alert's `runbook` anchor.
-    pub runbook_url: String,
+    /// Where docs/runbook.md is published: each alert's `runbook_url` annotation is this, `#`,
+    /// and the alert's anchor. An absolute http(s) URL, so that a page links somewhere.
+    pub runbook_base_url: String,
+    /// Accept relative URLs (`runbook_base_url: docs/runbook.md`), for a setup whose pages
+    /// nobody clicks (tests).
+    #[serde(default)]
+    pub allow_relative_urls: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -333,6 +338,37 @@ pub struct FleetFractionQ {
     #[serde(default)]
     pub window: Option<String>,
     pub by: Vec<String>,
+    /// A `liveness` recording rule: count every node it knows, and a node that is down as one
+    /// that meets the condition (a crashed node reports nothing, and must not leave the count).
+    #[serde(default)]
+    pub liveness: Option<String>,
+}
+
+/// The nodes Prometheus knows: one series per node and the target (`job`, `instance`) that
+/// scrapes its sidecar, for every node whose `metric` (a series every sidecar exports) was seen
+/// within `window`, and for as long as its target stays down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryQ {
+    pub metric: String,
+    pub window: String,
+}
+
+/// 1 while a node of the `inventory` is up, 0 when it is down: its `health` check fails, its
+/// target cannot be scraped (`up` 0), or its series are gone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessQ {
+    pub inventory: String,
+    pub health: String,
+}
+
+/// `up` of the target that scrapes each node of the `inventory` (the node's labels, its job and
+/// instance).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetUpQ {
+    pub inventory: String,
 }
 
 /// `histogram_quantile` of a histogram; with `versus`, the ratio of two such quantiles.
@@ -459,12 +495,15 @@ pub struct Kinds<'a> {
     pub lag: Option<&'a LagQ>,
     pub trend: Option<&'a TrendQ>,
     pub time_fraction: Option<&'a TimeFractionQ>,
+    pub inventory: Option<&'a InventoryQ>,
+    pub liveness: Option<&'a LivenessQ>,
+    pub target_up: Option<&'a TargetUpQ>,
     pub raw: Option<&'a RawQ>,
 }
 
 /// Every kind, as thresholds.yaml spells it.
 pub const KIND_NAMES: &str =
-    "value, ratio, fleet_fraction, quantile, no_progress, absence, deviation, lag, trend, time_fraction, raw";
+    "value, ratio, fleet_fraction, quantile, no_progress, absence, deviation, lag, trend, time_fraction, inventory, liveness, target_up, raw";
 
 impl Kinds<'_> {
     /// The kinds that are set, by name.
@@ -484,6 +523,9 @@ impl Kinds<'_> {
             lag,
             trend,
             time_fraction,
+            inventory,
+            liveness,
+            target_up,
             raw
         );
         v
@@ -506,6 +548,9 @@ macro_rules! with_kinds {
             #[serde(default)] pub lag: Option<LagQ>,
             #[serde(default)] pub trend: Option<TrendQ>,
             #[serde(default)] pub time_fraction: Option<TimeFractionQ>,
+            #[serde(default)] pub inventory: Option<InventoryQ>,
+            #[serde(default)] pub liveness: Option<LivenessQ>,
+            #[serde(default)] pub target_up: Option<TargetUpQ>,
             #[serde(default)] pub raw: Option<RawQ>,
         }
 
@@ -522,6 +567,9 @@ macro_rules! with_kinds {
                     lag: self.lag.as_ref(),
                     trend: self.trend.as_ref(),
                     time_fraction: self.time_fraction.as_ref(),
+                    inventory: self.inventory.as_ref(),
+                    liveness: self.liveness.as_ref(),
+                    target_up: self.target_up.as_ref(),
                     raw: self.raw.as_ref(),
                 }
             }

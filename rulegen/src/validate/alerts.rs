@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chainwatch_duration::Duration;
 
 use crate::conventions;
-use crate::model::{AlertM, LabelMap, Labels, Measure, Op, Scope, SeverityM, Variant};
+use crate::model::{AlertM, LabelMap, Labels, Measure, Op, Scope, SeverityM, ValueFormat, Variant};
 use crate::promql::{self, num};
 use crate::spec::v1::Alert;
 use crate::spec::Spec;
@@ -61,17 +61,77 @@ fn alert(
     for planned in plan(cx, a, &p, for_) {
         variants.push(variant(cx, a, &p, planned)?);
     }
-    for (field, text) in [("summary", &a.summary), ("description", &a.description)] {
+    // Compared with `==`, the value is the threshold itself: nothing to show.
+    let value_format = match variants[0].op {
+        Some(Op::Eq) => None,
+        _ => value_format(&variants[0].measure, &cx.records),
+    };
+    // The summary is the same for every alert of a group (a page's title): labels only. The
+    // description may show the value, formatted, where the alert has one.
+    for (field, text, value) in [
+        ("summary", &a.summary, None),
+        ("description", &a.description, value_format),
+    ] {
         // One error per annotation: the first variant whose labels lack it.
         for v in &variants {
             let before = cx.error_count();
-            check_template(cx, text, &format!("{p}.{field}"), &v.out_labels);
+            check_template(cx, text, &format!("{p}.{field}"), &v.out_labels, value);
             if cx.error_count() > before {
                 break;
             }
         }
     }
-    Some(assemble(spec, severities, a, p, for_, variants))
+    let mut m = assemble(spec, severities, a, p, for_, variants);
+    if let Some(f) = value_format {
+        m.annotations
+            .insert("value".into(), promql::humanize::template(f));
+    }
+    m.value_format = value_format;
+    Some(m)
+}
+
+/// How the alert's value reads: a percentage for fractions, a duration for seconds, a number
+/// otherwise; none for conditions and for up/down states (the summary says it all).
+fn value_format(m: &Measure, records: &[crate::model::Record]) -> Option<ValueFormat> {
+    let unit = |name: &str| chainwatch_catalog::resolve_series(name).map(|x| x.unit);
+    let seconds = |name: &str| unit(name) == Some(chainwatch_catalog::Unit::Seconds);
+    Some(match m {
+        Measure::NoProgress { .. }
+        | Measure::Absence { .. }
+        | Measure::Raw { .. }
+        | Measure::Inventory { .. }
+        | Measure::Liveness { .. }
+        | Measure::TargetUp { .. } => return None,
+        Measure::Ratio { num, .. } if num.name.ends_with("_seconds_sum") => ValueFormat::Duration,
+        Measure::Ratio { .. }
+        | Measure::FleetFraction { .. }
+        | Measure::TimeFraction { .. }
+        | Measure::Deviation { .. } => ValueFormat::Percent,
+        Measure::Quantile {
+            versus: None, hist, ..
+        } if seconds(&hist.name) => ValueFormat::Duration,
+        Measure::Value { sel, func, .. } => {
+            match (&sel.source, func.as_ref().map(|f| f.0.as_str())) {
+                (crate::model::Source::Record(i), None) => {
+                    return value_format(&records[*i].measure, records)
+                }
+                (_, None | Some("max_over_time" | "min_over_time" | "avg_over_time"))
+                    if seconds(&sel.name) =>
+                {
+                    ValueFormat::Duration
+                }
+                (_, None | Some("max_over_time" | "min_over_time" | "avg_over_time"))
+                    if unit(&sel.name) == Some(chainwatch_catalog::Unit::Ratio) =>
+                {
+                    ValueFormat::Percent
+                }
+                _ => ValueFormat::Number,
+            }
+        }
+        Measure::Quantile { .. } | Measure::Lag { .. } | Measure::Trend { .. } => {
+            ValueFormat::Number
+        }
+    })
 }
 
 /// The alert's own fields: group, criteria, severity, runbook, alertgroup, labels.
@@ -211,6 +271,13 @@ fn variant(cx: &mut Ctx, a: &Alert, p: &str, planned: Planned) -> Option<Variant
         for_,
     } = planned;
     let m = measure(cx, &a.kinds(), p, block_time)?;
+    if matches!(m, Measure::Inventory { .. }) {
+        cx.err(
+            &format!("{p}.inventory"),
+            "an inventory is a recording rule (alerts read it through liveness or target_up)",
+        );
+        return None;
+    }
     if matches!(m, Measure::Raw { .. }) && scope != Scope::All {
         cx.err(
             &format!("{p}.chains"),
@@ -289,8 +356,15 @@ fn comparison(cx: &mut Ctx, a: &Alert, p: &str, m: &Measure) -> Option<Op> {
     }
 }
 
-/// Annotations may name only `{{ $labels.x }}` labels the expression's result carries.
-fn check_template(cx: &mut Ctx, text: &str, field: &str, labels: &Labels) {
+/// Annotations may name only `{{ $labels.x }}` labels the expression's result carries, and,
+/// where `value` allows, the value through a humanize function.
+fn check_template(
+    cx: &mut Ctx,
+    text: &str,
+    field: &str,
+    labels: &Labels,
+    value: Option<ValueFormat>,
+) {
     let mut rest = text;
     while let Some(i) = rest.find("{{") {
         let after = &rest[i + 2..];
@@ -316,8 +390,15 @@ fn check_template(cx: &mut Ctx, text: &str, field: &str, labels: &Labels) {
                     );
                 }
             }
+            _ if value.is_some() && promql::value_template(inner).is_some() => {}
+            _ if inner.starts_with("$value") && value.is_some() => {
+                cx.err(field, format!("`{{{{ {inner} }}}}`: show the value through a template function, `{{{{ $value | humanize }}}}`, `humanizePercentage` or `humanizeDuration` (generated tests expect the text exactly)"));
+            }
+            _ if inner.starts_with("$value") && field.ends_with(".description") => {
+                cx.err(field, format!("`{{{{ {inner} }}}}`: this alert has no value to show (a condition, an up/down state or raw PromQL); only {{{{ $labels.NAME }}}} may be used"));
+            }
             _ => {
-                cx.err(field, format!("`{{{{ {inner} }}}}`: only {{{{ $labels.NAME }}}} may be used (generated tests compare annotations exactly, so `$value` is not allowed)"));
+                cx.err(field, format!("`{{{{ {inner} }}}}`: only {{{{ $labels.NAME }}}} may be used (the summary is the title of a page that groups alerts of several values; `$value` goes in the description)"));
             }
         }
         rest = &after[j + 2..];
@@ -365,7 +446,7 @@ fn assemble(
     if let Some(g) = &a.alertgroup {
         rule_labels.insert("alertgroup".into(), g.clone());
     }
-    let runbook_url = conventions::runbook_url(&spec.defaults.runbook_url, &a.name);
+    let runbook_url = conventions::runbook_url(&spec.defaults.runbook_base_url, &a.name);
     let mut annotations = LabelMap::new();
     annotations.insert("summary".into(), a.summary.clone());
     annotations.insert("description".into(), a.description.clone());
@@ -399,6 +480,7 @@ fn assemble(
         scope,
         rule_labels,
         annotations,
+        value_format: None,
         sample_labels,
         path,
     }

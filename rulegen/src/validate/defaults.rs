@@ -39,9 +39,45 @@ pub fn defaults(spec: &Spec, cx: &mut Ctx) -> Duration {
     if let Some(b) = cx.dur(&d.block_time, "defaults.block_time") {
         cx.default_block_time = b;
     }
+    link_base(
+        cx,
+        &d.runbook_base_url,
+        "defaults.runbook_base_url",
+        d.allow_relative_urls,
+    );
     eval.unwrap_or(Duration::from_secs(15))
 }
 
+/// A URL that pages link to with `#anchor` appended: absolute http(s) with a host and no
+/// fragment of its own; relative only when thresholds.yaml allows it (`allow_relative_urls`).
+fn link_base(cx: &mut Ctx, text: &str, field: &str, relative_ok: bool) {
+    if text.contains('#') {
+        cx.err(
+            field,
+            format!("`{text}`: no `#…`: each alert appends its own anchor"),
+        );
+        return;
+    }
+    if !text.contains("://") {
+        if !relative_ok {
+            cx.err(
+                field,
+                format!("`{text}` is relative: a page needs an absolute http(s) link to be clickable (set `defaults.allow_relative_urls: true` for a setup nobody is paged by)"),
+            );
+        } else if text.trim().is_empty() || text.contains(char::is_whitespace) {
+            cx.err(field, format!("`{text}`: not a path"));
+        }
+        return;
+    }
+    match text.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
+        Ok(_) => cx.err(
+            field,
+            format!("`{text}`: an http or https URL with a host, e.g. https://wiki.example.com/chainwatch/runbook"),
+        ),
+        Err(e) => cx.err(field, format!("`{text}`: not a URL: {e}")),
+    }
+}
 /// Criterion ids such as E1 or N14, each listed once.
 pub fn criteria(spec: &Spec, cx: &mut Ctx) {
     for (i, c) in spec.criteria.iter().enumerate() {

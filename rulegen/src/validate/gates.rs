@@ -86,7 +86,7 @@ fn conditions(
         let Some(m) = measure(cx, &c.kinds(), &cp, block_time) else {
             continue;
         };
-        if m.is_condition() {
+        if m.is_condition() || matches!(m, crate::model::Measure::Inventory { .. }) {
             cx.err(
                 &cp,
                 format!(

@@ -5,11 +5,11 @@
 use chainwatch_catalog::CONSTANT_LABELS;
 use chainwatch_duration::Duration;
 
-use crate::model::{Measure, RawTestM};
+use crate::model::{Measure, RawTestM, Sel, Source};
 use crate::promql;
 use crate::spec::v1::{
-    AbsenceQ, DeviationQ, FleetFractionQ, Kinds, LagQ, NoProgressQ, QuantileQ, RatioQ, RawQ,
-    TimeFractionQ, TrendQ, ValueQ, KIND_NAMES,
+    AbsenceQ, DeviationQ, FleetFractionQ, InventoryQ, Kinds, LagQ, LivenessQ, NoProgressQ,
+    QuantileQ, RatioQ, RawQ, TargetUpQ, TimeFractionQ, TrendQ, ValueQ, KIND_NAMES,
 };
 
 use super::ctx::Ctx;
@@ -44,6 +44,9 @@ pub fn measure(cx: &mut Ctx, k: &Kinds, p: &str, block_time: Duration) -> Option
         "lag" => lag(cx, k.lag?, &f),
         "trend" => trend(cx, k.trend?, &f),
         "time_fraction" => time_fraction(cx, k.time_fraction?, &f),
+        "inventory" => inventory(cx, k.inventory?, &f),
+        "liveness" => liveness(cx, k.liveness?, &f),
+        "target_up" => target_up(cx, k.target_up?, &f),
         "raw" => raw(cx, k.raw?, &f),
         _ => unreachable!(),
     }
@@ -172,13 +175,106 @@ fn fleet_fraction(cx: &mut Ctx, q: &FleetFractionQ, f: &dyn Fn(&str) -> String) 
             "a fleet fraction counts nodes: do not group by `node`",
         );
     }
+    let liveness = match &q.liveness {
+        None => None,
+        Some(l) => {
+            let s = of_kind(cx, l, &f("liveness"), "liveness")?;
+            if let Some(b) = by.iter().find(|b| !CONSTANT_LABELS.contains(&b.as_str())) {
+                cx.err(
+                    &f("by"),
+                    format!("`{b}`: counted over a liveness record, nodes are grouped by its labels ({})", CONSTANT_LABELS.join(", ")),
+                );
+            }
+            Some(s)
+        }
+    };
     Some(Measure::FleetFraction {
         sel,
         op,
         value: q.value,
         window,
         by,
+        liveness,
     })
+}
+
+/// A selector that names a recording rule of this file whose measure is of `kind`.
+fn of_kind(cx: &mut Ctx, text: &str, field: &str, kind: &str) -> Option<Sel> {
+    let s = selector(cx, text, field, false)?;
+    let is_kind = match s.source {
+        Source::Record(i) => cx.records[i].measure.kind() == kind,
+        _ => false,
+    };
+    if !is_kind || !s.matchers.is_empty() {
+        cx.err(
+            field,
+            format!("`{text}` must name a recording rule of kind `{kind}` (defined above, without matchers)"),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// The nodes seen within the window: a gauge every sidecar exports, remembered per target.
+fn inventory(cx: &mut Ctx, q: &InventoryQ, f: &dyn Fn(&str) -> String) -> Option<Measure> {
+    let sel = selector(cx, &q.metric, &f("metric"), false)?;
+    if !matches!(sel.source, Source::Catalog { counter: false, .. }) {
+        cx.err(
+            &f("metric"),
+            format!("`{}`: an inventory is kept from a gauge of the catalog that every sidecar exports (chainwatch_build_info)", sel.name),
+        );
+        return None;
+    }
+    let window = cx.dur(&q.window, &f("window"))?;
+    if window.ms() < 2 * cx.scrape.ms() {
+        cx.err(
+            &f("window"),
+            format!(
+                "window {window} is shorter than two scrape intervals ({}): one failed scrape would forget the node",
+                cx.scrape
+            ),
+        );
+        return None;
+    }
+    // The rule's name is filled in by the recording rule that holds it.
+    Some(Measure::Inventory {
+        sel,
+        window,
+        record: String::new(),
+    })
+}
+
+/// Up or down per node of an inventory, with the node's health check where it has one.
+fn liveness(cx: &mut Ctx, q: &LivenessQ, f: &dyn Fn(&str) -> String) -> Option<Measure> {
+    let inventory = of_kind(cx, &q.inventory, &f("inventory"), "inventory")?;
+    let Source::Record(i) = inventory.source else {
+        return None;
+    };
+    let Measure::Inventory { sel: identity, .. } = cx.records[i].measure.clone() else {
+        return None;
+    };
+    let health = selector(cx, &q.health, &f("health"), false)?;
+    if !matches!(health.source, Source::Catalog { counter: false, .. }) {
+        cx.err(
+            &f("health"),
+            format!(
+                "`{}`: the health check is a gauge of the catalog, 1 up and 0 down (chain_node_up)",
+                health.name
+            ),
+        );
+        return None;
+    }
+    Some(Measure::Liveness {
+        inventory,
+        identity,
+        health,
+    })
+}
+
+/// `up` of each inventory node's scrape target.
+fn target_up(cx: &mut Ctx, q: &TargetUpQ, f: &dyn Fn(&str) -> String) -> Option<Measure> {
+    let inventory = of_kind(cx, &q.inventory, &f("inventory"), "inventory")?;
+    Some(Measure::TargetUp { inventory })
 }
 
 /// A histogram's quantile, or the ratio of two histograms' quantiles (`versus`).

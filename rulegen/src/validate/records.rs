@@ -1,6 +1,8 @@
 //! Recording rules, in order: each may use the ones above it.
 
-use crate::model::{Measure, Record, Scope};
+use chainwatch_catalog::CONSTANT_LABELS;
+
+use crate::model::{Labels, Measure, Record, Scope};
 use crate::promql;
 use crate::spec::v1::Recording;
 use crate::spec::Spec;
@@ -45,7 +47,10 @@ fn record(cx: &mut Ctx, i: usize, r: &Recording) -> Option<Record> {
     }
     cx.check_criteria(&r.criteria, &format!("{p}.criteria"));
     let block_time = cx.default_block_time;
-    let m = measure(cx, &r.kinds(), &p, block_time)?;
+    let mut m = measure(cx, &r.kinds(), &p, block_time)?;
+    if let Measure::Inventory { record, .. } = &mut m {
+        *record = r.record.clone();
+    }
     if matches!(m, Measure::NoProgress { .. } | Measure::Absence { .. }) {
         cx.err(
             &p,
@@ -62,16 +67,41 @@ fn record(cx: &mut Ctx, i: usize, r: &Recording) -> Option<Record> {
     } else {
         p.clone()
     };
-    let out = check_expr(cx, &expr, &field)?;
-    Some(Record {
+    let mut rec = Record {
         name: r.record.clone(),
         criteria: r.criteria.clone(),
         group: r.group.clone(),
         measures: r.measures.clone(),
         labels: r.labels.clone(),
         measure: m,
-        expr,
-        out_labels: out,
+        expr: expr.clone(),
+        out_labels: Labels::new(),
         path: p,
-    })
+    };
+    if let Measure::Inventory { .. } = rec.measure {
+        // An inventory reads its own last value: its labels are known before its expression
+        // is checked (a node and its target).
+        rec.out_labels = CONSTANT_LABELS
+            .iter()
+            .chain(&["job", "instance"])
+            .map(|s| s.to_string())
+            .collect();
+        cx.records.push(rec.clone());
+        let out = check_expr(cx, &expr, &field);
+        cx.records.pop();
+        if out.as_ref() != Some(&rec.out_labels) {
+            cx.err(
+                &field,
+                format!(
+                    "the inventory of `{}` must keep the labels {}",
+                    rec.name,
+                    CONSTANT_LABELS.join(", ")
+                ),
+            );
+            return None;
+        }
+        return Some(rec);
+    }
+    rec.out_labels = check_expr(cx, &expr, &field)?;
+    Some(rec)
 }

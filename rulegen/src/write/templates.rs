@@ -1,5 +1,6 @@
 //! The tera templates of the generated YAML files (compiled into the binary), with the filters
-//! they quote with: `q` a YAML double-quoted scalar, `sq` a single-quoted one.
+//! they quote with: `q` a YAML double-quoted scalar, `sq` a single-quoted one; and Alertmanager's
+//! notification templates, which are Go templates and written as they are.
 
 use std::collections::HashMap;
 
@@ -8,6 +9,8 @@ use tera::{Context, Tera};
 const RULES: &str = include_str!("../../../templates/prometheus/rules.yml.tera");
 const TESTS: &str = include_str!("../../../templates/prometheus/test.yml.tera");
 const ALERTMANAGER: &str = include_str!("../../../templates/alertmanager/alertmanager.yml.tera");
+/// Alertmanager's notification templates (Go templates, written as they are).
+pub const NOTIFICATIONS: &str = include_str!("../../../templates/alertmanager/chainwatch.tmpl");
 
 /// A template that failed to compile or to render, with tera's chain of causes.
 #[derive(Debug, thiserror::Error)]

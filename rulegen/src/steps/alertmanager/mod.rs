@@ -1,5 +1,6 @@
 //! Alertmanager: `alertmanager/alertmanager.yml` (receivers with secrets from files, the route
-//! tree, inhibitions) and the cases that test it: `routes.tsv` (`routes`) for
+//! tree, inhibitions), the notification templates its receivers share
+//! (`alertmanager/templates/chainwatch.tmpl`), and the cases that test it: `routes.tsv` (`routes`) for
 //! `amtool config routes test`, `inhibitions.yml` (`inhibitions`) for a live Alertmanager.
 
 mod inhibitions;
@@ -8,10 +9,11 @@ mod routes;
 use serde::Serialize;
 
 use crate::conventions::{
-    ALERTMANAGER_CONFIG_PATH, ALERTMANAGER_INHIBITIONS_PATH, ALERTMANAGER_ROUTES_PATH,
+    ALERTMANAGER_CONFIG_PATH, ALERTMANAGER_INHIBITIONS_PATH, ALERTMANAGER_NOTIFICATIONS_PATH,
+    ALERTMANAGER_ROUTES_PATH, ALERTMANAGER_TEMPLATES_GLOB,
 };
 use crate::model::{Alerting, AmMatcher, Model, Timings};
-use crate::write::templates::{TemplateError, Templates, ALERTMANAGER_TEMPLATE};
+use crate::write::templates::{TemplateError, Templates, ALERTMANAGER_TEMPLATE, NOTIFICATIONS};
 use crate::write::text::one_line;
 use crate::write::Files;
 
@@ -81,13 +83,14 @@ struct InhibitCtx {
     equal: Vec<String>,
 }
 
-const SLACK_TITLE: &str = r#"[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.severity }} {{ .CommonLabels.alertname }}{{ if .CommonLabels.network }} {{ .CommonLabels.chain }}/{{ .CommonLabels.network }}{{ end }}{{ if .CommonLabels.region }} ({{ .CommonLabels.region }}){{ end }}"#;
-const SLACK_TEXT: &str = r#"{{ range .Alerts }}*{{ .Annotations.summary }}*
-{{ .Annotations.description }}
-Threshold: {{ .Annotations.threshold }}. {{ .Annotations.response_time }}.
-Runbook: {{ .Annotations.runbook_url }}
-{{ end }}"#;
-const PD_DESCRIPTION: &str = r#"{{ .CommonLabels.alertname }}: {{ .CommonAnnotations.summary }}"#;
+// The receivers' fields call the shared notification templates (templates/alertmanager/
+// chainwatch.tmpl), so every receiver says the same things the same way.
+const SLACK_TITLE: &str = r#"{{ template "chainwatch.title" . }}"#;
+const SLACK_TEXT: &str = r#"{{ template "chainwatch.slack.text" . }}"#;
+const RUNBOOK_LINK: &str = r#"{{ .CommonAnnotations.runbook_url }}"#;
+const PD_DESCRIPTION: &str = r#"{{ template "chainwatch.pagerduty.summary" . }}"#;
+const PD_ALERTS: &str = r#"{{ template "chainwatch.pagerduty.alerts" . }}"#;
+const PD_LINK_TEXT: &str = r#"Runbook: {{ .CommonLabels.alertname }}"#;
 
 fn pd_severity(m: &Model) -> String {
     let mut s = String::new();
@@ -141,14 +144,22 @@ pub fn render(m: &Model, al: &Alerting, t: &Templates) -> Result<Files, Template
     c.insert("routes", &routes);
     c.insert("receivers", &receivers);
     c.insert("inhibits", &inhibits);
+    c.insert("templates", ALERTMANAGER_TEMPLATES_GLOB);
     c.insert("slack_title", SLACK_TITLE);
     c.insert("slack_text", SLACK_TEXT);
+    c.insert("runbook_link", RUNBOOK_LINK);
     c.insert("pd_description", PD_DESCRIPTION);
+    c.insert("pd_alerts", PD_ALERTS);
+    c.insert("pd_link_text", PD_LINK_TEXT);
     c.insert("pd_severity", &pd_severity(m));
     let mut files = Files::new();
     files.insert(
         ALERTMANAGER_CONFIG_PATH.into(),
         t.render(ALERTMANAGER_TEMPLATE, &c)?,
+    );
+    files.insert(
+        ALERTMANAGER_NOTIFICATIONS_PATH.into(),
+        NOTIFICATIONS.to_string(),
     );
     files.insert(ALERTMANAGER_ROUTES_PATH.into(), routes::routes_tsv(m, al));
     files.insert(

@@ -103,10 +103,16 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// The alert expected on the subject of `s`, with the labels its result carries.
-    fn expected(&self, s: &Synth, subject: &crate::model::LabelMap) -> ExpAlert {
+    /// The alert expected on the subject of `s`, with the labels its result carries and its
+    /// value (for the annotations that show it).
+    fn expected(
+        &self,
+        s: &Synth,
+        subject: &crate::model::LabelMap,
+        value: Option<f64>,
+    ) -> ExpAlert {
         let keys = actual_labels(&self.v.expr, s, &self.m.records);
-        expected_alert(self.a, &restrict(subject, &keys))
+        expected_alert(self.a, &restrict(subject, &keys), value)
     }
 
     /// The cases thresholds.yaml gives a raw expression.
@@ -114,7 +120,10 @@ impl<'a> Case<'a> {
         let mut out = Vec::new();
         for (n, t) in tests.iter().enumerate() {
             let firing = t.firing.clone().unwrap_or_default();
-            let exp = firing.iter().map(|l| expected_alert(self.a, l)).collect();
+            let exp = firing
+                .iter()
+                .map(|l| expected_alert(self.a, l, None))
+                .collect();
             let input_series = t
                 .input_series
                 .iter()
@@ -169,7 +178,7 @@ impl<'a> Case<'a> {
             );
             past.subject = l;
         }
-        let exp = self.expected(&past, &past.subject);
+        let exp = self.expected(&past, &past.subject, None);
         let mut tests = vec![self.alert_test(
             format!("stalled for {w} and then `for` {f}: fires"),
             fire + self.slack,
@@ -231,7 +240,7 @@ impl<'a> Case<'a> {
                 step: 0.0,
             },
         );
-        let exp = self.expected(&past, &l);
+        let exp = self.expected(&past, &l, None);
         let mut tests = vec![self.alert_test(
             format!("gone for `for` {f}: fires"),
             fire + self.slack,
@@ -311,7 +320,7 @@ impl<'a> Case<'a> {
         })?;
         let tf = round_up(sp.true_from.max(si.true_from), i);
         let fire = tf + f + self.slack;
-        let exp = self.expected(&sp, &sp.subject);
+        let exp = self.expected(&sp, &sp.subject, Some(past));
         let what = promql::describe(measure);
         let (o, tn) = (op.as_str(), num(t));
         let mut tests = vec![self.alert_test(

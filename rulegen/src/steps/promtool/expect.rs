@@ -2,8 +2,8 @@
 //! synthesized inputs, the alert that must fire (labels and annotations expanded), samples.
 
 use crate::conventions;
-use crate::model::{AlertM, LabelMap, Labels, Record};
-use crate::promql::{self, escape, num};
+use crate::model::{AlertM, LabelMap, Labels, Measure, Record};
+use crate::promql::{self, escape, humanize, num};
 
 use chainwatch_duration::Duration;
 
@@ -38,6 +38,10 @@ pub fn actual_labels(expr: &str, synth: &Synth, records: &[Record]) -> Labels {
     let leaf = |vs: &promql_parser::parser::VectorSelector| -> Option<Labels> {
         let name = vs.name.as_deref()?;
         if let Some(r) = records.iter().find(|r| r.name == name) {
+            if let Measure::Inventory { .. } = r.measure {
+                // It reads itself; its labels are always a node's and its target's.
+                return Some(r.out_labels.clone());
+            }
             let mut l = actual_labels(&r.expr, synth, records);
             l.extend(r.labels.keys().cloned());
             return Some(l);
@@ -67,21 +71,25 @@ pub fn inputs(s: &Synth, samples: usize) -> Vec<InSeries> {
         .collect()
 }
 
-/// An annotation with `{{ $labels.x }}` replaced by the series' values, as Prometheus does.
-fn expand(text: &str, labels: &LabelMap) -> String {
-    replace_labels(text, |l| labels.get(l).cloned().unwrap_or_default())
+/// An annotation with `{{ $labels.x }}` replaced by the series' values and `{{ $value | f }}`
+/// by the value as the template function renders it, as Prometheus does.
+fn expand(text: &str, labels: &LabelMap, value: Option<f64>) -> String {
+    replace_labels(text, |l| match (promql::value_template(l), value) {
+        (Some(f), Some(v)) => humanize::render(f, v),
+        _ => labels.get(l).cloned().unwrap_or_default(),
+    })
 }
 
-/// The alert a test expects to fire on a series with these labels: its labels and annotations,
-/// expanded.
-pub fn expected_alert(a: &AlertM, series_labels: &LabelMap) -> ExpAlert {
+/// The alert a test expects to fire on a series with these labels and this value: its labels
+/// and annotations, expanded.
+pub fn expected_alert(a: &AlertM, series_labels: &LabelMap, value: Option<f64>) -> ExpAlert {
     let mut labels = series_labels.clone();
     labels.extend(a.rule_labels.clone());
     let annotations = a
         .annotations
         .clone()
         .into_iter()
-        .map(|(k, t)| (k, expand(&t, series_labels)))
+        .map(|(k, t)| (k, expand(&t, series_labels, value)))
         .collect();
     ExpAlert {
         labels,
@@ -145,8 +153,16 @@ mod tests {
     fn annotations_expand_labels() {
         let l = labels(&[("node", "n1"), ("chain", "c")]);
         assert_eq!(
-            expand("{{ $labels.node }} of {{$labels.chain}}!", &l),
+            expand("{{ $labels.node }} of {{$labels.chain}}!", &l, None),
             "n1 of c!"
+        );
+        assert_eq!(
+            expand(
+                "{{ $value | humanizePercentage }} of {{ $labels.node }}",
+                &l,
+                Some(0.4)
+            ),
+            "40% of n1"
         );
     }
 }

@@ -138,6 +138,9 @@ fn sample_value(m: &Measure) -> f64 {
         Measure::Lag { .. } => 7.0,
         Measure::Trend { .. } => 2.5,
         Measure::TimeFraction { .. } => 1.0,
+        Measure::Inventory { .. } => 1.0,
+        // A node down, and its target down.
+        Measure::Liveness { .. } | Measure::TargetUp { .. } => 0.0,
         _ => 0.0,
     }
 }

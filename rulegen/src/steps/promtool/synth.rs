@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use chainwatch_duration::Duration;
 
+use crate::conventions;
 use crate::model::{LabelMap, Measure, Op, Record, Sel, Source};
 use crate::promql::num;
 
@@ -222,7 +223,52 @@ pub fn synth(m: &Measure, target: f64, ctx: &SynthCtx) -> Result<Synth, String> 
             value,
             window,
             by,
-        } => fleet_fraction(sel, *op, *value, *window, by, target, ctx),
+            liveness,
+        } => fleet_fraction(
+            sel,
+            (*op, *value),
+            *window,
+            by,
+            liveness.as_ref(),
+            target,
+            ctx,
+        ),
+        Measure::Inventory { sel, .. } => {
+            if target != 1.0 {
+                return Err(format!(
+                    "an inventory holds known nodes (1), it cannot be {}",
+                    num(target)
+                ));
+            }
+            let mut s = node_seen(sel, true, ctx);
+            s.subject = with_target(&ctx.base);
+            Ok(s)
+        }
+        Measure::Liveness {
+            identity, health, ..
+        } => {
+            let up = one_or_zero(target, "liveness")?;
+            let mut s = node_seen(identity, up, ctx);
+            s.add(
+                &health.name,
+                with_target(&labels_for(health, &ctx.base)),
+                seen(up),
+            );
+            s.subject = ctx.base.clone();
+            Ok(s)
+        }
+        Measure::TargetUp { inventory } => {
+            let up = one_or_zero(target, "up")?;
+            let Source::Record(i) = inventory.source else {
+                return Err("target_up reads an inventory record".into());
+            };
+            let Measure::Inventory { sel, .. } = &ctx.records[i].measure else {
+                return Err("target_up reads an inventory record".into());
+            };
+            let mut s = node_seen(sel, up, ctx);
+            s.subject = with_target(&ctx.base);
+            Ok(s)
+        }
         Measure::Quantile {
             hist,
             q,
@@ -349,12 +395,96 @@ fn ratio(
     Ok(s)
 }
 
+/// The sample from which a synthesized failure (a scrape that fails, series that end) holds.
+const FAIL_AT: usize = 1;
+
+/// A node's sidecar as Prometheus sees it: its target `up` and its `identity` series (with the
+/// target's `job` and `instance`), there throughout (`up`), or until its scrapes start failing at
+/// `FAIL_AT` (up 0, the series stale).
+fn node_seen(identity: &Sel, up: bool, ctx: &SynthCtx) -> Synth {
+    let mut s = Synth::default();
+    // `up` carries the target's labels only: job and instance.
+    let t = with_target(&ctx.base);
+    let target: LabelMap = ["job", "instance"]
+        .iter()
+        .map(|k| (k.to_string(), t[*k].clone()))
+        .collect();
+    s.add(
+        "up",
+        target,
+        if up {
+            Values::Linear {
+                start: 1.0,
+                step: 0.0,
+            }
+        } else {
+            Values::Segments(vec![(1.0, 0.0, FAIL_AT), (0.0, 0.0, 0)])
+        },
+    );
+    s.add(
+        &identity.name,
+        with_target(&labels_for(identity, &ctx.base)),
+        seen(up),
+    );
+    s.subject = ctx.base.clone();
+    if !up {
+        s.true_from = ctx.interval.times(FAIL_AT as u64);
+    }
+    s
+}
+
+/// A series of a node's sidecar: 1 throughout, or gone (stale) from `FAIL_AT` on.
+fn seen(up: bool) -> Values {
+    if up {
+        Values::Linear {
+            start: 1.0,
+            step: 0.0,
+        }
+    } else {
+        Values::ThenStale {
+            value: 1.0,
+            samples: FAIL_AT,
+        }
+    }
+}
+
+/// `labels` and the scrape target of their node (`job`, `instance`).
+fn with_target(labels: &LabelMap) -> LabelMap {
+    let mut l = labels.clone();
+    let node = labels.get("node").cloned().unwrap_or_default();
+    l.insert("job".into(), conventions::TEST_JOB.into());
+    l.insert("instance".into(), conventions::test_instance(&node));
+    l
+}
+
+fn one_or_zero(target: f64, what: &str) -> Result<bool, String> {
+    if target == 1.0 {
+        Ok(true)
+    } else if target == 0.0 {
+        Ok(false)
+    } else {
+        Err(format!("{what} is 1 or 0, it cannot be {}", num(target)))
+    }
+}
+
+/// The same context for another node of the fleet.
+fn for_node<'a>(ctx: &SynthCtx<'a>, node: &str) -> SynthCtx<'a> {
+    let mut base = ctx.base.clone();
+    base.insert("node".into(), node.to_string());
+    SynthCtx {
+        interval: ctx.interval,
+        base,
+        records: ctx.records,
+        samples: ctx.samples,
+    }
+}
+
 fn fleet_fraction(
     sel: &Sel,
-    op: Op,
-    value: f64,
+    (op, value): (Op, f64),
     window: Option<Duration>,
     by: &[String],
+    liveness: Option<&Sel>,
     target: f64,
     ctx: &SynthCtx,
 ) -> Result<Synth, String> {
@@ -363,9 +493,21 @@ fn fleet_fraction(
     let bad = (target * k_total as f64).round() as usize;
     let (bad_v, good_v) = condition_values(op, value);
     for i in 0..k_total {
-        let mut l = labels_for(sel, &ctx.base);
-        l.insert("node".into(), format!("node-{}", i + 1));
+        let node = format!("node-{}", i + 1);
         let v = if i < bad { bad_v } else { good_v };
+        if let Source::Record(r) = sel.source {
+            // Each node's value through the recording rule it reads.
+            let mut one = synth(&ctx.records[r].measure, v, &for_node(ctx, &node))?;
+            one.subject = LabelMap::new();
+            s.merge(one)?;
+            continue;
+        }
+        if let Some(Source::Record(r)) = liveness.map(|l| &l.source) {
+            // Every node up: the fraction is the nodes that meet the condition.
+            s.merge(synth(&ctx.records[*r].measure, 1.0, &for_node(ctx, &node))?)?;
+        }
+        let mut l = labels_for(sel, &ctx.base);
+        l.insert("node".into(), node);
         let vals = match window {
             Some(w) => Values::Linear {
                 start: BASE_COUNTER,
@@ -384,7 +526,7 @@ fn fleet_fraction(
         .filter(|(k, _)| by.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    s.true_from = window.unwrap_or_default();
+    s.true_from = s.true_from.max(window.unwrap_or_default());
     Ok(s)
 }
 
