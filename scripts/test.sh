@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Real components, never mocks: promtool and prometheus (package prometheus), amtool and the
 # Alertmanager (package prometheus-alertmanager, whose binary Debian names
-# prometheus-alertmanager) and systemd-journal-remote come from Debian's packages. The
+# prometheus-alertmanager), systemd-journal-remote and logrotate come from Debian's packages. The
 # end-to-end suite (tests/e2e.rs) runs the real prometheus and Alertmanager.
 need=()
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need+=(prometheus)
@@ -15,6 +15,8 @@ need=()
   || need+=(prometheus-alertmanager)
 [ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null || need+=(systemd)
+# logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs.
+[ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then

@@ -542,6 +542,12 @@ pub static CATALOG: &[Metric] = &[
         &["source"],
         &[],
     ),
+    counter(
+        "chainwatch_file_skipped_compressed_total",
+        "Compressed files (gzip, bzip2, xz, zstd, lz4 by their magic bytes) a path pattern matched, skipped unread.",
+        &["source"],
+        &[],
+    ),
     gauge(
         "chainwatch_files_followed",
         Unit::None,

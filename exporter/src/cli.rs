@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_CONFIG, DEFAULT_MAX_LINE_BYTES};
+use crate::config::{Config, DEFAULT_MAX_LINE_BYTES};
 use crate::log::Level;
 use crate::{pipeline, profile, replay, serve};
 
@@ -21,7 +21,7 @@ pub const DEFAULT_LISTEN: &str = ":19942";
     about = "Follows a blockchain node's logs and exports standardized Prometheus metrics."
 )]
 pub struct Cli {
-    /// Configuration file (YAML). Without it, the built-in default follows ./node.log* with the dilithion profile.
+    /// Configuration file (YAML). Without it, the sidecar serves the built-in default: ./node.log* with the dilithion profile.
     #[arg(long = "config", global = true)]
     pub config: Option<PathBuf>,
     /// Address to listen on for HTTP requests.
@@ -49,19 +49,20 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Read logs from start to EOF through profiles and print the metrics (Prometheus text format).
+    /// With --config, the configuration's profiles, constant labels and caps apply; flags override them.
     Replay {
-        /// Built-in profile name or profile file; repeat to merge several.
-        #[arg(long = "profile", required = true)]
+        /// Built-in profile name or profile file; repeat to merge several. Replaces the configuration's profiles.
+        #[arg(long = "profile")]
         profiles: Vec<String>,
-        /// Constant label, e.g. --label node=n1 (chain, network, region, node).
+        /// Constant label, e.g. --label node=n1 (chain, network, region, node); overrides the configuration's.
         #[arg(long = "label", value_parser = parse_label)]
         labels: Vec<(String, String)>,
-        /// Lines longer than this are truncated and counted.
-        #[arg(long = "max-line-bytes", default_value_t = DEFAULT_MAX_LINE_BYTES)]
-        max_line_bytes: usize,
-        /// Cap on the label sets of one metric; samples past it are dropped and counted.
-        #[arg(long = "max-series-per-metric", default_value_t = crate::registry::DEFAULT_SERIES_CAP)]
-        max_series_per_metric: usize,
+        /// Lines longer than this are truncated and counted [default: the configuration's, else 65536].
+        #[arg(long = "max-line-bytes")]
+        max_line_bytes: Option<usize>,
+        /// Cap on the label sets of one metric; samples past it are dropped and counted [default: the configuration's, else 2000].
+        #[arg(long = "max-series-per-metric")]
+        max_series_per_metric: Option<usize>,
         /// Log files to read.
         #[arg(required = true)]
         logs: Vec<PathBuf>,
@@ -84,6 +85,11 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// Flags that do not fit together (clap checks each flag alone).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
 /// Exit codes: 0 success, 1 runtime failure, 2 invalid input (flags, config, profile).
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -92,7 +98,9 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let invalid = e.chain().any(|c| {
-                c.is::<chainwatch_yaml::SpecError>() || c.is::<crate::registry::RegistryError>()
+                c.is::<chainwatch_yaml::SpecError>()
+                    || c.is::<crate::registry::RegistryError>()
+                    || c.is::<UsageError>()
             });
             eprintln!("chainwatch-exporter: {e:#}");
             if invalid {
@@ -104,11 +112,55 @@ pub fn main() -> i32 {
     }
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config> {
-    Ok(match path {
-        Some(p) => Config::load(p)?,
-        None => Config::from_str(Path::new("<built-in default config>"), DEFAULT_CONFIG)?,
-    })
+/// What `replay` runs with: the configuration's profiles, labels and caps when one is given, each
+/// overridden by its flag.
+struct ReplaySettings {
+    profiles: Vec<String>,
+    labels: BTreeMap<String, String>,
+    max_line_bytes: usize,
+    max_series_per_metric: usize,
+}
+
+fn replay_settings(
+    config: Option<&Path>,
+    profiles: Vec<String>,
+    labels: Vec<(String, String)>,
+    max_line_bytes: Option<usize>,
+    max_series_per_metric: Option<usize>,
+) -> Result<ReplaySettings> {
+    let base = match config {
+        Some(p) => {
+            let c = Config::load(p)?;
+            ReplaySettings {
+                profiles: c.profiles,
+                labels: c.labels,
+                max_line_bytes: c.max_line_bytes,
+                max_series_per_metric: c.max_series_per_metric,
+            }
+        }
+        None => {
+            if profiles.is_empty() {
+                return Err(UsageError(
+                    "replay needs --profile NAME|FILE, or --config FILE for its profiles".into(),
+                )
+                .into());
+            }
+            ReplaySettings {
+                profiles: Vec::new(),
+                labels: BTreeMap::new(),
+                max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                max_series_per_metric: crate::registry::DEFAULT_SERIES_CAP,
+            }
+        }
+    };
+    let mut s = base;
+    if !profiles.is_empty() {
+        s.profiles = profiles;
+    }
+    s.labels.extend(labels);
+    s.max_line_bytes = max_line_bytes.unwrap_or(s.max_line_bytes).max(1);
+    s.max_series_per_metric = max_series_per_metric.unwrap_or(s.max_series_per_metric);
+    Ok(s)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -136,9 +188,15 @@ fn run(cli: Cli) -> Result<()> {
             max_series_per_metric,
             logs,
         }) => {
-            let labels: BTreeMap<String, String> = labels.into_iter().collect();
-            let mut p = pipeline::build(&profiles, &labels, max_series_per_metric)?;
-            let text = replay::replay(&mut p, &logs, max_line_bytes.max(1))?;
+            let s = replay_settings(
+                cli.config.as_deref(),
+                profiles,
+                labels,
+                max_line_bytes,
+                max_series_per_metric,
+            )?;
+            let mut p = pipeline::build(&s.profiles, &s.labels, s.max_series_per_metric)?;
+            let text = replay::replay(&mut p, &logs, s.max_line_bytes)?;
             use std::io::Write;
             std::io::stdout()
                 .lock()
@@ -147,7 +205,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::CheckConfig) => {
-            let cfg = load_config(cli.config.as_deref())?;
+            let cfg = Config::load_or_default(cli.config.as_deref())?;
             let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
             // Resolve every polled source's mapping as serving would.
             for a in &cfg.apis {
@@ -165,10 +223,14 @@ fn run(cli: Cli) -> Result<()> {
                 p.apis.len(),
                 cfg.files.len() + cfg.journals.len() + cfg.apis.len()
             );
+            // What the series will carry once environment variables are expanded; labels left
+            // out here are the Prometheus target labels' to set.
+            let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            println!("constant labels: {{{}}}", labels.join(", "));
             Ok(())
         }
         None => {
-            let cfg = load_config(cli.config.as_deref())?;
+            let cfg = Config::load_or_default(cli.config.as_deref())?;
             serve::run(
                 cfg,
                 serve::WebOptions {

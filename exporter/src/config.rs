@@ -1,5 +1,10 @@
 //! The sidecar's configuration file: which profiles, which sources, which constant labels.
 //! Plain data plus one loader that validates everything before anything runs.
+//!
+//! Relative paths in a configuration file resolve against that file's directory, never against
+//! the working directory (`/` under systemd): profile files, file source globs, journal
+//! directories and files, a `journalctl` given as a path, credential files and `state_dir`. Label
+//! values are expanded from the environment (`crate::expand`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +24,7 @@ pub struct ConfigSpec {
     pub version: u32,
     /// Built-in profile names or profile file paths; their rules are merged.
     pub profiles: Vec<String>,
-    /// Constant labels: chain, network, region, node.
+    /// Constant labels: chain, network, region, node; `${VAR}` expanded from the environment.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -104,11 +109,13 @@ fn yes() -> bool {
     true
 }
 
-/// A validated configuration.
+/// A validated configuration: paths absolute, label values expanded.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub file: PathBuf,
+    /// Built-in profile names and absolute profile file paths.
     pub profiles: Vec<String>,
+    /// Constant labels with non-empty values (an empty value sets no label).
     pub labels: BTreeMap<String, String>,
     pub max_line_bytes: usize,
     pub max_series_per_metric: usize,
@@ -172,18 +179,60 @@ pub struct FileSource {
 
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// Where the relative paths of one configuration point.
+struct Base(PathBuf);
+
+impl Base {
+    fn path(&self, p: &Path) -> PathBuf {
+        self.0.join(p)
+    }
+
+    /// A glob: the directory is escaped, so a `[` in it matches itself.
+    fn glob(&self, p: &str) -> String {
+        if Path::new(p).is_absolute() {
+            return p.to_string();
+        }
+        let dir = glob::Pattern::escape(&self.0.to_string_lossy());
+        format!("{}/{p}", dir.trim_end_matches('/'))
+    }
+
+    /// A program: a bare name is looked up on PATH, a path resolves like any other.
+    fn program(&self, p: &Path) -> PathBuf {
+        if p.components().count() > 1 {
+            self.path(p)
+        } else {
+            p.to_path_buf()
+        }
+    }
+}
+
 impl Config {
+    /// Load `path`; its relative paths resolve against its directory.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let (spec, pos) = chainwatch_yaml::from_file::<ConfigSpec>(path)?;
-        Self::validate(spec, &pos)
+        let dir = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("/"));
+        Self::validate(spec, &pos, &Base(dir))
     }
 
+    /// `--config FILE`, or the built-in default (whose `node.log*` is in the working directory).
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, SpecError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::from_str(Path::new("<built-in default config>"), DEFAULT_CONFIG),
+        }
+    }
+
+    /// A configuration that is not a file: relative paths resolve against the working directory.
     pub fn from_str(file: &Path, text: &str) -> Result<Self, SpecError> {
         let (spec, pos) = chainwatch_yaml::from_str::<ConfigSpec>(file, text)?;
-        Self::validate(spec, &pos)
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        Self::validate(spec, &pos, &Base(cwd))
     }
 
-    fn validate(spec: ConfigSpec, pos: &Positions) -> Result<Self, SpecError> {
+    fn validate(spec: ConfigSpec, pos: &Positions, base: &Base) -> Result<Self, SpecError> {
         if spec.version != 1 {
             return Err(pos.error(
                 "version",
@@ -199,15 +248,44 @@ impl Config {
                 "name at least one profile (`chainwatch-exporter profiles` lists the built-ins)",
             ));
         }
-        for k in spec.labels.keys() {
+        let mut profiles = Vec::new();
+        for (i, p) in spec.profiles.iter().enumerate() {
+            if crate::profile::builtin(p).is_some() {
+                profiles.push(p.clone());
+                continue;
+            }
+            let path = base.path(Path::new(p));
+            if let Err(e) = std::fs::metadata(&path) {
+                let builtins: Vec<&str> = crate::profile::BUILTINS.iter().map(|b| b.name).collect();
+                let message = if p.contains(['/', '.']) {
+                    format!("cannot read profile {}: {e}", path.display())
+                } else {
+                    format!(
+                        "no built-in profile `{p}` and no file {}; built-ins: {}",
+                        path.display(),
+                        builtins.join(", ")
+                    )
+                };
+                return Err(pos.error(format!("profiles[{i}]"), message));
+            }
+            profiles.push(path.to_string_lossy().into_owned());
+        }
+        let mut labels = BTreeMap::new();
+        for (k, v) in &spec.labels {
+            let field = format!("labels.{k}");
             if !chainwatch_catalog::CONSTANT_LABELS.contains(&k.as_str()) {
                 return Err(pos.error(
-                    format!("labels.{k}"),
+                    field,
                     format!(
                         "unknown constant label `{k}`; allowed: {}",
                         chainwatch_catalog::CONSTANT_LABELS.join(", ")
                     ),
                 ));
+            }
+            let v = crate::expand::expand(v, |name| std::env::var(name))
+                .map_err(|m| pos.error(&field, m))?;
+            if !v.is_empty() {
+                labels.insert(k.clone(), v);
             }
         }
         let max_line_bytes = spec.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES);
@@ -279,7 +357,7 @@ impl Config {
                     }
                     files.push(FileSource {
                         name: f.name.clone(),
-                        paths: f.paths.clone(),
+                        paths: f.paths.iter().map(|p| base.glob(p)).collect(),
                         poll_interval,
                         inotify: f.inotify,
                         rotate_wait: dur("rotate_wait", &f.rotate_wait, Duration::from_secs(5))?,
@@ -290,12 +368,12 @@ impl Config {
                         name: j.name.clone(),
                         units: j.units.clone(),
                         identifiers: j.identifiers.clone(),
-                        directory: j.directory.clone(),
-                        files: j.files.clone(),
+                        directory: j.directory.as_deref().map(|d| base.path(d)),
+                        files: j.files.iter().map(|f| base.path(f)).collect(),
                         journalctl: j
                             .journalctl
-                            .clone()
-                            .unwrap_or_else(|| PathBuf::from("journalctl")),
+                            .as_deref()
+                            .map_or_else(|| PathBuf::from("journalctl"), |p| base.program(p)),
                     });
                 }
                 SourceSpec::HttpJson(a)
@@ -323,8 +401,8 @@ impl Config {
                         ));
                     }
                     let auth = match (kind, &a.cookie_file, &a.user, &a.password_file) {
-                        (ApiSourceKind::JsonRpc, Some(c), None, None) => RpcAuth::Cookie(c.clone()),
-                        (ApiSourceKind::JsonRpc, None, Some(u), Some(f)) => RpcAuth::Password { user: u.clone(), file: f.clone() },
+                        (ApiSourceKind::JsonRpc, Some(c), None, None) => RpcAuth::Cookie(base.path(c)),
+                        (ApiSourceKind::JsonRpc, None, Some(u), Some(f)) => RpcAuth::Password { user: u.clone(), file: base.path(f) },
                         (ApiSourceKind::JsonRpc, None, None, None) => RpcAuth::None,
                         (ApiSourceKind::JsonRpc, _, _, _) => {
                             return Err(pos.error(at("cookie_file"), "give either `cookie_file`, or `user` with `password_file` (credentials are never inline)"))
@@ -358,11 +436,11 @@ impl Config {
         }
         Ok(Config {
             file: pos.file().to_path_buf(),
-            profiles: spec.profiles,
-            labels: spec.labels,
+            profiles,
+            labels,
             max_line_bytes,
             max_series_per_metric,
-            state_dir: spec.state_dir,
+            state_dir: spec.state_dir.as_deref().map(|d| base.path(d)),
             files,
             journals,
             apis,
@@ -379,7 +457,91 @@ mod tests {
     fn default_config_is_valid() {
         let c = Config::from_str(Path::new("<default>"), DEFAULT_CONFIG).unwrap();
         assert_eq!(c.profiles, vec!["dilithion".to_string()]);
-        assert_eq!(c.files[0].paths, vec!["node.log*".to_string()]);
+        // The built-in default follows node.log* where the sidecar was started.
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            c.files[0].paths,
+            vec![format!("{}/node.log*", cwd.display())]
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("conf[1]");
+        std::fs::create_dir_all(d.join("profiles")).unwrap();
+        std::fs::write(
+            d.join("profiles/mine.yaml"),
+            "version: 1\nname: mine\nrules: []\n",
+        )
+        .unwrap();
+        let text = "profiles: [dilithion, profiles/mine.yaml]\nstate_dir: state\nsources:\n\
+                    - {type: file, name: f, paths: [logs/node.log*, /abs/x.log]}\n\
+                    - {type: journal, name: j, directory: journal, files: [a.journal], journalctl: bin/journalctl}\n\
+                    - {type: journal, name: k, journalctl: journalctl}\n\
+                    - {type: jsonrpc, name: r, url: 'http://127.0.0.1:1', cookie_file: ../.cookie}\n\
+                    - {type: jsonrpc, name: s, url: 'http://127.0.0.1:1', user: u, password_file: secrets/pw}\n";
+        let file = d.join("chainwatch.yaml");
+        std::fs::write(&file, text).unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(
+            c.profiles,
+            vec![
+                "dilithion".to_string(),
+                d.join("profiles/mine.yaml").display().to_string()
+            ]
+        );
+        assert_eq!(c.state_dir, Some(d.join("state")));
+        // The glob escapes the directory's `[1]`: it matches the directory literally.
+        let g = &c.files[0].paths[0];
+        assert!(glob::Pattern::new(g)
+            .unwrap()
+            .matches_path(&d.join("logs/node.log.1")));
+        assert_eq!(c.files[0].paths[1], "/abs/x.log");
+        assert_eq!(c.journals[0].directory, Some(d.join("journal")));
+        assert_eq!(c.journals[0].files, vec![d.join("a.journal")]);
+        assert_eq!(c.journals[0].journalctl, d.join("bin/journalctl"));
+        assert_eq!(c.journals[1].journalctl, PathBuf::from("journalctl"));
+        assert!(matches!(&c.apis[0].auth, RpcAuth::Cookie(p) if *p == d.join("../.cookie")));
+        assert!(
+            matches!(&c.apis[1].auth, RpcAuth::Password { file, .. } if *file == d.join("secrets/pw"))
+        );
+    }
+
+    #[test]
+    fn a_missing_profile_file_names_the_field_and_the_path_tried() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chainwatch.yaml");
+        std::fs::write(
+            &file,
+            "profiles:\n  - dilithion\n  - ../x.yaml\nsources: [{type: file, name: f, paths: [x]}]\n",
+        )
+        .unwrap();
+        let e = Config::load(&file).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.field.as_str()),
+            (3, 5, "profiles[1]"),
+            "{e}"
+        );
+        let tried = dir.path().join("../x.yaml");
+        assert!(
+            e.message
+                .starts_with(&format!("cannot read profile {}: ", tried.display())),
+            "{e}"
+        );
+        std::fs::write(
+            &file,
+            "profiles: [dilithon]\nsources: [{type: file, name: f, paths: [x]}]\n",
+        )
+        .unwrap();
+        let e = Config::load(&file).unwrap_err();
+        assert!(
+            e.message.contains("no built-in profile `dilithon`")
+                && e.message
+                    .contains(&dir.path().join("dilithon").display().to_string())
+                && e.message.contains("built-ins: "),
+            "{e}"
+        );
     }
 
     #[test]

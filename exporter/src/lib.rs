@@ -6,6 +6,7 @@ pub mod log;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod expand;
 pub mod health;
 pub mod mapping;
 pub mod pipeline;

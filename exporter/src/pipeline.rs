@@ -16,6 +16,8 @@ pub struct Pipeline {
     /// Stats API mappings by name.
     pub apis: BTreeMap<String, Arc<Api>>,
     pub profile_names: Vec<String>,
+    /// The constant labels every series carries (the configured ones and the default `chain`).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
@@ -34,6 +36,8 @@ pub fn build(
         );
     }
     let mut labels = labels.clone();
+    // An empty value sets no label (as in Prometheus), so it does not stop the default `chain`.
+    labels.retain(|_, v| !v.is_empty());
     if !labels.contains_key("chain") {
         if let Some(chain) = loaded.iter().find_map(|l| l.spec.chain.clone()) {
             labels.insert("chain".into(), chain);
@@ -68,6 +72,7 @@ pub fn build(
         engine,
         apis,
         profile_names,
+        labels,
     })
 }
 

@@ -57,10 +57,8 @@ fn prepare(cfg: &Config, state_dir: &Path) -> Result<Prepared> {
     let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
     let mut files = Vec::new();
     for f in &cfg.files {
-        let mut f = f.clone();
-        f.paths = file::absolutize(&f.paths);
         files.push(file::prepare(
-            &f,
+            f,
             Some(state_dir),
             cfg.max_line_bytes,
             &p.engine,
@@ -241,12 +239,14 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
                             .as_ref()
                             .map_or("<built-in default>".into(), |p| p.display().to_string())
                     );
-                    let next = load(web.config_path.as_deref()).and_then(|c| {
-                        if c.state_dir.is_some() && c.state_dir != cfg.state_dir {
-                            warn!("state_dir changes take effect at the next restart");
-                        }
-                        prepare(&c, &state_dir)
-                    });
+                    let next = Config::load_or_default(web.config_path.as_deref())
+                        .map_err(anyhow::Error::new)
+                        .and_then(|c| {
+                            if c.state_dir.is_some() && c.state_dir != cfg.state_dir {
+                                warn!("state_dir changes take effect at the next restart");
+                            }
+                            prepare(&c, &state_dir)
+                        });
                     match next {
                         Err(e) => {
                             reload_ok.set(0.0);
@@ -291,16 +291,6 @@ fn now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn load(path: Option<&Path>) -> Result<Config> {
-    Ok(match path {
-        Some(p) => Config::load(p)?,
-        None => Config::from_str(
-            Path::new("<built-in default config>"),
-            crate::config::DEFAULT_CONFIG,
-        )?,
-    })
 }
 
 impl Generation {

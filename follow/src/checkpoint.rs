@@ -22,6 +22,8 @@ pub(crate) struct Entry {
     pub fingerprint: u64,
     pub offset: u64,
     pub path: PathBuf,
+    /// Adopted as the copy of another inode (see `Tracked::copy`).
+    pub copy: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -39,6 +41,10 @@ struct DiskEntry {
     offset: u64,
     /// Informational only; identity is (dev, ino, fingerprint).
     path: String,
+    /// Optional, so version 1 files without it still load and older
+    /// readers ignore it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    copy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +86,7 @@ pub(crate) fn load(path: &Path) -> Result<Option<Vec<Entry>>, LoadError> {
                 fingerprint,
                 offset: e.offset,
                 path: PathBuf::from(e.path),
+                copy: e.copy,
             })
         })
         .collect::<Result<Vec<_>, _>>()
@@ -99,6 +106,7 @@ pub(crate) fn store(path: &Path, entries: &[Entry]) -> io::Result<()> {
                 fingerprint: format!("{:016x}", e.fingerprint),
                 offset: e.offset,
                 path: e.path.to_string_lossy().into_owned(),
+                copy: e.copy,
             })
             .collect(),
     };
@@ -119,6 +127,7 @@ mod tests {
             fingerprint: u64::MAX - n,
             offset: 100 * n,
             path: PathBuf::from(format!("/var/log/x{n}")),
+            copy: n == 2,
         }
     }
 
@@ -134,6 +143,15 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         let text = fs::read_to_string(&p).unwrap();
         assert!(text.contains("\"version\": 1"), "{text}");
+        // `copy` is written only when set, and optional when read.
+        assert_eq!(text.matches("\"copy\"").count(), 1, "{text}");
+        fs::write(
+            &p,
+            br#"{"version":1,"files":[{"dev":1,"ino":2,"fingerprint":"00000000000000ff","offset":7,"path":"a"}]}"#,
+        )
+        .unwrap();
+        let old = load(&p).unwrap().unwrap();
+        assert_eq!((old[0].offset, old[0].copy), (7, false));
     }
 
     #[test]

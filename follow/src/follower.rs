@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::checkpoint::{self, Entry};
+use crate::compression::{self, Compression, Sniffed, SNIFF_BYTES};
 use crate::config::FollowConfig;
 use crate::error::FollowError;
-use crate::fingerprint::{read_full_at, read_head, Head};
+use crate::fingerprint::{head_of, read_full_at, read_head, Head, HEAD_BYTES};
 use crate::scan::{self, FileId, Scan};
 use crate::sink::{Event, Sink};
 use crate::tracked::Tracked;
@@ -131,6 +132,7 @@ impl Follower {
             stop,
             tracked: BTreeMap::new(),
             candidates: BTreeMap::new(),
+            skipped: BTreeMap::new(),
             pending: Vec::new(),
             watcher,
             errors,
@@ -232,9 +234,51 @@ impl ErrorLog {
     }
 }
 
+/// Where a newly tracked file starts.
+#[derive(Clone, Copy)]
+struct Start {
+    offset: u64,
+    /// It is the copy of another inode.
+    copy: bool,
+}
+
+impl Start {
+    fn at(offset: u64) -> Self {
+        Start {
+            offset,
+            copy: false,
+        }
+    }
+
+    fn copy_at(offset: u64) -> Self {
+        Start { offset, copy: true }
+    }
+}
+
 enum Decision {
-    Start(u64),
+    Start(Start),
     Defer,
+}
+
+/// What a file's first bytes make of it.
+enum Look {
+    Compressed(Compression),
+    /// No complete first line (or magic) yet.
+    Wait,
+    Text(Head),
+}
+
+fn look(file: &File) -> io::Result<Look> {
+    let mut buf = [0u8; HEAD_BYTES];
+    let n = read_full_at(file, &mut buf, 0)?;
+    Ok(match compression::sniff(&buf[..n.min(SNIFF_BYTES)]) {
+        Sniffed::Compressed(c) => Look::Compressed(c),
+        Sniffed::Undecided => Look::Wait,
+        Sniffed::Plain => match head_of(&buf[..n]) {
+            Some(h) => Look::Text(h),
+            None => Look::Wait,
+        },
+    })
 }
 
 struct Engine {
@@ -243,6 +287,10 @@ struct Engine {
     tracked: BTreeMap<FileId, Tracked>,
     /// Opened but not yet read: first line incomplete, or a copy in progress.
     candidates: BTreeMap<FileId, Candidate>,
+    /// Compressed files the patterns match, never read. Held open until they
+    /// leave the scan so that their inode cannot be reused by a new log file
+    /// that would then be taken for them.
+    skipped: BTreeMap<FileId, File>,
     pending: Vec<PendingCopy>,
     watcher: DirWatcher,
     errors: ErrorLog,
@@ -323,14 +371,20 @@ impl Engine {
         file: File,
         path: PathBuf,
         head: Head,
-        offset: u64,
+        start: Start,
     ) {
         sink.event(Event::Opened {
             path: &path,
-            offset,
+            offset: start.offset,
         });
-        let t = Tracked::new(file, id, path, Some(head), offset, self.cfg.max_line_bytes);
+        let max = self.cfg.max_line_bytes;
+        let t = Tracked::new(file, id, path, Some(head), start.offset, start.copy, max);
         self.tracked.insert(id, t);
+    }
+
+    fn skip(&mut self, sink: &mut dyn Sink, id: FileId, file: File, path: &Path, c: Compression) {
+        sink.event(Event::SkippedCompressed { path, format: c });
+        self.skipped.insert(id, file);
     }
 
     fn startup(&mut self, sink: &mut dyn Sink, now: Instant) {
@@ -363,8 +417,13 @@ impl Engine {
             if found.iter().any(|f| f.0 == real) {
                 continue;
             }
-            let head = match read_head(&file) {
-                Ok(h) => h,
+            let head = match look(&file) {
+                Ok(Look::Text(h)) => Some(h),
+                Ok(Look::Wait) => None,
+                Ok(Look::Compressed(c)) => {
+                    self.skip(sink, real, file, &path, c);
+                    continue;
+                }
                 Err(e) => {
                     self.errors
                         .report(sink, Kind::File, &path, format!("read failed: {e}"));
@@ -379,7 +438,7 @@ impl Engine {
                 for (id, file, path, head, size) in found {
                     match head {
                         Some(h) => match offset_after_last_newline(&file, size) {
-                            Ok(off) => self.track(sink, id, file, path, h, off),
+                            Ok(off) => self.track(sink, id, file, path, h, Start::at(off)),
                             Err(e) => self.errors.report(
                                 sink,
                                 Kind::File,
@@ -423,31 +482,38 @@ impl Engine {
                     claimed[i] = true;
                     let e = &entries[i];
                     if size >= e.offset {
-                        self.track(sink, id, file, path, h, e.offset);
+                        let start = Start {
+                            offset: e.offset,
+                            copy: e.copy,
+                        };
+                        self.track(sink, id, file, path, h, start);
                     } else {
                         // Truncated while we were down; its copy may show up.
                         sink.event(Event::Truncated { path: &path });
                         self.add_pending(id, h.fp, e.offset, path.clone(), now);
-                        self.track(sink, id, file, path, h, 0);
+                        self.track(sink, id, file, path, h, Start::at(0));
                     }
                 }
                 _ => rest.push((id, file, path, head, size)),
             }
         }
         // Same first line on another inode: copied or moved onto a new inode
-        // while we were down; its bytes up to the offset were counted.
+        // while we were down; its bytes up to the offset were counted, and
+        // if it is shorter, all of it was (copied, then read further in the
+        // original before it was truncated).
         let mut new = Vec::new();
         for (id, file, path, head, size) in rest {
             let hit = head.and_then(|h| {
-                entries
-                    .iter()
-                    .enumerate()
-                    .position(|(i, e)| !claimed[i] && e.fingerprint == h.fp && size >= e.offset)
+                let same = |i: &usize| !claimed[*i] && entries[*i].fingerprint == h.fp;
+                let mut all = (0..entries.len()).filter(same);
+                let covering = all.clone().find(|&i| size >= entries[i].offset);
+                covering.or_else(|| all.next())
             });
             match (hit, head) {
                 (Some(i), Some(h)) => {
                     claimed[i] = true;
-                    self.track(sink, id, file, path, h, entries[i].offset);
+                    let offset = entries[i].offset.min(size);
+                    self.track(sink, id, file, path, h, Start::copy_at(offset));
                 }
                 _ => new.push((id, file, path)),
             }
@@ -497,8 +563,14 @@ impl Engine {
         self.pending.retain(|p| p.expires > now);
 
         self.candidates.retain(|id, _| scan.files.contains_key(id));
+        self.skipped.retain(|id, _| scan.files.contains_key(id));
+        let known = |e: &Engine, id: &FileId| {
+            e.tracked.contains_key(id)
+                || e.candidates.contains_key(id)
+                || e.skipped.contains_key(id)
+        };
         for id in &scan.order {
-            if self.tracked.contains_key(id) || self.candidates.contains_key(id) {
+            if known(self, id) {
                 continue;
             }
             let Some(path) = scan.name_for(id, None) else {
@@ -508,7 +580,7 @@ impl Engine {
             let Some((real, file, _)) = self.open(sink, &path) else {
                 continue;
             };
-            if self.tracked.contains_key(&real) || self.candidates.contains_key(&real) {
+            if known(self, &real) {
                 continue;
             }
             self.candidates.insert(real, Candidate { file, path });
@@ -520,7 +592,8 @@ impl Engine {
     }
 
     /// Decides for each candidate whose first line is complete whether it is
-    /// the copy of a truncated file, a copy in progress of a live one, or new.
+    /// compressed, the copy of a truncated file, a copy in progress of a live
+    /// one, or new.
     fn evaluate_candidates(&mut self, sink: &mut dyn Sink, scan: &Scan, now: Instant, read: bool) {
         let ids: Vec<FileId> = self.candidates.keys().copied().collect();
         for id in ids {
@@ -532,10 +605,16 @@ impl Engine {
                     c.path = p.to_path_buf();
                 }
             }
-            let probe = read_head(&c.file).and_then(|h| Ok((h, c.file.metadata()?.len())));
+            let probe = look(&c.file).and_then(|l| Ok((l, c.file.metadata()?.len())));
             let (head, size) = match probe {
-                Ok((Some(h), size)) => (h, size),
-                Ok((None, _)) => continue,
+                Ok((Look::Text(h), size)) => (h, size),
+                Ok((Look::Wait, _)) => continue,
+                Ok((Look::Compressed(format), _)) => {
+                    if let Some(c) = self.candidates.remove(&id) {
+                        self.skip(sink, id, c.file, &c.path, format);
+                    }
+                    continue;
+                }
                 Err(e) => {
                     let path = c.path.clone();
                     self.errors
@@ -544,11 +623,11 @@ impl Engine {
                 }
             };
             let decision = self.classify(id, head, size);
-            if let Decision::Start(offset) = decision {
+            if let Decision::Start(start) = decision {
                 let Some(c) = self.candidates.remove(&id) else {
                     continue;
                 };
-                self.track(sink, id, c.file, c.path, head, offset);
+                self.track(sink, id, c.file, c.path, head, start);
                 if read && !self.stopping() {
                     self.service(sink, scan, id, now);
                 }
@@ -561,11 +640,18 @@ impl Engine {
             .filter(|&i| self.pending[i].fp == head.fp && self.pending[i].id != id)
             .collect();
         if !matches.is_empty() {
-            // A copy shorter than the offset is still being written.
-            return match matches.iter().find(|&&i| size >= self.pending[i].offset) {
-                Some(&i) => Decision::Start(self.pending.remove(i).offset),
-                None => Decision::Defer,
-            };
+            // The copy of a file that was truncated. What both share up to the
+            // offset was counted; a copy shorter than the offset was taken
+            // before the original was read further (logrotate copies, the
+            // writer goes on, then it truncates), so all of it was counted.
+            // It is complete: nothing truncates a file before its copy is.
+            let i = matches
+                .iter()
+                .copied()
+                .find(|&i| size >= self.pending[i].offset)
+                .unwrap_or(matches[0]);
+            let offset = self.pending.remove(i).offset.min(size);
+            return Decision::Start(Start::copy_at(offset));
         }
         let Some(c) = self.candidates.get(&id) else {
             return Decision::Defer;
@@ -578,7 +664,7 @@ impl Engine {
             // Reading a copy in progress from 0 would count its lines twice;
             // wait until the original is truncated (pending copy) or gone.
             Some(t) if !is_unrelated(&c.file, size, t) => Decision::Defer,
-            _ => Decision::Start(0),
+            _ => Decision::Start(Start::at(0)),
         }
     }
 
@@ -701,6 +787,7 @@ impl Engine {
                 fingerprint: h.fp,
                 offset: t.committed(),
                 path: t.path.clone(),
+                copy: t.copy,
             })
         });
         let pending = self.pending.iter().map(|p| Entry {
@@ -709,6 +796,7 @@ impl Engine {
             fingerprint: p.fp,
             offset: p.offset,
             path: p.path.clone(),
+            copy: false,
         });
         live.chain(pending).collect()
     }

@@ -15,20 +15,30 @@
 //!   fingerprint: it was truncated (copytruncate). Its old fingerprint and
 //!   offset are remembered as a *pending copy* and it is read again from 0.
 //! * A new inode whose fingerprint equals a pending copy: it is that copy,
-//!   read from the remembered offset.
+//!   read from the remembered offset, or positioned at its end when it is
+//!   shorter (logrotate copied, the writer went on and we read on in the
+//!   original, then it truncated: all of the copy was counted). Nothing
+//!   truncates a file before its copy is complete, so a copy is never
+//!   "still being written" once its original is truncated.
 //! * A new inode whose fingerprint equals a live file's and whose head is a
 //!   prefix of it: a copy in progress, left alone until the original is
 //!   truncated or closed.
 //! * Anything else new is read from offset 0. Files present at the very first
 //!   start (no checkpoint) are read from the byte after their last newline.
 //! * On restart, a checkpoint entry is resumed by the file with the same
-//!   `(dev, inode, fingerprint)`, else by one with the same fingerprint.
+//!   `(dev, inode, fingerprint)`, else by one with the same fingerprint (at
+//!   the entry's offset, or at the file's end if it is shorter, as above).
+//! * A file whose first bytes are a gzip, bzip2, xz, zstd or LZ4 magic is
+//!   never read, whatever its name, and reported once
+//!   ([`Event::SkippedCompressed`]). A copy's unterminated last line is a
+//!   fragment of a line finished in the original and is not emitted.
 //!
 //! Offsets only advance after [`Sink::lines`] returned, so a checkpoint never
 //! covers unprocessed data.
 
 mod assembler;
 mod checkpoint;
+mod compression;
 mod config;
 mod error;
 mod fingerprint;
@@ -40,6 +50,7 @@ mod watcher;
 
 pub use assembler::LineAssembler;
 pub use checkpoint::{checkpoint_path, CHECKPOINT_VERSION};
+pub use compression::Compression;
 pub use config::FollowConfig;
 pub use error::FollowError;
 pub use fingerprint::{fingerprint_of, fnv1a64, HEAD_BYTES};

@@ -1,5 +1,7 @@
 use std::path::Path;
 
+use crate::compression::Compression;
+
 /// Receives everything the follower produces. Called only from the thread
 /// running [`Follower::run`](crate::Follower::run).
 pub trait Sink {
@@ -34,6 +36,9 @@ pub enum Event<'a> {
     LineTruncated { path: &'a Path },
     /// A non-fatal problem; the operation is retried on the next wake.
     Error { path: &'a Path, error: &'a str },
+    /// A file a pattern matches is compressed (by its magic bytes, whatever
+    /// its name); it is never read. Reported once per file.
+    SkippedCompressed { path: &'a Path, format: Compression },
     /// A checkpoint was durably written.
     CheckpointWritten,
 }

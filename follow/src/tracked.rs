@@ -28,6 +28,10 @@ pub(crate) struct Tracked {
     pub matching: bool,
     /// When it was first seen idle at EOF (for closing drained files).
     pub idle_since: Option<Instant>,
+    /// Adopted as the copy of another inode (copytruncate, cp + rm): its
+    /// unterminated last line is a fragment of a line the writer finished in
+    /// the original, never a line of its own.
+    pub copy: bool,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +53,7 @@ impl Tracked {
         path: PathBuf,
         head: Option<Head>,
         offset: u64,
+        copy: bool,
         max_line_bytes: usize,
     ) -> Self {
         Tracked {
@@ -60,6 +65,7 @@ impl Tracked {
             assembler: LineAssembler::new(max_line_bytes),
             matching: true,
             idle_since: None,
+            copy,
         }
     }
 
@@ -137,7 +143,8 @@ impl Tracked {
     }
 
     /// Last read before closing: whatever is left, plus an unterminated final
-    /// line (the writer has moved on, so it will never be completed).
+    /// line (the writer has moved on, so it will never be completed) unless
+    /// this is a copy, whose cut-off last line is only a fragment.
     pub fn finish(&mut self, buf: &mut [u8], sink: &mut dyn Sink) -> io::Result<()> {
         // Bounded so a file still being written cannot keep us here.
         let mut left: u64 = 64 << 20;
@@ -151,6 +158,10 @@ impl Tracked {
             self.emit(&buf[..n], sink);
             self.read_pos += n as u64;
             left = left.saturating_sub(n as u64);
+        }
+        if self.copy {
+            self.assembler.reset();
+            return Ok(());
         }
         let path = &self.path;
         if self.assembler.finish(&mut |c| sink.lines(path, c)) > 0 {

@@ -169,6 +169,88 @@ fn copytruncate_refilled_while_down(inotify: bool) {
     rec.assert_exact(&[range(0..200), range(1000..1501)].concat());
 }
 
+/// The reproduction across a restart: the copy was taken and the
+/// original read further before the stop; while down it is truncated and
+/// refilled. The copy, shorter than the checkpointed offset, is the old file
+/// (all of it counted): resumed at its end, not taken for a new file.
+fn copy_shorter_than_offset_while_down(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("app.log");
+    append(&f, &lines(0..100));
+    let cfg = cfg_with_state(pat(d, "app.log*"), state.path(), inotify);
+    let first = Running::start(cfg.clone());
+    let copy = d.join("app.log.1");
+    fs::copy(&f, &copy).unwrap();
+    append(&f, &lines(100..110));
+    first.wait_lines(&range(100..110));
+    let rec1 = first.stop();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&f, &lines(110..120));
+    let second = Running::start(cfg);
+    second.wait_lines(&range(110..120));
+    second.wait("the copy adopted", |r| {
+        r.events
+            .iter()
+            .any(|e| matches!(e, Ev::Opened(p, _) if *p == copy))
+    });
+    append(&f, &line(120));
+    second.wait_lines(&[120]);
+    let mut rec = second.stop();
+    let copy_size = lines(0..100).len() as u64;
+    assert!(
+        rec.events.contains(&Ev::Opened(copy.clone(), copy_size)),
+        "{:?}",
+        rec.events
+    );
+    rec.merge(&rec1);
+    rec.assert_exact(&range(100..121));
+}
+
+/// A copy adopted before a restart is still known as a copy after it (the
+/// checkpoint says so): its cut-off last line is not emitted when it closes.
+fn copy_is_still_a_copy_after_restart(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("app.log");
+    let cfg = cfg_with_state(pat(d, "app.log*"), state.path(), inotify);
+    let first = Running::start(cfg.clone());
+    append(&f, &lines(0..10));
+    first.wait_lines(&range(0..10));
+    let copy = d.join("app.log.1");
+    append(&copy, &format!("{}seq=20 pay", lines(0..20)));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    first.wait_lines(&range(10..20));
+    let rec1 = first.stop();
+    let files = entries(state.path());
+    let copies: Vec<_> = files.iter().filter(|e| e["copy"] == true).collect();
+    assert_eq!(copies.len(), 1, "{files:?}");
+    assert_eq!(copies[0]["path"], copy.display().to_string());
+    let second = Running::start(cfg);
+    fs::remove_file(&copy).unwrap();
+    second.wait("the copy closed", |r| {
+        r.events.contains(&Ev::Closed(copy.clone()))
+    });
+    append(&f, &lines(100..110));
+    second.wait_lines(&range(100..110));
+    let mut rec = second.stop();
+    rec.merge(&rec1);
+    rec.assert_exact(&[range(0..20), range(100..110)].concat());
+    assert!(rec.other.is_empty(), "{:?}", rec.other);
+}
+
 /// A garbled or future checkpoint is reported and the run starts as a first
 /// run (existing files from their end); a valid checkpoint replaces it.
 fn bad_checkpoint(inotify: bool, content: &[u8], expect: &str) {
@@ -242,4 +324,6 @@ both_modes!(
     corrupt_checkpoint,
     unknown_checkpoint_version,
     gone_files_are_dropped,
+    copy_shorter_than_offset_while_down,
+    copy_is_still_a_copy_after_restart,
 );

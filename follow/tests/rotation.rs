@@ -118,6 +118,82 @@ fn copytruncate_refilled_while_paused(inotify: bool) {
     );
 }
 
+/// The reproduction, as logrotate's copytruncate does it: the copy is
+/// taken, the writer goes on and the follower reads on from the original,
+/// then the original is truncated. The copy is shorter than the offset; all
+/// of it was counted, so it is adopted at its end and never read from 0 (the
+/// old code deferred it and, when rotate_wait expired, read 100 lines again).
+fn copy_shorter_than_offset_is_adopted_at_its_end(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("app.log");
+    append(&f, &lines(0..100));
+    let run = Running::start(config(vec![pat(d, "app.log*")], inotify));
+    let copy = d.join("app.log.1");
+    fs::copy(&f, &copy).unwrap();
+    append(&f, &lines(100..110));
+    run.wait_lines(&range(100..110));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&f, &lines(110..120));
+    run.wait_lines(&range(110..120));
+    run.wait("the copy adopted", |r| {
+        r.events
+            .iter()
+            .any(|e| matches!(e, Ev::Opened(p, _) if *p == copy))
+    });
+    // A line in a pass after the adoption: whatever the copy could add is in.
+    append(&f, &line(120));
+    run.wait_lines(&[120]);
+    let rec = run.stop();
+    rec.assert_exact(&range(100..121));
+    let copy_size = lines(0..100).len() as u64;
+    assert!(
+        rec.events.contains(&Ev::Opened(copy.clone(), copy_size)),
+        "{:?}",
+        rec.events
+    );
+    assert!(
+        rec.events.contains(&Ev::Truncated(f.clone())),
+        "{:?}",
+        rec.events
+    );
+}
+
+/// The copy ends in the middle of a line (logrotate copied while the writer
+/// was writing it; the line was finished in the original, then truncated).
+/// When the copy is closed, that fragment is not emitted as a line.
+fn copy_fragment_is_not_a_line(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("app.log");
+    let run = Running::start(config(vec![pat(d, "app.log*")], inotify));
+    append(&f, &lines(0..10));
+    run.wait_lines(&range(0..10));
+    let copy = d.join("app.log.1");
+    append(&copy, &format!("{}seq=20 pay", lines(0..20)));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    run.wait_lines(&range(10..20));
+    fs::remove_file(&copy).unwrap();
+    run.wait("the copy closed", |r| {
+        r.events.contains(&Ev::Closed(copy.clone()))
+    });
+    append(&f, &lines(100..110));
+    run.wait_lines(&range(100..110));
+    let rec = run.stop();
+    rec.assert_exact(&[range(0..20), range(100..110)].concat());
+    assert!(rec.other.is_empty(), "{:?}", rec.other);
+}
+
 /// Deleted while being written, then recreated: the old handle is drained
 /// (including writes racing the unlink) and the new file read from 0.
 fn delete_and_recreate(inotify: bool) {
@@ -194,4 +270,6 @@ both_modes!(
     delete_and_recreate,
     copy_in_progress_is_deferred,
     same_first_line_but_unrelated,
+    copy_shorter_than_offset_is_adopted_at_its_end,
+    copy_fragment_is_not_a_line,
 );

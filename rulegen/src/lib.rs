@@ -2,39 +2,28 @@
 //! the Alertmanager configuration with its routing and inhibition cases, Grafana dashboards and the
 //! runbook.
 //!
-//! Like Sloth, generation is spec → model → ordered steps → writers:
-//! 1. `build`: load and validate thresholds.yaml (+ overlay) into the model (`model`);
-//! 2. `render`: recording rules, rollout gates and alert rules per group;
-//! 3. `testgen`: promtool tests synthesized from each measure;
-//! 4. `alerting`: Alertmanager routes, receivers, inhibitions and their test cases;
-//! 5. `dashboards`: Grafana dashboards and provisioning; `runbook`: docs/runbook.md;
-//! 6. `output`: compare with or write to the output directory, atomically.
+//! Like Sloth, generation is a one-way pipeline: versioned spec → validation → internal model →
+//! ordered steps → writer. This file is the only one that names every stage, in order:
+//! 1. `spec`: thresholds.yaml v1 as written, the overlay merged over it, where each field is;
+//! 2. `validate`: spec → model, every error with file, line, column and field;
+//! 3. `model`: plain data the steps read (with `promql` for expressions, `conventions` for names);
+//! 4. `steps`: rules, promtool tests, Alertmanager, Grafana, runbook (and the coverage report);
+//! 5. `write`: templates, and the writer that compares with or writes to the output directory.
 
-pub mod alerting;
-pub mod build;
-pub mod coverage;
-pub mod dashboards;
+pub mod conventions;
 pub mod model;
-pub mod output;
 pub mod promql;
-pub mod render;
-pub mod runbook;
 pub mod spec;
-pub mod testgen;
+pub mod steps;
+pub mod validate;
+pub mod write;
 
 use std::path::Path;
 
 use chainwatch_yaml::SpecError;
 
-pub use render::Files;
-
-/// The constant labels as owned strings (grouping of rates and ratios).
-pub fn constant_labels() -> Vec<String> {
-    chainwatch_catalog::CONSTANT_LABELS
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
+pub use steps::coverage;
+pub use write::Files;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,22 +42,38 @@ fn display_all(v: &[SpecError]) -> String {
 }
 
 /// Validate and render everything in memory.
-pub fn generate(thresholds: &Path, overlay: Option<&Path>) -> Result<(build::Model, Files), Error> {
-    let (model, loc) = build::load(thresholds, overlay).map_err(Error::Invalid)?;
-    let files = finish(&model, &loc)?;
+pub fn generate(thresholds: &Path, overlay: Option<&Path>) -> Result<(model::Model, Files), Error> {
+    let input = spec::load(thresholds, overlay).map_err(Error::Invalid)?;
+    pipeline(&input)
+}
+
+/// Same from text (for tests that change the spec in memory, and the fuzzer).
+pub fn generate_str(path: &Path, text: &str) -> Result<(model::Model, Files), Error> {
+    let input = spec::load_str(path, text).map_err(Error::Invalid)?;
+    pipeline(&input)
+}
+
+fn pipeline(input: &spec::Input) -> Result<(model::Model, Files), Error> {
+    let model = validate::model(input).map_err(Error::Invalid)?;
+    let files = render(&model, &input.locator)?;
     Ok((model, files))
 }
 
-/// Same from text (for tests that change the spec in memory).
-pub fn generate_str(path: &Path, text: &str) -> Result<(build::Model, Files), Error> {
-    let (model, loc) = build::load_str(path, text).map_err(Error::Invalid)?;
-    let files = finish(&model, &loc)?;
-    Ok((model, files))
-}
-
-fn finish(model: &build::Model, loc: &build::Locator) -> Result<Files, Error> {
-    render::render(model).map_err(|e| match e {
-        render::RenderError::Gen(g) => Error::Invalid(vec![loc.error(&g.path, g.message)]),
-        other => Error::Render(other.to_string()),
-    })
+/// The steps, in order; each returns its files.
+fn render(m: &model::Model, loc: &spec::Locator) -> Result<Files, Error> {
+    let template_error = |e: write::TemplateError| Error::Render(e.to_string());
+    let t = write::Templates::new().map_err(template_error)?;
+    let mut files = Files::new();
+    files.extend(steps::rules::render(m, &t).map_err(template_error)?);
+    files.extend(steps::promtool::render(m, &t).map_err(|e| match e {
+        // A measure no test can be generated for is an error of its item in thresholds.yaml.
+        steps::promtool::Error::Gen(g) => Error::Invalid(vec![loc.error(&g.path, g.message)]),
+        steps::promtool::Error::Template(e) => template_error(e),
+    })?);
+    if let Some(al) = &m.alerting {
+        files.extend(steps::alertmanager::render(m, al, &t).map_err(template_error)?);
+    }
+    files.extend(steps::grafana::render(m));
+    files.extend(steps::runbook::render(m));
+    Ok(files)
 }

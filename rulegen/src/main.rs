@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use chainwatch_rulegen::{coverage, generate, output, Error};
+use chainwatch_rulegen::{coverage, generate, write, Error};
 
 #[derive(Parser)]
 #[command(
@@ -92,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     if cli.check {
-        let d = output::check(&cli.out, &files)
+        let d = write::check(&cli.out, &files)
             .with_context(|| format!("reading {}", cli.out.display()))?;
         if d.is_clean() {
             println!("{} generated files up to date", files.len());
@@ -110,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("run chainwatch-rulegen to regenerate");
         return Ok(ExitCode::from(1));
     }
-    let r = output::write(&cli.out, &files)
+    let r = write::write(&cli.out, &files)
         .with_context(|| format!("writing under {}", cli.out.display()))?;
     for f in &r.written {
         println!("wrote {f}");

@@ -213,7 +213,10 @@ fn broken_thresholds_files_fail_with_golden_errors_and_touch_nothing() {
     let td = testdata();
     let out = tempfile::tempdir().unwrap();
     let outs = out.path().to_str().unwrap();
-    let o = run(&td, &["--thresholds", "good.yaml", "--out", outs]);
+    let o = run(
+        &td,
+        &["--thresholds", "good/thresholds.yaml", "--out", outs],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let before = snapshot(out.path());
     assert!(before.len() > 3);
@@ -318,7 +321,7 @@ fn overlay_errors_point_at_the_overlay() {
         &testdata(),
         &[
             "--thresholds",
-            "good.yaml",
+            "good/thresholds.yaml",
             "--overlay",
             "bad_overlay.yaml",
             "--out",
@@ -344,7 +347,7 @@ fn overlay_errors_point_at_the_overlay() {
             "--overlay",
             "overlay.yaml",
             "--thresholds",
-            "good.yaml",
+            "good/thresholds.yaml",
             "--check",
             "--out",
             "/nonexistent",
@@ -531,7 +534,7 @@ fn coverage_maps_every_row_of_criteria_md() {
 #[test]
 fn coverage_fails_on_an_unmapped_row() {
     let dir = tempfile::tempdir().unwrap();
-    let good = fs::read_to_string(testdata().join("good.yaml")).unwrap();
+    let good = fs::read_to_string(testdata().join("good/thresholds.yaml")).unwrap();
     fs::write(
         dir.path().join("t.yaml"),
         good.replace("criteria: [X1, X2, X3]", "criteria: [X1, X2, X3, X4]"),
@@ -565,12 +568,21 @@ fn check_lists_stale_missing_and_extra_files_and_write_repairs_them() {
     let td = testdata();
     let out = tempfile::tempdir().unwrap();
     let outs = out.path().to_str().unwrap();
-    assert!(run(&td, &["--thresholds", "good.yaml", "--out", outs])
-        .status
-        .success());
+    assert!(run(
+        &td,
+        &["--thresholds", "good/thresholds.yaml", "--out", outs]
+    )
+    .status
+    .success());
     let o = run(
         &td,
-        &["--thresholds", "good.yaml", "--out", outs, "--check"],
+        &[
+            "--thresholds",
+            "good/thresholds.yaml",
+            "--out",
+            outs,
+            "--check",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
 
@@ -580,7 +592,13 @@ fn check_lists_stale_missing_and_extra_files_and_write_repairs_them() {
     fs::write(root.join("tests/alerts/Old.test.yml"), "old\n").unwrap();
     let o = run(
         &td,
-        &["--thresholds", "good.yaml", "--out", outs, "--check"],
+        &[
+            "--thresholds",
+            "good/thresholds.yaml",
+            "--out",
+            outs,
+            "--check",
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let s = String::from_utf8_lossy(&o.stdout);
@@ -594,7 +612,10 @@ fn check_lists_stale_missing_and_extra_files_and_write_repairs_them() {
         "{s}"
     );
 
-    let o = run(&td, &["--thresholds", "good.yaml", "--out", outs]);
+    let o = run(
+        &td,
+        &["--thresholds", "good/thresholds.yaml", "--out", outs],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("2 written"),
@@ -604,7 +625,10 @@ fn check_lists_stale_missing_and_extra_files_and_write_repairs_them() {
     assert!(!root.join("tests/alerts/Old.test.yml").exists());
     // Nothing changes on a second run: files are written only when their content changed.
     let before = snapshot(out.path());
-    let o = run(&td, &["--thresholds", "good.yaml", "--out", outs]);
+    let o = run(
+        &td,
+        &["--thresholds", "good/thresholds.yaml", "--out", outs],
+    );
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("0 written"),
         "{}",
@@ -613,7 +637,13 @@ fn check_lists_stale_missing_and_extra_files_and_write_repairs_them() {
     assert_eq!(snapshot(out.path()), before);
     assert!(run(
         &td,
-        &["--thresholds", "good.yaml", "--out", outs, "--check"]
+        &[
+            "--thresholds",
+            "good/thresholds.yaml",
+            "--out",
+            outs,
+            "--check"
+        ]
     )
     .status
     .success());
@@ -626,7 +656,7 @@ fn fixture_output_passes_promtool() {
         &testdata(),
         &[
             "--thresholds",
-            "good.yaml",
+            "good/thresholds.yaml",
             "--out",
             out.path().to_str().unwrap()
         ]

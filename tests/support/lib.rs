@@ -5,6 +5,7 @@
 pub mod http;
 pub mod notify;
 pub mod process;
+pub mod readme;
 pub mod stack;
 pub mod wait;
 pub mod webhook;

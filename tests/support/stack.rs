@@ -419,7 +419,7 @@ fn prom_result(url: &str) -> Result<Vec<Value>, String> {
 
 /// Start a program that must be given a port: pick a free one, and pick again if it was taken
 /// in between. Waits for `/-/ready`.
-fn start_on_free_port(
+pub fn start_on_free_port(
     name: &str,
     logs: &Path,
     mut cmd: impl FnMut(u16) -> Command,

@@ -123,7 +123,12 @@ pub fn from_file<T: DeserializeOwned>(file: &Path) -> Result<(T, Positions), Spe
         line: 0,
         column: 0,
         field: String::new(),
-        message: format!("cannot read: {e}"),
+        message: match std::path::absolute(file) {
+            // Say where a relative path led: the working directory is not always obvious (`/`
+            // under systemd).
+            Ok(abs) if file.is_relative() => format!("cannot read {}: {e}", abs.display()),
+            _ => format!("cannot read: {e}"),
+        },
     })?;
     from_str(file, &text)
 }

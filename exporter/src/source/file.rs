@@ -1,7 +1,7 @@
 //! The file source: runs a `chainwatch_follow::Follower` on its own thread and turns its lines and
 //! events into engine work and self-metrics. The follower itself knows nothing of metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,7 @@ pub use super::thread::Running;
 pub struct FileMetrics {
     rotations: Counter,
     truncations: Counter,
+    skipped_compressed: Counter,
     followed: Gauge,
     checkpoints: Counter,
     up: Gauge,
@@ -53,6 +54,7 @@ pub fn prepare(
     let metrics = FileMetrics {
         rotations: one(m, "chainwatch_file_rotations_total")?,
         truncations: one(m, "chainwatch_file_truncations_total")?,
+        skipped_compressed: one(m, "chainwatch_file_skipped_compressed_total")?,
         checkpoints: one(m, "chainwatch_checkpoint_writes_total")?,
         followed: gauge(m, "chainwatch_files_followed")?,
         up: gauge(m, "chainwatch_source_up")?,
@@ -159,6 +161,15 @@ impl Sink for EngineSink {
                 m.truncations.inc();
                 info!("truncation", source = self.name, path = path.display());
             }
+            Event::SkippedCompressed { path, format } => {
+                m.skipped_compressed.inc();
+                info!(
+                    "skipping compressed file",
+                    source = self.name,
+                    path = path.display(),
+                    format = format.name()
+                );
+            }
             Event::LineTruncated { .. } => self.stats.truncated.inc(),
             Event::CheckpointWritten => m.checkpoints.inc(),
             Event::Error { path, error } => {
@@ -171,19 +182,4 @@ impl Sink for EngineSink {
             }
         }
     }
-}
-
-/// Patterns are resolved against the working directory at start, so a later chdir cannot move them.
-pub fn absolutize(paths: &[String]) -> Vec<String> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    paths
-        .iter()
-        .map(|p| {
-            if Path::new(p).is_absolute() {
-                p.clone()
-            } else {
-                cwd.join(p).to_string_lossy().into_owned()
-            }
-        })
-        .collect()
 }

@@ -95,7 +95,12 @@ pub fn load(path: &Path) -> Result<WebConfig, SpecError> {
     } else {
         chainwatch_yaml::from_str(path, &text)?
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // Absolute, so errors name the full path tried and a later reload reads the same files.
+    let dir = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let dir = dir.as_path();
     let err = |field: &str, msg: String| positioned(&pos, path, field, msg);
 
     if raw.rate_limit.is_some() {

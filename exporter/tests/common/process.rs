@@ -19,15 +19,20 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 
 impl Sidecar {
     pub fn start(config: &Path, extra: &[&str]) -> Sidecar {
-        let mut child = Command::new(super::bin())
-            .arg("--config")
+        Sidecar::start_with(config, extra, |_| {})
+    }
+
+    /// [`Sidecar::start`] with the command adjusted first (environment, working directory).
+    pub fn start_with(config: &Path, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Sidecar {
+        let mut cmd = Command::new(super::bin());
+        cmd.arg("--config")
             .arg(config)
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chainwatch-exporter");
+            .stderr(Stdio::piped());
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("start chainwatch-exporter");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = channel();
         std::thread::spawn(move || {

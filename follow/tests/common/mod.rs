@@ -24,6 +24,7 @@ pub enum Ev {
     Closed(PathBuf),
     LineTruncated(PathBuf),
     Error(PathBuf, String),
+    SkippedCompressed(PathBuf, &'static str),
     CheckpointWritten,
 }
 
@@ -166,6 +167,9 @@ impl Sink for TestSink {
             Event::Closed { path } => Ev::Closed(path.into()),
             Event::LineTruncated { path } => Ev::LineTruncated(path.into()),
             Event::Error { path, error } => Ev::Error(path.into(), error.to_string()),
+            Event::SkippedCompressed { path, format } => {
+                Ev::SkippedCompressed(path.into(), format.name())
+            }
             Event::CheckpointWritten => Ev::CheckpointWritten,
         };
         lock(&self.rec).events.push(ev);

@@ -1,0 +1,150 @@
+//! Every name and path rulegen generates, in one place: rule groups and their files, test files,
+//! the rollout gate records, Alertmanager's files and generated inhibition names, Grafana's files
+//! and UIDs, the runbook and its anchors, and the label values of the generated test series.
+//! Validation, the steps and the writer all ask here, so a name cannot drift between the file
+//! that defines it and the file that refers to it.
+
+/// Directories rulegen owns entirely: a file in them that it does not generate is extra.
+pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
+/// Generated files in directories shared with hand-written ones.
+pub const OWNED_FILES: &[&str] = &[RUNBOOK_PATH];
+/// Extensions of generated files (extra ones are removed on write).
+pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md"];
+
+// ------------------------------------------------------------------------------- Prometheus
+
+pub const PROMETHEUS_DIR: &str = "prometheus";
+
+/// The Prometheus rule group of a thresholds.yaml `group`.
+pub fn rule_group(group: &str) -> String {
+    format!("chainwatch-{group}")
+}
+
+/// The rule file of a group, relative to `prometheus/rules/`.
+pub fn rule_file_name(group: &str) -> String {
+    format!("{group}.rules.yml")
+}
+
+pub fn rule_file_path(group: &str) -> String {
+    format!("{PROMETHEUS_DIR}/rules/{}", rule_file_name(group))
+}
+
+/// A rule file as a test file (two levels below `prometheus/tests/`) names it.
+pub fn rule_file_from_test(group: &str) -> String {
+    format!("../../rules/{}", rule_file_name(group))
+}
+
+/// What a promtool test file tests: its directory under `prometheus/tests/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestKind {
+    Alert,
+    Record,
+    Gate,
+}
+
+/// The test file of an alert, recording rule or gate.
+pub fn test_file_path(kind: TestKind, name: &str) -> String {
+    let (dir, stem) = match kind {
+        TestKind::Alert => ("alerts", name.to_string()),
+        TestKind::Record => ("records", name.replace(':', "_")),
+        TestKind::Gate => ("gates", name.to_string()),
+    };
+    format!("{PROMETHEUS_DIR}/tests/{dir}/{stem}.test.yml")
+}
+
+/// Records of the rollout gates: 1 when a stage may proceed / must roll back (label `gate`).
+pub const GATE_PROCEED: &str = "chainwatch:rollout_gate_proceed:bool";
+pub const GATE_ROLLBACK: &str = "chainwatch:rollout_gate_rollback:bool";
+/// The label naming the gate on both records.
+pub const GATE_LABEL: &str = "gate";
+/// The labels of the gate records: the gate and what it groups by.
+pub const GATE_RECORD_LABELS: &[&str] = &["chain", "network", "region", GATE_LABEL];
+
+// ------------------------------------------------------------------------------- Alertmanager
+
+pub const ALERTMANAGER_CONFIG_PATH: &str = "alertmanager/alertmanager.yml";
+pub const ALERTMANAGER_ROUTES_PATH: &str = "alertmanager/tests/routes.tsv";
+pub const ALERTMANAGER_INHIBITIONS_PATH: &str = "alertmanager/tests/inhibitions.yml";
+
+/// Prefix of the generated "more urgent mutes milder" inhibitions (reserved in thresholds.yaml).
+pub const ALERTGROUP_RULE: &str = "alertgroup-severity";
+
+/// The generated inhibition by which alerts of `severity` mute the milder ones of their group.
+pub fn alertgroup_rule(severity: &str) -> String {
+    format!("{ALERTGROUP_RULE}-{severity}")
+}
+
+// ------------------------------------------------------------------------------- Grafana
+
+pub const DASHBOARD_DIR: &str = "grafana/dashboards";
+pub const DATASOURCE_PATH: &str = "grafana/provisioning/datasources/prometheus.yml";
+pub const PROVIDER_PATH: &str = "grafana/provisioning/dashboards/chainwatch.yml";
+pub const DATASOURCE_UID: &str = "chainwatch-prometheus";
+/// Grafana refuses longer UIDs.
+pub const MAX_UID_LEN: usize = 40;
+
+/// The tag of every generated dashboard (and of the link between them).
+pub const DASHBOARD_TAG: &str = "chainwatch";
+
+pub fn dashboard_uid(id: &str) -> String {
+    format!("chainwatch-{id}")
+}
+
+pub fn dashboard_path(id: &str) -> String {
+    format!("{DASHBOARD_DIR}/{id}.json")
+}
+
+/// What coverage and the panel's description call a panel.
+pub fn panel_id(dashboard: &str, panel: &str) -> String {
+    format!("{dashboard}/{panel}")
+}
+
+// ------------------------------------------------------------------------------- runbook
+
+pub const RUNBOOK_PATH: &str = "docs/runbook.md";
+
+/// The anchor a Markdown renderer (GitHub, CommonMark tools) gives the heading `## <alert name>`:
+/// lowercase, punctuation other than `-` and `_` dropped, spaces as `-`.
+pub fn runbook_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                Some(c)
+            } else if c == ' ' {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// An alert's `runbook_url` annotation: the runbook (`defaults.runbook_url`) at its section.
+pub fn runbook_url(base: &str, alert: &str) -> String {
+    format!("{base}#{}", runbook_anchor(alert))
+}
+
+// ------------------------------------------------------------------------------- test series
+
+/// Label values of the series the generated tests and routing cases invent.
+pub const TEST_NETWORK: &str = "testnet";
+pub const TEST_REGION: &str = "eu-central";
+pub const TEST_NODE: &str = "node-1";
+/// The chain of a test when thresholds.yaml lists none, and of "every other chain".
+pub const TEST_CHAIN: &str = "testchain";
+pub const OTHER_CHAIN: &str = "otherchain";
+/// The chain of recording rule and gate tests.
+pub const RECORD_TEST_CHAIN: &str = "coinjecture";
+
+/// The constant labels of one test node of `chain`.
+pub fn test_node_labels(chain: &str) -> [(&'static str, String); 4] {
+    [
+        ("chain", chain.to_string()),
+        ("network", TEST_NETWORK.to_string()),
+        ("region", TEST_REGION.to_string()),
+        ("node", TEST_NODE.to_string()),
+    ]
+}

@@ -1,0 +1,223 @@
+//! What an alert, recording rule or gate condition measures: validated selectors and one typed
+//! measure per kind. How a measure becomes PromQL is `promql::expr`; how tests make it take a
+//! value is `steps::promtool::synth`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chainwatch_duration::Duration;
+
+pub type LabelMap = BTreeMap<String, String>;
+/// Label names (of a series, or of an expression's result).
+pub type Labels = BTreeSet<String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+        }
+    }
+}
+
+/// Where a selector's series come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A catalog metric; `counter` for counters and histogram series.
+    Catalog { counter: bool, bucket: bool },
+    /// A recording rule defined in thresholds.yaml (index into the records).
+    Record(usize),
+    /// Prometheus' own `up`.
+    Up,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matcher {
+    pub name: String,
+    pub op: &'static str,
+    pub value: String,
+}
+
+/// `metric{label="value", ...}`, validated against the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sel {
+    pub name: String,
+    pub matchers: Vec<Matcher>,
+    pub source: Source,
+    /// Histogram bounds when this selects a histogram (for `quantile`).
+    pub buckets: Vec<f64>,
+}
+
+impl Sel {
+    pub fn is_counter(&self) -> bool {
+        matches!(self.source, Source::Catalog { counter: true, .. })
+    }
+}
+
+/// Which chain(s) a rule variant applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    All,
+    Chain(String),
+    Except(Vec<String>),
+}
+
+/// A hand-written promtool case of a `raw` measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTestM {
+    pub input_series: Vec<(String, String)>,
+    pub eval_time: Duration,
+    pub firing: Option<Vec<LabelMap>>,
+    pub samples: Option<Vec<(LabelMap, f64)>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    Value {
+        sel: Sel,
+        func: Option<(String, Duration)>,
+        agg: Option<(String, Vec<String>)>,
+    },
+    Ratio {
+        num: Sel,
+        den: Vec<Sel>,
+        window: Duration,
+        by: Vec<String>,
+        rates: bool,
+    },
+    FleetFraction {
+        sel: Sel,
+        op: Op,
+        value: f64,
+        window: Option<Duration>,
+        by: Vec<String>,
+    },
+    Quantile {
+        hist: Sel,
+        q: f64,
+        window: Duration,
+        by: Vec<String>,
+        versus: Option<Sel>,
+    },
+    NoProgress {
+        sels: Vec<Sel>,
+        window: Duration,
+    },
+    Absence {
+        sel: Sel,
+        lookback: Duration,
+    },
+    Deviation {
+        terms: Vec<(Sel, f64)>,
+    },
+    Lag {
+        sel: Sel,
+        by: Vec<String>,
+    },
+    Trend {
+        sel: Sel,
+        window: Duration,
+        min_rate: f64,
+    },
+    TimeFraction {
+        inner: Box<Measure>,
+        op: Op,
+        value: f64,
+        window: Duration,
+    },
+    Raw {
+        expr: String,
+        tests: Vec<RawTestM>,
+    },
+}
+
+impl Measure {
+    /// The kind's name in thresholds.yaml.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Measure::Value { .. } => "value",
+            Measure::Ratio { .. } => "ratio",
+            Measure::FleetFraction { .. } => "fleet_fraction",
+            Measure::Quantile { .. } => "quantile",
+            Measure::NoProgress { .. } => "no_progress",
+            Measure::Absence { .. } => "absence",
+            Measure::Deviation { .. } => "deviation",
+            Measure::Lag { .. } => "lag",
+            Measure::Trend { .. } => "trend",
+            Measure::TimeFraction { .. } => "time_fraction",
+            Measure::Raw { .. } => "raw",
+        }
+    }
+
+    /// Kinds whose expression is itself the condition (no `op`/`threshold`).
+    pub fn is_condition(&self) -> bool {
+        matches!(
+            self,
+            Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. }
+        )
+    }
+
+    pub fn selectors(&self) -> Vec<&Sel> {
+        match self {
+            Measure::Value { sel, .. }
+            | Measure::FleetFraction { sel, .. }
+            | Measure::Absence { sel, .. }
+            | Measure::Lag { sel, .. }
+            | Measure::Trend { sel, .. } => vec![sel],
+            Measure::Ratio { num, den, .. } => std::iter::once(num).chain(den.iter()).collect(),
+            Measure::Quantile { hist, versus, .. } => {
+                std::iter::once(hist).chain(versus.iter()).collect()
+            }
+            Measure::NoProgress { sels, .. } => sels.iter().collect(),
+            Measure::Deviation { terms } => terms.iter().map(|(s, _)| s).collect(),
+            Measure::TimeFraction { inner, .. } => inner.selectors(),
+            Measure::Raw { .. } => vec![],
+        }
+    }
+
+    /// Every duration the measure uses (to choose a test interval).
+    pub fn durations(&self) -> Vec<Duration> {
+        match self {
+            Measure::Value { func, .. } => func.iter().map(|f| f.1).collect(),
+            Measure::Ratio { window, .. }
+            | Measure::Quantile { window, .. }
+            | Measure::NoProgress { window, .. }
+            | Measure::Trend { window, .. } => vec![*window],
+            Measure::FleetFraction { window, .. } => window.iter().copied().collect(),
+            Measure::Absence { lookback, .. } => vec![*lookback],
+            Measure::TimeFraction { inner, window, .. } => {
+                let mut v = inner.durations();
+                v.push(*window);
+                v
+            }
+            Measure::Raw { tests, .. } => tests.iter().map(|t| t.eval_time).collect(),
+            Measure::Deviation { .. } | Measure::Lag { .. } => vec![],
+        }
+    }
+}

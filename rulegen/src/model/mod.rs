@@ -1,0 +1,42 @@
+//! Stage 3, the model: plain data that validation produced and every step reads. No rendering,
+//! no validation, nothing from the other stages; the methods here only read the data (a
+//! measure's selectors, the labels an alert carries, Alertmanager's matching semantics).
+
+pub mod alert;
+pub mod dashboard;
+pub mod docs;
+pub mod measure;
+pub mod record;
+pub mod routing;
+
+use std::collections::BTreeMap;
+
+use chainwatch_duration::Duration;
+
+pub use alert::{AlertM, SeverityM, Variant};
+pub use dashboard::{DashboardM, GrafanaM, Line, PanelM, QueryM};
+pub use docs::{CriterionText, NotMeasurable, Runbook};
+pub use measure::{LabelMap, Labels, Matcher, Measure, Op, RawTestM, Scope, Sel, Source};
+pub use record::{CondM, GateM, Record};
+pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
+
+/// Everything thresholds.yaml says, validated.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub scrape_interval: Duration,
+    pub evaluation_interval: Duration,
+    pub criteria: Vec<String>,
+    pub severities: BTreeMap<String, SeverityM>,
+    pub alerts: Vec<AlertM>,
+    /// In thresholds.yaml order: each may use the ones before it.
+    pub records: Vec<Record>,
+    pub gates: Vec<GateM>,
+    pub not_measurable: Vec<NotMeasurable>,
+    /// Chain → expected block time.
+    pub chains: BTreeMap<String, Duration>,
+    pub criteria_text: BTreeMap<String, CriterionText>,
+    pub runbooks: BTreeMap<String, Runbook>,
+    pub alerting: Option<Alerting>,
+    pub grafana: Option<GrafanaM>,
+    pub dashboards: Vec<DashboardM>,
+}

@@ -1,0 +1,349 @@
+//! Every PromQL expression rulegen generates, built from the model: a selector scoped to its
+//! chains, the value of each measure kind, an alert's condition (the value compared with its
+//! threshold) and its one rule (the per-chain variants joined with `or`), and a rollout gate's
+//! records. A new measure kind adds its arm to `measure_expr`.
+
+use chainwatch_catalog::CONSTANT_LABELS;
+use chainwatch_duration::Duration;
+
+use crate::model::{CondM, GateM, Measure, Op, Scope, Sel};
+
+/// A label value in a PromQL (or YAML double-quoted) string.
+pub fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A number as PromQL and promtool write it.
+pub fn num(v: f64) -> String {
+    if v == f64::INFINITY {
+        return "+Inf".into();
+    }
+    let s = format!("{v}");
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn by_clause(by: &[String]) -> String {
+    by.join(", ")
+}
+
+/// `metric{matchers…}` restricted to the variant's chains.
+pub fn selector(sel: &Sel, scope: &Scope) -> String {
+    named_selector(sel, &sel.name, scope)
+}
+
+/// The `_bucket` series of a histogram selector.
+pub fn bucket_selector(sel: &Sel, scope: &Scope) -> String {
+    named_selector(sel, &format!("{}_bucket", sel.name), scope)
+}
+
+fn named_selector(sel: &Sel, name: &str, scope: &Scope) -> String {
+    let mut parts: Vec<String> = sel
+        .matchers
+        .iter()
+        .map(|m| format!("{}{}\"{}\"", m.name, m.op, escape(&m.value)))
+        .collect();
+    match scope {
+        Scope::All => {}
+        Scope::Chain(c) => parts.push(format!("chain=\"{}\"", escape(c))),
+        Scope::Except(cs) => {
+            let alts: Vec<String> = cs.iter().map(|c| regex_escape(c)).collect();
+            parts.push(format!("chain!~\"{}\"", escape(&alts.join("|"))))
+        }
+    }
+    if parts.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}{{{}}}", name, parts.join(", "))
+    }
+}
+
+/// Resolution of a subquery over `w`: about 40 to 200 points.
+pub fn subquery_step(w: Duration) -> Duration {
+    for c in [3_600_000u64, 300_000, 60_000, 30_000, 15_000, 5_000] {
+        if c * 40 <= w.ms() {
+            return Duration(c);
+        }
+    }
+    Duration(1_000)
+}
+
+/// The PromQL of a measure: its value, or for condition kinds the condition.
+pub fn measure_expr(m: &Measure, scope: &Scope) -> String {
+    match m {
+        Measure::Value { sel, func, agg } => {
+            let mut e = match func {
+                Some((f, w)) => format!("{f}({}[{w}])", selector(sel, scope)),
+                None => selector(sel, scope),
+            };
+            if let Some((a, by)) = agg {
+                e = format!("{a} by ({}) ({e})", by_clause(by));
+            }
+            e
+        }
+        Measure::Ratio {
+            num,
+            den,
+            window,
+            by,
+            rates,
+        } => ratio(num, den, *window, by, *rates, scope),
+        Measure::FleetFraction {
+            sel,
+            op,
+            value,
+            window,
+            by,
+        } => {
+            let inner = match window {
+                Some(w) => format!("increase({}[{w}])", selector(sel, scope)),
+                None => selector(sel, scope),
+            };
+            let by = by_clause(by);
+            format!(
+                "sum by ({by}) ({inner} {} bool {}) / count by ({by}) ({inner})",
+                op.as_str(),
+                num(*value)
+            )
+        }
+        Measure::Quantile {
+            hist,
+            q,
+            window,
+            by,
+            versus,
+        } => {
+            let one = |s: &Sel| {
+                format!(
+                    "histogram_quantile({}, sum by (le, {}) (rate({}[{window}])))",
+                    num(*q),
+                    by_clause(by),
+                    bucket_selector(s, scope)
+                )
+            };
+            match versus {
+                Some(v) => format!("{} / {}", one(hist), one(v)),
+                None => one(hist),
+            }
+        }
+        Measure::NoProgress { sels, window } => no_progress(sels, *window, scope),
+        Measure::Absence { sel, lookback } => {
+            let s = selector(sel, scope);
+            format!("present_over_time({s}[{lookback}]) unless {s}")
+        }
+        Measure::Deviation { terms } => deviation(terms, scope),
+        Measure::Lag { sel, by } => {
+            let s = selector(sel, scope);
+            let by = by_clause(by);
+            format!("max by ({by}) ({s}) - on ({by}) group_right {s}")
+        }
+        Measure::Trend {
+            sel,
+            window,
+            min_rate,
+        } => {
+            let s = selector(sel, scope);
+            format!(
+                "(rate({s}[{window}]) > {}) / rate({s}[{window}] offset {window})",
+                num(*min_rate)
+            )
+        }
+        Measure::TimeFraction {
+            inner,
+            op,
+            value,
+            window,
+        } => format!(
+            "avg_over_time(({} {} bool {})[{window}:{}])",
+            measure_expr(inner, scope),
+            op.as_str(),
+            num(*value),
+            subquery_step(*window)
+        ),
+        Measure::Raw { expr, .. } => expr.clone(),
+    }
+}
+
+/// numerator / denominator: rates summed `by` for counters, values summed `by` for gauges; a
+/// denominator of several selectors is their sum.
+fn ratio(
+    num: &Sel,
+    den: &[Sel],
+    window: Duration,
+    by: &[String],
+    rates: bool,
+    scope: &Scope,
+) -> String {
+    let term = |s: &Sel| {
+        if rates {
+            format!(
+                "sum by ({}) (rate({}[{window}]))",
+                by_clause(by),
+                selector(s, scope)
+            )
+        } else {
+            format!("sum by ({}) ({})", by_clause(by), selector(s, scope))
+        }
+    };
+    let d: Vec<String> = den.iter().map(term).collect();
+    let d = if d.len() == 1 {
+        d[0].clone()
+    } else {
+        format!("({})", d.join(" + "))
+    };
+    format!("{} / {}", term(num), d)
+}
+
+fn no_progress(sels: &[Sel], window: Duration, scope: &Scope) -> String {
+    let term = |s: &Sel| {
+        let f = if s.is_counter() { "increase" } else { "delta" };
+        format!("{f}({}[{window}])", selector(s, scope))
+    };
+    // Only a series that already existed a whole window ago can be said to have made no progress
+    // within it: right after a restart of Prometheus or of a sidecar, two equal samples in a
+    // half-filled window are not a stalled chain.
+    if sels.len() == 1 {
+        let s = selector(&sels[0], scope);
+        format!("{} <= 0 and {s} offset {window}", term(&sels[0]))
+    } else {
+        let by = CONSTANT_LABELS.join(", ");
+        let t: Vec<String> = sels
+            .iter()
+            .map(|s| format!("sum by ({by}) ({})", term(s)))
+            .collect();
+        let old = format!(
+            "sum by ({by}) ({} offset {window})",
+            selector(&sels[0], scope)
+        );
+        format!("({}) <= 0 and {old}", t.join(" + "))
+    }
+}
+
+fn deviation(terms: &[(Sel, f64)], scope: &Scope) -> String {
+    let one = |s: &Sel, t: f64| {
+        if t == 0.0 {
+            format!("abs({})", selector(s, scope))
+        } else {
+            format!(
+                "abs({} - {}) / {}",
+                selector(s, scope),
+                num(t),
+                num(t.abs())
+            )
+        }
+    };
+    if terms.len() == 1 {
+        return one(&terms[0].0, terms[0].1);
+    }
+    let parts: Vec<String> = terms
+        .iter()
+        .map(|(s, t)| {
+            format!(
+                "label_replace({}, \"quantity\", \"{}\", \"\", \"\")",
+                one(s, *t),
+                s.name
+            )
+        })
+        .collect();
+    format!("max without (quantity) ({})", parts.join(" or "))
+}
+
+// ------------------------------------------------------------------------------- alerts
+
+/// One variant of an alert: its measure compared with its threshold (value kinds), or the
+/// measure itself (condition kinds: no_progress, absence, raw).
+pub fn alert_condition(
+    m: &Measure,
+    scope: &Scope,
+    op: Option<Op>,
+    threshold: Option<f64>,
+) -> String {
+    let value = measure_expr(m, scope);
+    match (op, threshold) {
+        (Some(o), Some(t)) => format!("{value} {} {}", o.as_str(), num(t)),
+        _ => value,
+    }
+}
+
+/// The one rule of an alert: its variants' conditions joined with `or`, each scoped to its
+/// chains (so per-chain thresholds are one alert, not several).
+pub fn alert_rule(conditions: &[&str]) -> String {
+    if conditions.len() == 1 {
+        conditions[0].to_string()
+    } else {
+        let parts: Vec<String> = conditions.iter().map(|c| format!("({c})")).collect();
+        parts.join("\nor\n")
+    }
+}
+
+// ------------------------------------------------------------------------------- gates
+
+/// Per node: did the condition hold (throughout its window)?
+fn gate_condition(c: &CondM) -> String {
+    let inner = format!(
+        "{} {} bool {}",
+        measure_expr(&c.measure, &Scope::All),
+        c.op.as_str(),
+        num(c.threshold)
+    );
+    if c.throughout.is_zero() {
+        inner
+    } else {
+        format!(
+            "min_over_time(({inner})[{}:{}])",
+            c.throughout,
+            subquery_step(c.throughout)
+        )
+    }
+}
+
+/// 1 when every proceed condition held on every node of the group, else 0 (no data: no answer).
+pub fn gate_proceed(g: &GateM) -> Option<String> {
+    if g.proceed.is_empty() {
+        return None;
+    }
+    let by = g.by.join(", ");
+    let parts: Vec<String> = g
+        .proceed
+        .iter()
+        .map(|c| format!("min by ({by}) ({})", gate_condition(c)))
+        .collect();
+    Some(parts.join("\n  * "))
+}
+
+/// 1 when any rollback condition holds on any node of the group, else 0.
+pub fn gate_rollback(g: &GateM) -> Option<String> {
+    if g.rollback.is_empty() {
+        return None;
+    }
+    let by = g.by.join(", ");
+    let parts: Vec<String> = g
+        .rollback
+        .iter()
+        .map(|c| {
+            format!(
+                "label_replace({}, \"condition\", \"{}\", \"\", \"\")",
+                gate_condition(c),
+                escape(&c.name)
+            )
+        })
+        .collect();
+    Some(format!(
+        "max by ({by}) (\n    {}\n  )",
+        parts.join("\n    or ")
+    ))
+}

@@ -1,0 +1,118 @@
+//! Rollout gates: may a stage proceed (every `proceed` condition held throughout the window on
+//! every node of the group), must it roll back (any `rollback` condition holds on any node).
+
+use chainwatch_duration::Duration;
+
+use crate::model::{CondM, GateM};
+use crate::promql;
+use crate::spec::v1::{Condition, Gate};
+use crate::spec::Spec;
+
+use super::ctx::{is_ident, Ctx};
+use super::measures::measure;
+use super::selectors::check_expr;
+
+pub fn gates(spec: &Spec, cx: &mut Ctx) -> Vec<GateM> {
+    let mut out = Vec::new();
+    for (i, g) in spec.gates.iter().enumerate() {
+        if let Some(gm) = gate(cx, i, g) {
+            out.push(gm);
+        }
+    }
+    out
+}
+
+fn gate(cx: &mut Ctx, i: usize, g: &Gate) -> Option<GateM> {
+    let p = format!("gates[{i}]");
+    if !is_ident(&g.name.replace('-', "_"), "") {
+        cx.err(
+            &format!("{p}.name"),
+            format!("`{}` is not a gate name (words joined by -)", g.name),
+        );
+        return None;
+    }
+    if let Some(prev) = cx.names.insert(format!("gate:{}", g.name), p.clone()) {
+        cx.err(
+            &format!("{p}.name"),
+            format!("duplicate gate `{}` (also {prev})", g.name),
+        );
+        return None;
+    }
+    cx.check_criteria(&g.criteria, &format!("{p}.criteria"));
+    let window = cx.dur(&g.window, &format!("{p}.window"))?;
+    let by = cx.by(g.by.as_ref(), &format!("{p}.by"), &["chain", "network"]);
+    if g.proceed.is_empty() && g.rollback.is_empty() {
+        cx.err(&p, "a gate needs `proceed` or `rollback` conditions");
+    }
+    // Inside a gate, a measure's window defaults to the gate's window.
+    let saved_rate_window = cx.rate_window;
+    cx.rate_window = window;
+    // A proceed condition must have held throughout the window; a rollback one trips at once.
+    let proceed = conditions(cx, &g.proceed, &format!("{p}.proceed"), window);
+    let rollback = conditions(cx, &g.rollback, &format!("{p}.rollback"), Duration::ZERO);
+    cx.rate_window = saved_rate_window;
+    let gm = GateM {
+        name: g.name.clone(),
+        criteria: g.criteria.clone(),
+        group: g.group.clone(),
+        source: g.source.clone(),
+        stage: g.stage.clone(),
+        window,
+        by,
+        proceed,
+        rollback,
+        path: p.clone(),
+    };
+    for e in [promql::gate_proceed(&gm), promql::gate_rollback(&gm)]
+        .into_iter()
+        .flatten()
+    {
+        check_expr(cx, &e, &p);
+    }
+    Some(gm)
+}
+
+/// The valid conditions of one list; `throughout` defaults to `default_throughout`.
+fn conditions(
+    cx: &mut Ctx,
+    list: &[Condition],
+    field: &str,
+    default_throughout: Duration,
+) -> Vec<CondM> {
+    let mut out = Vec::new();
+    for (j, c) in list.iter().enumerate() {
+        let cp = format!("{field}[{j}]");
+        let block_time = cx.default_block_time;
+        let Some(m) = measure(cx, &c.kinds(), &cp, block_time) else {
+            continue;
+        };
+        if m.is_condition() {
+            cx.err(
+                &cp,
+                format!(
+                    "`{}` cannot be a gate condition: use a measure with a value",
+                    m.kind()
+                ),
+            );
+            continue;
+        }
+        let Some(op) = cx.op(&c.op, &format!("{cp}.op")) else {
+            continue;
+        };
+        let throughout = match &c.throughout {
+            Some(t) => match cx.dur(t, &format!("{cp}.throughout")) {
+                Some(d) => d,
+                None => continue,
+            },
+            None => default_throughout,
+        };
+        out.push(CondM {
+            name: c.name.clone(),
+            measure: m,
+            op,
+            threshold: c.threshold,
+            throughout,
+        });
+    }
+    out
+}
