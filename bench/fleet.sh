@@ -24,7 +24,9 @@
 #    create-blocks-from rules` (layer by layer) up to now, compactions settle, the rules are
 #    loaded (POST /-/reload) and measured for FLEET_MEASURE seconds (at least twice the longest
 #    group interval): per group the duration of each evaluation, evaluation failures, missed
-#    iterations, and Prometheus's CPU seconds.
+#    iterations, and Prometheus's CPU seconds. Then the gate rules of FLEET_VERDICTS (the
+#    baseline) are evaluated on the same data at the time the measured gates last answered, and
+#    the verdicts compared per gate, chain and network.
 # 3. bench/out/fleet/fleet-results.md: per run the rule evaluation cost per 15 s cycle and per
 #    node, the anchor, failures and missed iterations, the load average; per group; and the
 #    projection to 10k nodes from the smallest and largest N of each rule set.
@@ -34,7 +36,8 @@
 # taken as a directory of rule files.
 #
 # Environment (defaults): FLEET_RUNS ("baseline@20 baseline@100 current@100 current@1000"),
-# FLEET_BASELINE_REF (b185f7a), FLEET_MEASURE (600), FLEET_ANCHOR (180), FLEET_SETTLE (150: seconds
+# FLEET_BASELINE_REF (b185f7a), FLEET_VERDICTS (baseline: after measuring another set, its gate
+# rules are evaluated on the same data and their verdicts compared; empty: skip), FLEET_MEASURE (600), FLEET_ANCHOR (180), FLEET_SETTLE (150: seconds
 # without compaction before a measurement), FLEET_CAPTURE_SECONDS (60), FLEET_WORKDIR
 # (${TMPDIR:-/tmp}; up to ~3 GB per 18 h window at 1000 nodes, removed as it goes),
 # FLEET_KEEP_WORKDIR=1 keeps the work directory, FLEET_PROFILE (release; `dev` for a quick try of
@@ -54,6 +57,7 @@ MEASURE=${FLEET_MEASURE:-600}
 ANCHOR=${FLEET_ANCHOR:-180}
 SETTLE=${FLEET_SETTLE:-150}
 CAPTURE_SECONDS=${FLEET_CAPTURE_SECONDS:-60}
+VERDICTS=${FLEET_VERDICTS-baseline}
 TOOL=(python3 "$BENCH/fleet_tool.py")
 T_START=$SECONDS
 
@@ -86,92 +90,6 @@ stop_pid() {
   PIDS=("${q[@]}")
 }
 
-# ------------------------------------------------------------------ tools
-step "tools"
-need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
-if ((${#need[@]})); then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  echo "installing: ${need[*]}"
-  $SUDO apt-get update
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
-fi
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust: https://rustup.rs)"
-mkdir -p "$RES"
-rm -f "$RES"/run-*.json
-[ -z "${FLEET_WORKDIR:-}" ] || mkdir -p "$FLEET_WORKDIR"
-WORK=$(mktemp -d "${FLEET_WORKDIR:-${TMPDIR:-/tmp}}/chainwatch-fleet.XXXXXX")
-echo "work dir: $WORK"
-
-# ------------------------------------------------------------------ build
-PROFILE=${FLEET_PROFILE:-release}
-step "cargo build --profile $PROFILE -p chainwatch-exporter -p chainwatch-sim -p chainwatch-bench-fleet"
-(cd "$ROOT" && cargo build --profile "$PROFILE" -p chainwatch-exporter -p chainwatch-sim -p chainwatch-bench-fleet) || die "build failed"
-[ "$PROFILE" = dev ] && PROFILE=debug
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' || echo "$ROOT/target")
-EXPORTER=$TARGET_DIR/$PROFILE/chainwatch-exporter
-SIM=$TARGET_DIR/$PROFILE/chainwatch-sim
-FLEET=$TARGET_DIR/$PROFILE/chainwatch-fleet
-for b in "$EXPORTER" "$SIM" "$FLEET"; do [ -x "$b" ] || die "no binary at $b"; done
-
-# ------------------------------------------------------------------ 1. templates
-step "1. templates: one sidecar per family for ${CAPTURE_SECONDS}s"
-CAP=$WORK/capture
-TEMPLATES=$RES/templates
-mkdir -p "$CAP/cfg" "$TEMPLATES"
-cat >"$CAP/fleet.yaml" <<'EOF'
-version: 1
-network: testnet
-block_interval: 1s
-line_interval: 250ms
-sidecar: {poll_interval: 1s, file_poll_interval: 100ms}
-nodes:
-  - {name: coinjecture, family: coinjecture, region: eu-central, consensus_mode: rust}
-  - {name: dilithion, family: dilithion, region: eu-central}
-  - {name: pop, family: pop, region: eu-central, validators: 4}
-  - {name: bitcell, family: bitcell, region: eu-central, miners: 5}
-EOF
-"$SIM" --fleet "$CAP/fleet.yaml" --dir "$CAP/nodes" --emit-config "$CAP/cfg" >"$CAP/sim.json" 2>"$CAP/sim.err" &
-SIM_PID=$!
-PIDS+=("$SIM_PID")
-for _ in $(seq 100); do [ -s "$CAP/sim.json" ] && break; sleep 0.1; done
-[ -s "$CAP/sim.json" ] || { cat "$CAP/sim.err" >&2; die "chainwatch-sim did not start"; }
-CONTROL=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control_url"])' "$CAP/sim.json")
-CAP_PIDS=()
-for fam in coinjecture dilithion pop bitcell; do
-  port=$("${TOOL[@]}" freeport)
-  "$EXPORTER" --config "$CAP/cfg/$fam.yaml" --web.listen-address "127.0.0.1:$port" --log.level warn >"$CAP/$fam.log" 2>&1 &
-  PIDS+=("$!")
-  CAP_PIDS+=("$!")
-  echo "$fam $port" >>"$CAP/ports"
-  "${TOOL[@]}" wait --url "http://127.0.0.1:$port/metrics" --timeout 30 || { cat "$CAP/$fam.log" >&2; die "sidecar of $fam did not start"; }
-done
-# REFACTORED_PRIMARY falling back now and then: Rust and legacy verifications on one node.
-curl -fsS -X POST "$CONTROL/scenario" -d '{"scenario": "fallbacks", "node": "coinjecture", "on": true, "rate": 0.2}' >/dev/null
-sleep "$CAPTURE_SECONDS"
-while read -r fam port; do
-  curl -fsS "http://127.0.0.1:$port/metrics" >"$TEMPLATES/$fam.prom"
-done <"$CAP/ports"
-for p in "${CAP_PIDS[@]}"; do stop_pid "$p"; done
-stop_pid "$SIM_PID"
-"$FLEET" count --templates "$TEMPLATES" | tee "$RES/series-per-node.txt"
-
-PROM_VERSION=$(prometheus --version 2>&1 | awk 'NR==1{print $1, $3}')
-CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)
-python3 - "$RES/meta.json" "$PROM_VERSION" "$CPU" "$(nproc)" "$RES/series-per-node.txt" <<'EOF'
-import json, sys
-out, prom, cpu, cores, spn = sys.argv[1:]
-per = [l.split() for l in open(spn) if l.strip()]
-desc = ", ".join(f"{f} {n}" for f, n in per)
-avg = sum(int(n) for _, n in per) / len(per)
-json.dump({"prometheus": prom, "cpu": cpu, "cores": cores,
-           "series_per_node": f"series per node: {desc}; {avg:.1f} on average"}, open(out, "w"))
-EOF
-
 # ------------------------------------------------------------------ 2. runs
 rules_dir() { # SET DEST → fills DEST with the set's rule files
   local set=$1 dest=$2 f
@@ -188,8 +106,9 @@ rules_dir() { # SET DEST → fills DEST with the set's rule files
 }
 
 run_one() {
-  local set=$1 n=$2 w=$WORK/run-$1-$2
+  local set=$1 n=$2
   local name; name=$(basename "$set")
+  local w=$WORK/run-$name-$n
   step "2. $name, $n nodes"
   mkdir -p "$w/data" "$w/blocks"
   rules_dir "$set" "$w/rules"
@@ -275,24 +194,125 @@ print("   history present: at least %.0f%% of every window (fewest: %s, %d of %d
   curl -fsS -X POST "$prom/-/reload" >/dev/null
   "${TOOL[@]}" measure --prom "$prom" --seconds "$secs" >"$w/rules.json"
 
-  python3 - "$RES/run-$name-$n.json" "$name" "$n" "$total" "$w/anchor.json" "$w/rules.json" "$w/plan/plan.json" "$w/history-check.json" <<'EOF'
+  echo '[]' >"$w/verdicts.json"
+  if [ -n "$VERDICTS" ] && [ "$set" != "$VERDICTS" ]; then
+    step "   verdicts of $VERDICTS's gates on the same data"
+    rules_dir "$VERDICTS" "$w/old-rules"
+    "$FLEET" gates --rules "$w/old-rules" >"$w/old-gates.json"
+    "${TOOL[@]}" verdicts --prom "$prom" --old "$w/old-gates.json" >"$w/verdicts.json"
+  fi
+  python3 - "$RES/run-$name-$n.json" "$name" "$n" "$total" "$w/anchor.json" "$w/rules.json" "$w/plan/plan.json" "$w/history-check.json" "$w/verdicts.json" "$VERDICTS" <<'EOF'
 import json, sys
-out, name, n, total, anchor, rules, plan, check = sys.argv[1:]
+out, name, n, total, anchor, rules, plan, check, verdicts, against = sys.argv[1:]
 json.dump({"set": name, "nodes": int(n), "history_samples": int(total),
            "anchor": json.load(open(anchor)), "rules": json.load(open(rules)),
-           "plan": json.load(open(plan)), "history_check": json.load(open(check))}, open(out, "w"), indent=1)
+           "plan": json.load(open(plan)), "history_check": json.load(open(check)),
+           "verdicts": json.load(open(verdicts)), "verdicts_against": against}, open(out, "w"), indent=1)
 EOF
   stop_pid "$prom_pid"
   stop_pid "$fleet_pid"
   [ "${FLEET_KEEP_WORKDIR:-0}" = 1 ] || rm -rf "$w"
 }
 
-for r in $RUNS; do
-  run_one "${r%@*}" "${r##*@}"
-done
+# The whole run is one function, read before anything runs: editing this file during a run
+# (a bench takes an hour) cannot change what the run does.
+main() {
+  # ------------------------------------------------------------------ tools
+  step "tools"
+  need=()
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  if ((${#need[@]})); then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "installing: ${need[*]}"
+    $SUDO apt-get update
+    $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+  fi
+  command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust: https://rustup.rs)"
+  mkdir -p "$RES"
+  rm -f "$RES"/run-*.json
+  [ -z "${FLEET_WORKDIR:-}" ] || mkdir -p "$FLEET_WORKDIR"
+  WORK=$(mktemp -d "${FLEET_WORKDIR:-${TMPDIR:-/tmp}}/chainwatch-fleet.XXXXXX")
+  echo "work dir: $WORK"
 
-# ------------------------------------------------------------------ 3. report
-step "3. report"
-"${TOOL[@]}" report --dir "$RES" | tee "$RES/fleet-results.md"
-echo
-echo "results: $RES/fleet-results.md"
+  # ------------------------------------------------------------------ build
+  PROFILE=${FLEET_PROFILE:-release}
+  step "cargo build --profile $PROFILE -p chainwatch-exporter -p chainwatch-sim -p chainwatch-bench-fleet"
+  (cd "$ROOT" && cargo build --profile "$PROFILE" -p chainwatch-exporter -p chainwatch-sim -p chainwatch-bench-fleet) || die "build failed"
+  [ "$PROFILE" = dev ] && PROFILE=debug
+  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' || echo "$ROOT/target")
+  EXPORTER=$TARGET_DIR/$PROFILE/chainwatch-exporter
+  SIM=$TARGET_DIR/$PROFILE/chainwatch-sim
+  FLEET=$TARGET_DIR/$PROFILE/chainwatch-fleet
+  for b in "$EXPORTER" "$SIM" "$FLEET"; do [ -x "$b" ] || die "no binary at $b"; done
+
+  # ------------------------------------------------------------------ 1. templates
+  step "1. templates: one sidecar per family for ${CAPTURE_SECONDS}s"
+  CAP=$WORK/capture
+  TEMPLATES=$RES/templates
+  mkdir -p "$CAP/cfg" "$TEMPLATES"
+  cat >"$CAP/fleet.yaml" <<'EOF'
+version: 1
+network: testnet
+block_interval: 1s
+line_interval: 250ms
+sidecar: {poll_interval: 1s, file_poll_interval: 100ms}
+nodes:
+  - {name: coinjecture, family: coinjecture, region: eu-central, consensus_mode: rust}
+  - {name: dilithion, family: dilithion, region: eu-central}
+  - {name: pop, family: pop, region: eu-central, validators: 4}
+  - {name: bitcell, family: bitcell, region: eu-central, miners: 5}
+EOF
+  "$SIM" --fleet "$CAP/fleet.yaml" --dir "$CAP/nodes" --emit-config "$CAP/cfg" >"$CAP/sim.json" 2>"$CAP/sim.err" &
+  SIM_PID=$!
+  PIDS+=("$SIM_PID")
+  for _ in $(seq 100); do [ -s "$CAP/sim.json" ] && break; sleep 0.1; done
+  [ -s "$CAP/sim.json" ] || { cat "$CAP/sim.err" >&2; die "chainwatch-sim did not start"; }
+  CONTROL=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control_url"])' "$CAP/sim.json")
+  CAP_PIDS=()
+  for fam in coinjecture dilithion pop bitcell; do
+    port=$("${TOOL[@]}" freeport)
+    "$EXPORTER" --config "$CAP/cfg/$fam.yaml" --web.listen-address "127.0.0.1:$port" --log.level warn >"$CAP/$fam.log" 2>&1 &
+    PIDS+=("$!")
+    CAP_PIDS+=("$!")
+    echo "$fam $port" >>"$CAP/ports"
+    "${TOOL[@]}" wait --url "http://127.0.0.1:$port/metrics" --timeout 30 || { cat "$CAP/$fam.log" >&2; die "sidecar of $fam did not start"; }
+  done
+  # REFACTORED_PRIMARY falling back now and then: Rust and legacy verifications on one node.
+  curl -fsS -X POST "$CONTROL/scenario" -d '{"scenario": "fallbacks", "node": "coinjecture", "on": true, "rate": 0.2}' >/dev/null
+  sleep "$CAPTURE_SECONDS"
+  while read -r fam port; do
+    curl -fsS "http://127.0.0.1:$port/metrics" >"$TEMPLATES/$fam.prom"
+  done <"$CAP/ports"
+  for p in "${CAP_PIDS[@]}"; do stop_pid "$p"; done
+  stop_pid "$SIM_PID"
+  "$FLEET" count --templates "$TEMPLATES" | tee "$RES/series-per-node.txt"
+
+  PROM_VERSION=$(prometheus --version 2>&1 | awk 'NR==1{print $1, $3}')
+  CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)
+  python3 - "$RES/meta.json" "$PROM_VERSION" "$CPU" "$(nproc)" "$RES/series-per-node.txt" <<'EOF'
+import json, sys
+out, prom, cpu, cores, spn = sys.argv[1:]
+per = [l.split() for l in open(spn) if l.strip()]
+desc = ", ".join(f"{f} {n}" for f, n in per)
+avg = sum(int(n) for _, n in per) / len(per)
+json.dump({"prometheus": prom, "cpu": cpu, "cores": cores,
+           "series_per_node": f"series per node: {desc}; {avg:.1f} on average"}, open(out, "w"))
+EOF
+
+  for r in $RUNS; do
+    run_one "${r%@*}" "${r##*@}"
+  done
+
+  # ------------------------------------------------------------------ 3. report
+  step "3. report"
+  "${TOOL[@]}" report --dir "$RES" | tee "$RES/fleet-results.md"
+  echo
+  echo "results: $RES/fleet-results.md"
+}
+
+main "$@"
+exit $?

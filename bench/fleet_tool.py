@@ -14,6 +14,9 @@ Subcommands (JSON or Markdown on stdout; fleet.sh strings them together):
                                    of CPU seconds, evaluation failures and missed iterations
   check    --prom U --plan P       per series name of the plan, the fewest samples any series of it
                                    has over its history, against what that history should hold
+  verdicts --prom U --old F        evaluate the gate rules of another rule set (F: `chainwatch-fleet
+                                   gates` output) at the time the loaded gates last answered, and
+                                   compare the verdicts per gate, chain and network
   report   --dir D                 the results (Markdown) from the run-*.json files of one run
 
 Only the Python standard library is used.
@@ -105,13 +108,16 @@ def compactions(s):
         for n in (
             "prometheus_tsdb_compactions_total",
             "prometheus_tsdb_vertical_compactions_total",
-            "prometheus_tsdb_compactions_triggered_total",
+            "prometheus_tsdb_compactions_failed_total",
+            "prometheus_tsdb_blocks_loaded",
         )
     )
 
 
 def cmd_settle(a):
-    """Compaction is checked every minute: quiet for a.quiet seconds means it is done."""
+    """Compaction is checked every minute: no compaction and no change of the loaded blocks for
+    a.quiet seconds means it is done (`compactions_triggered` counts every check, so it is not
+    a sign of work)."""
     deadline = time.time() + a.timeout
     last, since = None, time.time()
     while True:
@@ -211,6 +217,37 @@ def cmd_check(a):
     print(json.dumps(out, indent=1))
 
 
+def key(metric, by=("chain", "network")):
+    return tuple(metric.get(k, "") for k in by)
+
+
+def cmd_verdicts(a):
+    with open(a.old) as fh:
+        old = json.load(fh)
+    out = []
+    for g in old:
+        sel = '%s{gate="%s"}' % (g["record"], g["gate"])
+        new = query(a.prom, sel)
+        if not new:
+            out.append({"gate": g["gate"], "record": g["record"], "missing": True})
+            continue
+        at = new[0]["value"][0]
+        url = a.prom + "/api/v1/query?" + urllib.parse.urlencode({"query": g["expr"], "time": at})
+        was = json.loads(get(url, timeout=600))["data"]["result"]
+        now = {key(r["metric"]): float(r["value"][1]) for r in new}
+        before = {key(r["metric"]): float(r["value"][1]) for r in was}
+        same = sorted("/".join(k) for k in now if k in before and before[k] == now[k])
+        differ = sorted("/".join(k) for k in now if k in before and before[k] != now[k])
+        only_new = sorted("/".join(k) for k in now if k not in before)
+        only_old = sorted("/".join(k) for k in before if k not in now)
+        out.append({
+            "gate": g["gate"], "record": g["record"], "time": at,
+            "same": same, "differ": differ, "only_new": only_new, "only_old": only_old,
+            "values": {"/".join(k): v for k, v in sorted(now.items())},
+        })
+    print(json.dumps(out, indent=1))
+
+
 # ------------------------------------------------------------------ report
 
 CYCLE = 15.0
@@ -247,6 +284,8 @@ def summarize(run):
         "load": m["load"]["mean"],
         "load_anchor": anchor["load"]["mean"],
         "groups": groups,
+        "verdicts": run.get("verdicts"),
+        "verdicts_against": run.get("verdicts_against"),
     }
 
 
@@ -308,6 +347,23 @@ def cmd_report(a):
                   f"exponent {k:.2f}; at 10k nodes {fmt_s(lin)} per cycle if linear, {fmt_s(p10k)} with that exponent.")
     w("")
     for r in runs:
+        v = r.get("verdicts")
+        if not v:
+            continue
+        w(f"### {r['set']}, {r['nodes']} nodes: gate verdicts against {r['verdicts_against']} on the same data\n")
+        w(f"Each gate rule of {r['verdicts_against']} evaluated (instant query) at the time {r['set']}'s gate last answered. "
+          "*Same*/*differ*: chain/network series present in both; *dropped*: series the old rule published for other chains.\n")
+        w("| gate | record | verdicts (chain/network = value) | same | differ | only new | dropped (other chains) |")
+        w("|---|---|---|---:|---:|---:|---:|")
+        for x in v:
+            if x.get("missing"):
+                w(f"| {x['gate']} | {x['record'].split(':')[1]} | **missing** | | | | |")
+                continue
+            vals = ", ".join(f"{k} = {val:g}" for k, val in x["values"].items())
+            w(f"| {x['gate']} | {x['record'].split(':')[1]} | {vals} | {len(x['same'])} | "
+              f"{len(x['differ'])}{' (' + ', '.join(x['differ']) + ')' if x['differ'] else ''} | {len(x['only_new'])} | {len(x['only_old'])} |")
+        w("")
+    for r in runs:
         w(f"### {r['set']}, {r['nodes']} nodes: groups by evaluation cost per cycle\n")
         if r["unevaluated"]:
             w(f"Not evaluated during the measurement: {', '.join(r['unevaluated'])}.\n")
@@ -346,6 +402,9 @@ def main():
     s.add_argument("--prom", required=True)
     s.add_argument("--plan", required=True)
     s.add_argument("--margin", type=int, default=900)
+    s = sub.add_parser("verdicts")
+    s.add_argument("--prom", required=True)
+    s.add_argument("--old", required=True)
     s = sub.add_parser("report")
     s.add_argument("--dir", required=True)
     a = p.parse_args()
@@ -357,6 +416,7 @@ def main():
         "settle": cmd_settle,
         "measure": cmd_measure,
         "check": cmd_check,
+        "verdicts": cmd_verdicts,
         "report": cmd_report,
     }[a.cmd](a)
 

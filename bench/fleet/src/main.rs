@@ -83,6 +83,11 @@ enum Cmd {
         #[arg(long)]
         sd: PathBuf,
     },
+    /// The rollout gate rules of a rule set (`chainwatch:rollout_gate_*`): record, gate, expr.
+    Gates {
+        #[arg(long)]
+        rules: PathBuf,
+    },
     /// Series per node of each family.
     Count {
         #[arg(long)]
@@ -151,6 +156,12 @@ fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(serve::run(f, &listen, &sd))?;
+        }
+        Cmd::Gates { rules } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan::gates_dir(&rules)?)?
+            );
         }
         Cmd::Count { templates } => {
             for t in template::load_dir(&templates)? {

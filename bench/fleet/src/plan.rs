@@ -45,19 +45,65 @@ struct Rule {
 /// The plan of the rule files in `dir` (`*.yml`, `*.yaml`), with `margin` seconds added to every
 /// history so windows are full at the first evaluation.
 pub fn plan_dir(dir: &Path, margin: u64) -> Result<Plan> {
+    plan(&read_dir(dir)?, margin)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
         .collect();
     paths.sort();
-    let mut files = Vec::new();
-    for p in &paths {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        files.push((p.display().to_string(), text));
+    paths
+        .iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Ok((p.display().to_string(), text))
+        })
+        .collect()
+}
+
+/// A rollout gate rule: what `bench/fleet.sh` compares between two rule sets on the same data.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateRule {
+    pub record: String,
+    pub gate: String,
+    pub expr: String,
+}
+
+/// The `chainwatch:rollout_gate_*` rules of the rule files in `dir`.
+pub fn gates_dir(dir: &Path) -> Result<Vec<GateRule>> {
+    let mut out = Vec::new();
+    for (path, text) in read_dir(dir)? {
+        let doc: Value = serde_norway::from_str(&text).with_context(|| path.clone())?;
+        let groups = doc.get("groups").and_then(Value::as_sequence);
+        for g in groups.into_iter().flatten() {
+            for r in g
+                .get("rules")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let s = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+                let gate = r
+                    .get("labels")
+                    .and_then(|l| l.get("gate"))
+                    .and_then(Value::as_str);
+                if let (Some(record), Some(gate), Some(expr)) = (s("record"), gate, s("expr")) {
+                    if record.starts_with("chainwatch:rollout_gate_") {
+                        out.push(GateRule {
+                            record,
+                            gate: gate.to_string(),
+                            expr,
+                        });
+                    }
+                }
+            }
+        }
     }
-    plan(&files, margin)
+    Ok(out)
 }
 
 pub fn plan(files: &[(String, String)], margin: u64) -> Result<Plan> {
