@@ -5,7 +5,6 @@
 pub mod fleet;
 pub mod layout;
 pub mod plan;
-pub mod reads;
 pub mod serve;
 pub mod template;
 pub mod values;

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_norway::{Mapping, Value};
 
-use crate::reads::reads;
+use chainwatch_rulegen::promql::reads::reads;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Record {

@@ -66,6 +66,10 @@ pub fn describe(m: &Measure) -> String {
             format!("rate of {} over {window} / the {window} before", sel.name)
         }
         Measure::TimeFraction { window, .. } => format!("fraction of {window}"),
+        Measure::BucketRate { hist, window, .. } => {
+            format!("rate of {}'s buckets over {window}", hist.name)
+        }
+        Measure::Derived { raw, .. } => describe(raw),
         Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => {
             m.kind().into()
         }

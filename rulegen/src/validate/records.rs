@@ -1,6 +1,6 @@
 //! Recording rules, in order: each may use the ones above it.
 
-use crate::model::{Measure, Record, Scope};
+use crate::model::{Measure, Origin, Record, Scope};
 use crate::promql;
 use crate::spec::v1::Recording;
 use crate::spec::Spec;
@@ -65,11 +65,13 @@ fn record(cx: &mut Ctx, i: usize, r: &Recording) -> Option<Record> {
     let out = check_expr(cx, &expr, &field)?;
     Some(Record {
         name: r.record.clone(),
+        origin: Origin::Spec,
         criteria: r.criteria.clone(),
         group: r.group.clone(),
         measures: r.measures.clone(),
         labels: r.labels.clone(),
         measure: m,
+        scope: Scope::All,
         expr,
         out_labels: out,
         path: p,

@@ -243,6 +243,10 @@ pub fn synth(m: &Measure, target: f64, ctx: &SynthCtx) -> Result<Synth, String> 
             value,
             window,
         } => time_fraction(inner, *op, *value, *window, target, ctx),
+        // A derived measure means what its raw measure means: the same inputs, which the derived
+        // records (loaded by the test) turn into the same value.
+        Measure::Derived { raw, .. } => synth(raw, target, ctx),
+        Measure::BucketRate { hist, .. } => bucket_rate(hist, target, ctx),
         Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => Err(format!(
             "a `{}` measure has no value to synthesize",
             m.kind()
@@ -501,6 +505,32 @@ fn time_fraction(
     };
     let mut s = synth(inner, v, ctx)?;
     s.true_from = Duration(s.true_from.ms() + window.ms());
+    Ok(s)
+}
+
+/// Every bucket of `hist` (so its `+Inf` bucket, the subject) growing by `target` per second.
+fn bucket_rate(hist: &Sel, target: f64, ctx: &SynthCtx) -> Result<Synth, String> {
+    let mut s = Synth::default();
+    let step = target * ctx.interval.secs_f64();
+    let les = hist
+        .buckets
+        .iter()
+        .map(|b| le_label(*b))
+        .chain(["+Inf".into()]);
+    for le in les {
+        let mut l = labels_for(hist, &ctx.base);
+        l.insert("le".into(), le);
+        s.add(
+            &format!("{}_bucket", hist.name),
+            l,
+            Values::Linear {
+                start: BASE_COUNTER,
+                step,
+            },
+        );
+    }
+    s.subject = labels_for(hist, &ctx.base);
+    s.subject.insert("le".into(), "+Inf".into());
     Ok(s)
 }
 

@@ -1,6 +1,7 @@
 //! How far back an expression reads each series it selects: a range selector's range, plus the
 //! ranges of the subqueries around it, plus offsets. An instant selector reads 0 (Prometheus's
-//! 5m lookback is not history a rule needs).
+//! 5m lookback is not history a rule needs). What the cost checks of the generated rules walk
+//! (`tests/cost.rs`), and what `bench/fleet` plans the history of a rule set with.
 
 use std::time::Duration;
 
