@@ -19,6 +19,9 @@ echo "== promtool test rules"
 promtool test rules prometheus/tests/*/*.test.yml > target/promtool-test.log 2>&1 \
   || { cat target/promtool-test.log; exit 1; }
 echo "promtool test rules: $(ls prometheus/tests/*/*.test.yml | wc -l) test files, all passed"
+echo "== promtool test rules (hand-written from the seeds: rulegen/tests/testdata/seeds/)"
+(cd rulegen/tests/testdata/seeds && promtool test rules ./*.test.yml > /dev/null)
+echo "seed tests: $(ls rulegen/tests/testdata/seeds/*.test.yml | wc -l) files, all passed"
 echo "== amtool check-config"
 amtool check-config alertmanager/alertmanager.yml
 echo "== amtool config routes test (alertmanager/tests/routes.tsv)"
