@@ -40,7 +40,8 @@
 # rules are evaluated on the same data and their verdicts compared; empty: skip), FLEET_MEASURE (600), FLEET_ANCHOR (180), FLEET_SETTLE (150: seconds
 # without compaction before a measurement), FLEET_CAPTURE_SECONDS (60), FLEET_WORKDIR
 # (${TMPDIR:-/tmp}; up to ~3 GB per 18 h window at 1000 nodes, removed as it goes),
-# FLEET_KEEP_WORKDIR=1 keeps the work directory, FLEET_PROFILE (release; `dev` for a quick try of
+# FLEET_KEEP_WORKDIR=1 keeps the work directory, FLEET_APPEND=1 keeps the results of earlier runs
+# (bench/out/fleet/run-*.json) and reports them with this run's, FLEET_PROFILE (release; `dev` for a quick try of
 # the script itself), BENCH_OUT (bench/out).
 #
 # Exit status: 2 on a setup failure (missing tool, build, a process that does not start, promtool
@@ -233,7 +234,7 @@ main() {
   fi
   command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust: https://rustup.rs)"
   mkdir -p "$RES"
-  rm -f "$RES"/run-*.json
+  [ "${FLEET_APPEND:-0}" = 1 ] || rm -f "$RES"/run-*.json
   [ -z "${FLEET_WORKDIR:-}" ] || mkdir -p "$FLEET_WORKDIR"
   WORK=$(mktemp -d "${FLEET_WORKDIR:-${TMPDIR:-/tmp}}/chainwatch-fleet.XXXXXX")
   echo "work dir: $WORK"

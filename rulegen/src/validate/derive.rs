@@ -15,7 +15,8 @@
 //!   answer for every reader of the same window: three Dilithion gates, one week of blocks.
 //! - **Shared bucket rates.** Quantiles of one histogram over the same window and grouping (the
 //!   p50, p95, p99 of CID propagation; the two medians of Rust against legacy) read one record of
-//!   the bucket rates instead of each computing it, recorded first in the group of the first.
+//!   the bucket rates instead of each computing it, recorded first in the group of the first
+//!   (with the rollups, every few minutes, when the window is an hour or more).
 //!
 //! The readers keep their raw measure (`Measure::Derived`): what it means, its words and its
 //! tests' inputs do not change, only the PromQL that answers it.
@@ -55,7 +56,7 @@ struct Want {
 }
 
 /// Derives the rollups and shared bucket rates, adds them to `cx.records` and rewrites the
-/// measures that read them. Returns whether any rollup was made (group `rollups` then needs an
+/// measures that read them. Returns whether group `rollups` has rules (it then needs an
 /// interval).
 pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool {
     let sites = sites(cx, alerts, gates);
@@ -66,7 +67,6 @@ pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool 
             add_want(&mut wants, w, scope);
         }
     }
-    let rolled = !wants.is_empty();
     let made = make(cx, wants);
     // A recording rule over a long window is recorded at its group's interval: it reads the
     // rollups. An alert or gate reads an instant of the answer record of its window (made once
@@ -118,7 +118,7 @@ pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool 
         }
     }
     rerender(cx, alerts);
-    rolled
+    cx.records.iter().any(|r| r.group == ROLLUP_GROUP)
 }
 
 fn sites(cx: &Ctx, alerts: &[AlertM], gates: &[GateM]) -> Vec<(Site, Scope, String)> {
@@ -544,6 +544,12 @@ fn bucket_want(h: &Sel, window: Duration, by: &[String], group: &str, path: &str
     let hist = Sel {
         matchers: vec![],
         ..h.clone()
+    };
+    // An hour's rate moves little in a few minutes: recorded with the rollups, not every 15s.
+    let group = if window >= ROLLUP {
+        ROLLUP_GROUP
+    } else {
+        group
     };
     Want {
         key: format!("Buckets:{}:{window}:{}", h.name, by.join(",")),
