@@ -253,13 +253,7 @@ fn from_rollups(
                     over("avg_over_time", s, RollOp::Rate)
                 )
             };
-            let d: Vec<String> = den.iter().map(term).collect();
-            let d = if d.len() == 1 {
-                d[0].clone()
-            } else {
-                format!("({})", d.join(" + "))
-            };
-            format!("{} / {}", term(num), d)
+            ratio_of(&term, num, den)
         }
         // The rollup holds the fraction itself: the inner selector's matchers are inside it.
         Measure::TimeFraction { inner, .. } => {
@@ -286,13 +280,7 @@ fn from_answers(raw: &Measure, via: &Via, scope: &Scope) -> String {
         }
         Measure::Ratio { num, den, by, .. } => {
             let term = |s: &Sel| format!("sum by ({}) ({})", by_clause(by), at(s, RollOp::Rate));
-            let d: Vec<String> = den.iter().map(term).collect();
-            let d = if d.len() == 1 {
-                d[0].clone()
-            } else {
-                format!("({})", d.join(" + "))
-            };
-            format!("{} / {}", term(num), d)
+            ratio_of(&term, num, den)
         }
         other => measure_expr(other, scope),
     }
@@ -357,6 +345,11 @@ fn ratio(
             format!("sum by ({}) ({})", by_clause(by), selector(s, scope))
         }
     };
+    ratio_of(&term, num, den)
+}
+
+/// `term(num) / term(den…)`, a denominator of several terms summed.
+fn ratio_of(term: &dyn Fn(&Sel) -> String, num: &Sel, den: &[Sel]) -> String {
     let d: Vec<String> = den.iter().map(term).collect();
     let d = if d.len() == 1 {
         d[0].clone()

@@ -512,23 +512,8 @@ fn time_fraction(
 fn bucket_rate(hist: &Sel, target: f64, ctx: &SynthCtx) -> Result<Synth, String> {
     let mut s = Synth::default();
     let step = target * ctx.interval.secs_f64();
-    let les = hist
-        .buckets
-        .iter()
-        .map(|b| le_label(*b))
-        .chain(["+Inf".into()]);
-    for le in les {
-        let mut l = labels_for(hist, &ctx.base);
-        l.insert("le".into(), le);
-        s.add(
-            &format!("{}_bucket", hist.name),
-            l,
-            Values::Linear {
-                start: BASE_COUNTER,
-                step,
-            },
-        );
-    }
+    let les = hist.buckets.iter().map(|b| (le_label(*b), step));
+    add_buckets(&mut s, hist, les.chain([("+Inf".into(), step)]), ctx);
     s.subject = labels_for(hist, &ctx.base);
     s.subject.insert("le".into(), "+Inf".into());
     Ok(s)
@@ -657,7 +642,18 @@ fn synth_histogram(
         bounds.push((le_label(*ub), c));
     }
     bounds.push(("+Inf".into(), total));
-    for (le, c) in bounds {
+    add_buckets(s, hist, bounds.into_iter(), ctx);
+    Ok(())
+}
+
+/// Bucket series of `hist`, each counting up by its step per interval.
+fn add_buckets(
+    s: &mut Synth,
+    hist: &Sel,
+    steps: impl Iterator<Item = (String, f64)>,
+    ctx: &SynthCtx,
+) {
+    for (le, step) in steps {
         let mut l = labels_for(hist, &ctx.base);
         l.insert("le".into(), le);
         s.add(
@@ -665,11 +661,10 @@ fn synth_histogram(
             l,
             Values::Linear {
                 start: BASE_COUNTER,
-                step: c,
+                step,
             },
         );
     }
-    Ok(())
 }
 
 /// Labels a synthesized series of this selector carries besides the base labels.
