@@ -24,6 +24,9 @@ echo "== promtool test rules (hand-written: rulegen/tests/testdata/*.test.yml)"
 (cd rulegen && promtool test rules tests/testdata/*.test.yml > ../target/promtool-hand.log 2>&1) \
   || { cat target/promtool-hand.log; exit 1; }
 echo "promtool test rules: $(ls rulegen/tests/testdata/*.test.yml | wc -l) hand-written files, all passed"
+echo "== promtool test rules (hand-written from the seeds: rulegen/tests/testdata/seeds/)"
+(cd rulegen/tests/testdata/seeds && promtool test rules ./*.test.yml > /dev/null)
+echo "seed tests: $(ls rulegen/tests/testdata/seeds/*.test.yml | wc -l) files, all passed"
 echo "== amtool check-config"
 amtool check-config alertmanager/alertmanager.yml
 echo "== amtool config routes test (alertmanager/tests/routes.tsv)"

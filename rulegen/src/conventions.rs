@@ -52,6 +52,49 @@ pub fn test_file_path(kind: TestKind, name: &str) -> String {
     format!("{PROMETHEUS_DIR}/tests/{dir}/{stem}.test.yml")
 }
 
+/// The group of the rollups long windows are built from (`prometheus/rules/rollups.rules.yml`).
+pub const ROLLUP_GROUP: &str = "rollups";
+
+/// A rollup of a metric: `node:<metric without _total>:<op><window>` (`node:chain_node_up:avg1h`).
+pub fn rollup_record(metric: &str, op: &str, window: &str) -> String {
+    let stem = metric.strip_suffix("_total").unwrap_or(metric);
+    format!("node:{stem}:{op}{window}")
+}
+
+/// A recording rule over a long window, over the rollup window instead (`…:ratio_1w` →
+/// `…:ratio_1h`): the rollup of a time fraction takes its reader's name.
+pub fn rollup_of_record(record: &str, long: &str, rollup: &str) -> String {
+    match record.strip_suffix(long) {
+        Some(stem) => format!("{stem}{rollup}"),
+        None => format!("{record}_{rollup}"),
+    }
+}
+
+/// A histogram's bucket rates shared by its quantiles: `<level>:<histogram>_bucket:rate<window>`,
+/// the level named by the grouping (`network` for chain and network, `node` for every constant
+/// label).
+pub fn bucket_record(by: &[String], histogram: &str, window: &str) -> String {
+    let constant: Vec<&str> = ["chain", "network", "region", "node"].to_vec();
+    let rest: Vec<&str> = by
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !constant.contains(l))
+        .collect();
+    let level = if constant.iter().all(|c| by.iter().any(|l| l == c)) {
+        "node".to_string()
+    } else if by.iter().any(|l| l == "network") {
+        "network".to_string()
+    } else {
+        by.join("_")
+    };
+    let level = if rest.is_empty() || level == "node" {
+        level
+    } else {
+        format!("{level}_{}", rest.join("_"))
+    };
+    format!("{level}:{histogram}_bucket:rate{window}")
+}
+
 /// Records of the rollout gates: 1 when a stage may proceed / must roll back (label `gate`).
 pub const GATE_PROCEED: &str = "chainwatch:rollout_gate_proceed:bool";
 pub const GATE_ROLLBACK: &str = "chainwatch:rollout_gate_rollback:bool";

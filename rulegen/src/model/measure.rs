@@ -177,6 +177,86 @@ pub enum Measure {
         expr: String,
         tests: Vec<RawTestM>,
     },
+    /// The rate of a histogram's buckets summed `by` (and `le`): the record several quantiles
+    /// share. Only rulegen derives it; thresholds.yaml cannot write it.
+    BucketRate {
+        hist: Sel,
+        window: Duration,
+        by: Vec<String>,
+    },
+    /// `raw`, answered from recording rules rulegen derived for it (`via`) rather than from the
+    /// series `raw` names: long windows from rollups, quantiles from shared bucket rates. What
+    /// it means, how it is described and how tests make it take a value are `raw`'s.
+    Derived {
+        raw: Box<Measure>,
+        via: Via,
+    },
+}
+
+/// What a derived measure reads instead of its raw series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Via {
+    /// A window of a day or more built from rollups recorded over `rollup` (each rollup one
+    /// `Part`): the answer reads them over `window` minus `rollup`, which with the rollup's own
+    /// window covers exactly `window`.
+    Rollups {
+        window: Duration,
+        rollup: Duration,
+        parts: Vec<Part>,
+    },
+    /// A long window read from answer records (one `Part` per selector: its increase, rate,
+    /// change, average… over `window`), themselves built from rollups: an alert or gate reads
+    /// an instant of them, and one answer serves every reader of the same window.
+    Answers { window: Duration, parts: Vec<Part> },
+    /// Quantiles from the bucket rates of a shared `BucketRate` record (one `Part` per histogram
+    /// selector).
+    Buckets { parts: Vec<Part> },
+}
+
+/// What a derived record holds of the series it was derived from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RollOp {
+    /// A counter's rate.
+    Rate,
+    /// A counter's increase, a gauge's change (answers over a long window).
+    Increase,
+    Delta,
+    /// A gauge's average, largest and smallest value.
+    Avg,
+    Max,
+    Min,
+    /// The fraction of time a condition held.
+    Fraction,
+    /// A histogram's bucket rates.
+    Buckets,
+}
+
+/// One derived record a measure reads: of which of its selectors (`of`, the selector's name),
+/// what (`op`), and the selector to read it with (the record's name with the original matchers,
+/// `Source::Record`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub of: String,
+    pub op: RollOp,
+    pub sel: Sel,
+}
+
+impl Via {
+    pub fn parts(&self) -> &[Part] {
+        match self {
+            Via::Rollups { parts, .. } | Via::Answers { parts, .. } | Via::Buckets { parts } => {
+                parts
+            }
+        }
+    }
+
+    /// The record that holds `op` of the selector named `of`.
+    pub fn part(&self, of: &str, op: RollOp) -> Option<&Sel> {
+        self.parts()
+            .iter()
+            .find(|p| p.of == of && p.op == op)
+            .map(|p| &p.sel)
+    }
 }
 
 impl Measure {
@@ -197,15 +277,26 @@ impl Measure {
             Measure::Liveness { .. } => "liveness",
             Measure::TargetUp { .. } => "target_up",
             Measure::Raw { .. } => "raw",
+            Measure::BucketRate { .. } => "bucket_rate",
+            Measure::Derived { raw, .. } => raw.kind(),
         }
     }
 
     /// Kinds whose expression is itself the condition (no `op`/`threshold`).
     pub fn is_condition(&self) -> bool {
-        matches!(
-            self,
-            Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. }
-        )
+        match self {
+            Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => true,
+            Measure::Derived { raw, .. } => raw.is_condition(),
+            _ => false,
+        }
+    }
+
+    /// The measure as thresholds.yaml wrote it (what tests synthesize inputs for).
+    pub fn raw(&self) -> &Measure {
+        match self {
+            Measure::Derived { raw, .. } => raw.raw(),
+            m => m,
+        }
     }
 
     pub fn selectors(&self) -> Vec<&Sel> {
@@ -232,6 +323,13 @@ impl Measure {
             } => vec![inventory, identity, health],
             Measure::TargetUp { inventory } => vec![inventory],
             Measure::Raw { .. } => vec![],
+            Measure::BucketRate { hist, .. } => vec![hist],
+            // The raw series (their labels) and the derived records read (their rules).
+            Measure::Derived { raw, via } => {
+                let mut v = raw.selectors();
+                v.extend(via.parts().iter().map(|p| &p.sel));
+                v
+            }
         }
     }
 
@@ -258,6 +356,15 @@ impl Measure {
             | Measure::Inventory { .. }
             | Measure::Liveness { .. }
             | Measure::TargetUp { .. } => vec![],
+            Measure::BucketRate { window, .. } => vec![*window],
+            Measure::Derived { raw, via } => {
+                let mut v = raw.durations();
+                if let Via::Rollups { window, rollup, .. } = via {
+                    v.push(*rollup);
+                    v.push(Duration(window.ms() - rollup.ms()));
+                }
+                v
+            }
         }
     }
 }

@@ -16,8 +16,10 @@ use chainwatch_duration::Duration;
 pub use alert::{AlertM, SeverityM, ValueFormat, Variant};
 pub use dashboard::{DashboardM, GrafanaM, Line, PanelM, QueryM};
 pub use docs::{CriterionText, NotMeasurable, Runbook};
-pub use measure::{LabelMap, Labels, Matcher, Measure, Op, RawTestM, Scope, Sel, Source};
-pub use record::{CondM, GateM, Record};
+pub use measure::{
+    LabelMap, Labels, Matcher, Measure, Op, Part, RawTestM, RollOp, Scope, Sel, Source, Via,
+};
+pub use record::{CondM, GateM, GroupM, Origin, Record};
 pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
 
 /// Everything thresholds.yaml says, validated.
@@ -31,6 +33,8 @@ pub struct Model {
     /// In thresholds.yaml order: each may use the ones before it.
     pub records: Vec<Record>,
     pub gates: Vec<GateM>,
+    /// Rule groups with an evaluation interval of their own (the others use the global one).
+    pub groups: BTreeMap<String, GroupM>,
     pub not_measurable: Vec<NotMeasurable>,
     /// Chain → expected block time.
     pub chains: BTreeMap<String, Duration>,

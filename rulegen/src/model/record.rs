@@ -2,16 +2,29 @@
 
 use chainwatch_duration::Duration;
 
-use super::measure::{LabelMap, Labels, Measure, Op};
+use super::measure::{LabelMap, Labels, Measure, Op, Scope};
+
+/// Where a recording rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `recording_rules` of thresholds.yaml.
+    Spec,
+    /// Derived by rulegen: a rollup a long window is built from, or a bucket rate several
+    /// quantiles share. Rendered first in its group; tested through the rules that read it.
+    Derived,
+}
 
 #[derive(Debug, Clone)]
 pub struct Record {
     pub name: String,
+    pub origin: Origin,
     pub criteria: Vec<String>,
     pub group: String,
     pub measures: String,
     pub labels: LabelMap,
     pub measure: Measure,
+    /// The chains it records (derived records read only the chain of their readers).
+    pub scope: Scope,
     pub expr: String,
     pub out_labels: Labels,
     pub path: String,
@@ -37,7 +50,16 @@ pub struct GateM {
     pub stage: String,
     pub window: Duration,
     pub by: Vec<String>,
+    /// The chain the gate is about: every selector of its conditions is restricted to it.
+    pub chain: Option<String>,
     pub proceed: Vec<CondM>,
     pub rollback: Vec<CondM>,
     pub path: String,
+}
+
+/// A rule group evaluated at its own interval, and why that interval.
+#[derive(Debug, Clone)]
+pub struct GroupM {
+    pub interval: Duration,
+    pub why: String,
 }

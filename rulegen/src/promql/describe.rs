@@ -77,6 +77,10 @@ pub fn describe(m: &Measure) -> String {
         }
         Measure::Liveness { .. } => "liveness (health check, scrape, series present)".into(),
         Measure::TargetUp { .. } => "up of the node's scrape target".into(),
+        Measure::BucketRate { hist, window, .. } => {
+            format!("rate of {}'s buckets over {window}", hist.name)
+        }
+        Measure::Derived { raw, .. } => describe(raw),
         Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => {
             m.kind().into()
         }

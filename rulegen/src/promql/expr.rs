@@ -6,7 +6,7 @@
 use chainwatch_catalog::CONSTANT_LABELS;
 use chainwatch_duration::Duration;
 
-use crate::model::{CondM, GateM, Measure, Op, Scope, Sel};
+use crate::model::{CondM, GateM, Measure, Op, RollOp, Scope, Sel, Via};
 
 /// A label value in a PromQL (or YAML double-quoted) string.
 pub fn escape(v: &str) -> String {
@@ -200,6 +200,152 @@ pub fn measure_expr(m: &Measure, scope: &Scope) -> String {
             subquery_step(*window)
         ),
         Measure::Raw { expr, .. } => expr.clone(),
+        Measure::BucketRate { hist, window, by } => format!(
+            "sum by (le, {}) (rate({}[{window}]))",
+            by_clause(by),
+            bucket_selector(hist, scope)
+        ),
+        Measure::Derived { raw, via } => derived(raw, via, scope),
+    }
+}
+
+/// A derived measure: its raw measure's value, read from the records rulegen derived for it.
+fn derived(raw: &Measure, via: &Via, scope: &Scope) -> String {
+    match via {
+        Via::Rollups { window, rollup, .. } => {
+            let span = Duration(window.ms() - rollup.ms());
+            from_rollups(raw, via, *window, span, scope)
+        }
+        Via::Answers { .. } => from_answers(raw, via, scope),
+        Via::Buckets { .. } => from_buckets(raw, via, scope),
+    }
+}
+
+/// The record of `op` of selector `sel`, selected with `sel`'s own matchers (the record keeps
+/// the labels they match on). Validation made every part a measure needs.
+fn part(via: &Via, sel: &Sel, op: RollOp) -> Sel {
+    let rec = via
+        .part(&sel.name, op)
+        .unwrap_or_else(|| panic!("no {op:?} rollup of {} was derived", sel.name));
+    Sel {
+        matchers: sel.matchers.clone(),
+        ..rec.clone()
+    }
+}
+
+/// A long window from rollups over `span` (the window less the rollup's own window): averages
+/// of rates, of values, of the fraction of time; largest and smallest values for a gauge's
+/// change. `increase` is the average rate times the window.
+fn from_rollups(
+    raw: &Measure,
+    via: &Via,
+    window: Duration,
+    span: Duration,
+    scope: &Scope,
+) -> String {
+    let over = |f: &str, s: &Sel, op: RollOp| {
+        format!("{f}({}[{span}])", selector(&part(via, s, op), scope))
+    };
+    match raw {
+        Measure::Value { sel, func, agg } => {
+            let f = func.as_ref().map(|f| f.0.as_str()).unwrap_or_default();
+            let mut e = match f {
+                "increase" => format!(
+                    "{} * {}",
+                    over("avg_over_time", sel, RollOp::Rate),
+                    window.ms() / 1000
+                ),
+                "rate" => over("avg_over_time", sel, RollOp::Rate),
+                "delta" => format!(
+                    "({} - {})",
+                    over("max_over_time", sel, RollOp::Max),
+                    over("min_over_time", sel, RollOp::Min)
+                ),
+                "max_over_time" => over("max_over_time", sel, RollOp::Max),
+                "min_over_time" => over("min_over_time", sel, RollOp::Min),
+                _ => over("avg_over_time", sel, RollOp::Avg),
+            };
+            if let Some((a, by)) = agg {
+                e = format!("{a} by ({}) ({e})", by_clause(by));
+            }
+            e
+        }
+        Measure::Ratio { num, den, by, .. } => {
+            let term = |s: &Sel| {
+                format!(
+                    "sum by ({}) ({})",
+                    by_clause(by),
+                    over("avg_over_time", s, RollOp::Rate)
+                )
+            };
+            ratio_of(&term, num, den)
+        }
+        // The rollup holds the fraction itself: the inner selector's matchers are inside it.
+        Measure::TimeFraction { inner, .. } => {
+            let rec = via
+                .part(&inner.selectors()[0].name, RollOp::Fraction)
+                .expect("a time fraction's rollup was derived");
+            format!("avg_over_time({}[{span}])", selector(rec, scope))
+        }
+        other => measure_expr(other, scope),
+    }
+}
+
+/// A long window from its answer records: the value at an instant.
+fn from_answers(raw: &Measure, via: &Via, scope: &Scope) -> String {
+    let at = |s: &Sel, op: RollOp| selector(&part(via, s, op), scope);
+    match raw {
+        Measure::Value { sel, func, agg } => {
+            let op = answer_op(func.as_ref().map(|f| f.0.as_str()).unwrap_or_default());
+            let e = at(sel, op);
+            match agg {
+                Some((a, by)) => format!("{a} by ({}) ({e})", by_clause(by)),
+                None => e,
+            }
+        }
+        Measure::Ratio { num, den, by, .. } => {
+            let term = |s: &Sel| format!("sum by ({}) ({})", by_clause(by), at(s, RollOp::Rate));
+            ratio_of(&term, num, den)
+        }
+        other => measure_expr(other, scope),
+    }
+}
+
+/// What the answer record of a long-window function holds.
+pub fn answer_op(func: &str) -> RollOp {
+    match func {
+        "increase" => RollOp::Increase,
+        "rate" => RollOp::Rate,
+        "delta" => RollOp::Delta,
+        "max_over_time" => RollOp::Max,
+        "min_over_time" => RollOp::Min,
+        _ => RollOp::Avg,
+    }
+}
+
+/// Quantiles from a shared bucket-rate record, re-summed to the quantile's grouping.
+fn from_buckets(raw: &Measure, via: &Via, scope: &Scope) -> String {
+    let Measure::Quantile {
+        hist,
+        q,
+        by,
+        versus,
+        ..
+    } = raw
+    else {
+        return measure_expr(raw, scope);
+    };
+    let one = |s: &Sel| {
+        format!(
+            "histogram_quantile({}, sum by (le, {}) ({}))",
+            num(*q),
+            by_clause(by),
+            selector(&part(via, s, RollOp::Buckets), scope)
+        )
+    };
+    match versus {
+        Some(v) => format!("{} / {}", one(hist), one(v)),
+        None => one(hist),
     }
 }
 
@@ -272,6 +418,11 @@ fn ratio(
             format!("sum by ({}) ({})", by_clause(by), selector(s, scope))
         }
     };
+    ratio_of(&term, num, den)
+}
+
+/// `term(num) / term(den…)`, a denominator of several terms summed.
+fn ratio_of(term: &dyn Fn(&Sel) -> String, num: &Sel, den: &[Sel]) -> String {
     let d: Vec<String> = den.iter().map(term).collect();
     let d = if d.len() == 1 {
         d[0].clone()
@@ -365,11 +516,16 @@ pub fn alert_rule(conditions: &[&str]) -> String {
 
 // ------------------------------------------------------------------------------- gates
 
+/// The chains a gate's conditions read: its own, or all.
+pub fn gate_scope(g: &GateM) -> Scope {
+    g.chain.clone().map(Scope::Chain).unwrap_or_default()
+}
+
 /// Per node: did the condition hold (throughout its window)?
-fn gate_condition(c: &CondM) -> String {
+pub fn gate_condition(c: &CondM, scope: &Scope) -> String {
     let inner = format!(
         "{} {} bool {}",
-        measure_expr(&c.measure, &Scope::All),
+        measure_expr(&c.measure, scope),
         c.op.as_str(),
         num(c.threshold)
     );
@@ -393,7 +549,7 @@ pub fn gate_proceed(g: &GateM) -> Option<String> {
     let parts: Vec<String> = g
         .proceed
         .iter()
-        .map(|c| format!("min by ({by}) ({})", gate_condition(c)))
+        .map(|c| format!("min by ({by}) ({})", gate_condition(c, &gate_scope(g))))
         .collect();
     Some(parts.join("\n  * "))
 }
@@ -410,7 +566,7 @@ pub fn gate_rollback(g: &GateM) -> Option<String> {
         .map(|c| {
             format!(
                 "label_replace({}, \"condition\", \"{}\", \"\", \"\")",
-                gate_condition(c),
+                gate_condition(c, &gate_scope(g)),
                 escape(&c.name)
             )
         })

@@ -28,6 +28,9 @@ pub struct Overlay {
     pub recording_rules: Vec<OverlayItem>,
     #[serde(default)]
     pub gates: Vec<OverlayGate>,
+    /// Another evaluation interval of a group thresholds.yaml gives one.
+    #[serde(default)]
+    pub groups: BTreeMap<String, OverlayGroup>,
     /// Receivers: another URL or secret file (an end-to-end test's webhook).
     #[serde(default)]
     pub receivers: BTreeMap<String, OverlayReceiver>,
@@ -126,6 +129,13 @@ pub struct OverlayGate {
     pub window: Option<String>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayGroup {
+    #[serde(default)]
+    pub interval: Option<String>,
+}
+
 /// Merges the overlay's values into `spec`. Returns the overlay's own errors (a name that matches
 /// nothing, a field that cannot change); validation reports them with the spec's.
 pub fn apply(spec: &mut Spec, ov: &Overlay, opos: &Positions, loc: &mut Locator) -> Vec<SpecError> {
@@ -156,6 +166,7 @@ pub fn apply(spec: &mut Spec, ov: &Overlay, opos: &Positions, loc: &mut Locator)
         m.recording_rule(spec, j, item);
     }
     m.gates(spec, &ov.gates);
+    m.groups(spec, &ov.groups);
     m.receivers(spec, &ov.receivers);
     m.severities(spec, &ov.severities);
     if let Some(oa) = &ov.alertmanager {
@@ -328,6 +339,22 @@ impl Merge<'_> {
             if let Some(w) = &g.window {
                 spec.gates[i].window = w.clone();
                 self.redirect(format!("gates[{i}].window"), format!("{op}.window"));
+            }
+        }
+    }
+
+    fn groups(&mut self, spec: &mut Spec, groups: &BTreeMap<String, OverlayGroup>) {
+        for (g, og) in groups {
+            match spec.groups.get_mut(g) {
+                None => self.err(
+                    format!("groups.{g}"),
+                    format!("thresholds.yaml gives group `{g}` no interval of its own"),
+                ),
+                Some(x) => self.set(
+                    &mut x.interval,
+                    &og.interval,
+                    format!("groups.{g}.interval"),
+                ),
             }
         }
     }

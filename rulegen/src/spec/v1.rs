@@ -30,6 +30,9 @@ pub struct Spec {
     pub recording_rules: Vec<Recording>,
     #[serde(default)]
     pub gates: Vec<Gate>,
+    /// Rule groups evaluated at an interval of their own, each with the reason for it.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
     #[serde(default)]
     pub not_measurable: Vec<NotMeasurable>,
     /// Words and seed of each criterion (runbook); keys must be in `criteria`.
@@ -661,10 +664,21 @@ pub struct Gate {
     pub window: String,
     #[serde(default)]
     pub by: Option<Vec<String>>,
+    /// The chain (a key of `chains`) the stage rolls out: its conditions read only that chain.
+    #[serde(default)]
+    pub chain: Option<String>,
     #[serde(default)]
     pub proceed: Vec<Condition>,
     #[serde(default)]
     pub rollback: Vec<Condition>,
+}
+
+/// A rule group's own evaluation interval, and why.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub interval: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

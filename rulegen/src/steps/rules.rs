@@ -7,7 +7,7 @@ use serde::Serialize;
 use tera::Context;
 
 use crate::conventions::{self, GATE_LABEL, GATE_PROCEED, GATE_ROLLBACK};
-use crate::model::{LabelMap, Model};
+use crate::model::{LabelMap, Model, Origin};
 use crate::promql;
 use crate::write::templates::{TemplateError, Templates, RULES_TEMPLATE};
 use crate::write::text::{criteria_note, one_line};
@@ -55,6 +55,10 @@ pub fn render(m: &Model, t: &Templates) -> Result<Files, TemplateError> {
         let s: Vec<&str> = g.summaries[group].iter().map(|s| s.as_str()).collect();
         c.insert("summary", &s.join(", "));
         c.insert("rules", rules);
+        if let Some(gm) = m.groups.get(group) {
+            c.insert("interval", &gm.interval.to_string());
+            c.insert("why", &one_line(&gm.why));
+        }
         files.insert(
             conventions::rule_file_path(group),
             t.render(RULES_TEMPLATE, &c)?,
@@ -63,8 +67,11 @@ pub fn render(m: &Model, t: &Templates) -> Result<Files, TemplateError> {
     Ok(files)
 }
 
+/// Derived records first in their group: the rules after them read this evaluation's values.
 fn records(m: &Model, g: &mut Groups) {
-    for r in &m.records {
+    let derived = m.records.iter().filter(|r| r.origin == Origin::Derived);
+    let spec = m.records.iter().filter(|r| r.origin == Origin::Spec);
+    for r in derived.chain(spec) {
         let rule = RuleCtx {
             record: Some(r.name.clone()),
             alert: None,

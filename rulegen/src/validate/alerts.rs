@@ -101,7 +101,9 @@ fn value_format(m: &Measure, records: &[crate::model::Record]) -> Option<ValueFo
         | Measure::Raw { .. }
         | Measure::Inventory { .. }
         | Measure::Liveness { .. }
-        | Measure::TargetUp { .. } => return None,
+        | Measure::TargetUp { .. }
+        | Measure::BucketRate { .. } => return None,
+        Measure::Derived { raw, .. } => return value_format(raw, records),
         Measure::Ratio { num, .. } if num.name.ends_with("_seconds_sum") => ValueFormat::Duration,
         Measure::Ratio { .. }
         | Measure::FleetFraction { .. }

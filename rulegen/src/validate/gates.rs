@@ -41,6 +41,15 @@ fn gate(cx: &mut Ctx, i: usize, g: &Gate) -> Option<GateM> {
     cx.check_criteria(&g.criteria, &format!("{p}.criteria"));
     let window = cx.dur(&g.window, &format!("{p}.window"))?;
     let by = cx.by(g.by.as_ref(), &format!("{p}.by"), &["chain", "network"]);
+    if let Some(c) = &g.chain {
+        if !cx.chains.contains_key(c) {
+            let known: Vec<&str> = cx.chains.keys().map(|s| s.as_str()).collect();
+            cx.err(
+                &format!("{p}.chain"),
+                format!("unknown chain `{c}` (chains: {})", known.join(", ")),
+            );
+        }
+    }
     if g.proceed.is_empty() && g.rollback.is_empty() {
         cx.err(&p, "a gate needs `proceed` or `rollback` conditions");
     }
@@ -59,6 +68,7 @@ fn gate(cx: &mut Ctx, i: usize, g: &Gate) -> Option<GateM> {
         stage: g.stage.clone(),
         window,
         by,
+        chain: g.chain.clone(),
         proceed,
         rollback,
         path: p.clone(),
@@ -106,6 +116,15 @@ fn conditions(
             },
             None => default_throughout,
         };
+        // Held throughout a day or more: a subquery re-reading the condition at every step of
+        // it, at every evaluation (see `derive`); a long window with `throughout: 0s` says it.
+        if throughout >= super::derive::LONG {
+            cx.err(
+                &format!("{cp}.throughout"),
+                format!("held throughout {throughout} would re-evaluate the condition all over {throughout} at every evaluation: give the measure the window (rollups answer windows of {} or more) and `throughout: 0s`", super::derive::LONG),
+            );
+            continue;
+        }
         out.push(CondM {
             name: c.name.clone(),
             measure: m,

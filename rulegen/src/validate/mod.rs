@@ -4,14 +4,17 @@
 //! The order below is the order of the checks. The rules come first, each kind in its own file:
 //! the defaults and criteria (`defaults`), severities and receivers' types, recording rules
 //! (each may use the ones above it), alerts, gates, the documentation fields. Only when they hold
-//! does the second half run, which reads the alerts and rules built: Alertmanager's receivers,
+//! are the derived recording rules made (`derive`: rollups of long windows, shared bucket rates)
+//! and the groups' own intervals checked (`groups`); then the second half runs, which reads the alerts and rules built: Alertmanager's receivers,
 //! routes and inhibitions, then Grafana's dashboards and panels.
 
 mod alerts;
 mod ctx;
 mod defaults;
+mod derive;
 mod docs;
 mod gates;
+mod groups;
 mod inhibitions;
 mod measures;
 mod panels;
@@ -55,10 +58,22 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     receivers::scope_receivers(spec, &mut cx);
     defaults::chains(spec, &mut cx);
     records::records(spec, &mut cx);
-    let alerts = alerts::alerts(spec, &mut cx, &severities);
-    let gates = gates::gates(spec, &mut cx);
+    let mut alerts = alerts::alerts(spec, &mut cx, &severities);
+    let mut gates = gates::gates(spec, &mut cx);
     let criteria_text = docs::criteria_text(spec, &mut cx);
     let not_measurable = docs::not_measurable(spec, &mut cx);
+    cx.stop()?;
+    // What makes the rules affordable: rollups of long windows, shared bucket rates; then the
+    // intervals of the slow groups.
+    let rolled = derive::derive(&mut cx, &mut alerts, &mut gates);
+    let used = cx
+        .records
+        .iter()
+        .map(|r| r.group.clone())
+        .chain(alerts.iter().map(|a| a.group.clone()))
+        .chain(gates.iter().map(|g| g.group.clone()))
+        .collect();
+    let groups = groups::groups(spec, &mut cx, evaluation_interval, &used, rolled);
     cx.stop()?;
     let mut model = Model {
         scrape_interval: cx.scrape,
@@ -69,6 +84,7 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         alerts,
         records: std::mem::take(&mut cx.records),
         gates,
+        groups,
         not_measurable,
         chains: cx.chains.clone(),
         runbooks: docs::runbooks(spec),

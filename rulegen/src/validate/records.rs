@@ -2,7 +2,7 @@
 
 use chainwatch_catalog::CONSTANT_LABELS;
 
-use crate::model::{Labels, Measure, Record, Scope};
+use crate::model::{Labels, Measure, Origin, Record, Scope};
 use crate::promql;
 use crate::spec::v1::Recording;
 use crate::spec::Spec;
@@ -69,11 +69,13 @@ fn record(cx: &mut Ctx, i: usize, r: &Recording) -> Option<Record> {
     };
     let mut rec = Record {
         name: r.record.clone(),
+        origin: Origin::Spec,
         criteria: r.criteria.clone(),
         group: r.group.clone(),
         measures: r.measures.clone(),
         labels: r.labels.clone(),
         measure: m,
+        scope: Scope::All,
         expr: expr.clone(),
         out_labels: Labels::new(),
         path: p,

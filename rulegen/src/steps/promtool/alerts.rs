@@ -34,11 +34,11 @@ pub fn tests(m: &Model, a: &AlertM) -> GResult<TestFile> {
     let i = interval_for(&durs, &a.path)?;
     for v in &a.variants {
         let case = Case::new(m, a, v, i, needs_records);
-        groups.extend(match &v.measure {
+        groups.extend(match v.measure.raw() {
             Measure::Raw { tests, .. } => case.hand_written(tests),
             Measure::NoProgress { sels, window } => case.no_progress(sels, *window),
             Measure::Absence { sel, lookback } => case.absence(sel, *lookback),
-            measure => case.threshold(measure)?,
+            _ => case.threshold(&v.measure)?,
         });
     }
     let measures: Vec<&Measure> = a.variants.iter().map(|v| &v.measure).collect();
@@ -279,7 +279,7 @@ impl<'a> Case<'a> {
         let p = &self.a.path;
         let op = self.v.op.expect("value kinds have an op");
         let t = self.v.threshold.expect("value kinds have a threshold");
-        let (past, inside) = match measure {
+        let (past, inside) = match measure.raw() {
             Measure::FleetFraction { .. } => fraction_neighbours(op, t),
             Measure::Quantile {
                 versus: Some(_), ..

@@ -6,14 +6,14 @@ use chainwatch_duration::Duration;
 
 use crate::conventions::{GATE_LABEL, GATE_PROCEED, GATE_ROLLBACK, RECORD_TEST_CHAIN};
 use crate::model::{CondM, GateM, LabelMap, Measure, Model};
-use crate::promql::{escape, num};
+use crate::promql::{escape, gate_condition, gate_scope, num};
 
 use super::expect::{base_labels, inputs, series_text};
 use super::file::{
     gerr, groups_loaded, record_deps, ExpSample, ExprTest, GResult, TestFile, TestGroup,
 };
 use super::synth::{synth, warmup, Margins, Synth, SynthCtx};
-use super::timing::{eval_interval, interval_for, round_up};
+use super::timing::{eval_interval, interval_for, rollup_window, round_up};
 
 pub fn tests(m: &Model, g: &GateM) -> GResult<TestFile> {
     let all: Vec<&CondM> = g.proceed.iter().chain(g.rollback.iter()).collect();
@@ -33,7 +33,8 @@ pub fn tests(m: &Model, g: &GateM) -> GResult<TestFile> {
         .map(|c| Duration(warmup(&c.measure, &m.records).ms() + c.throughout.ms()))
         .max()
         .unwrap_or_default();
-    let ev = eval_interval(horizon, i);
+    let measures: Vec<&Measure> = all.iter().map(|c| &c.measure).collect();
+    let ev = eval_interval(horizon, i, rollup_window(&measures, &m.records));
     let t = round_up(horizon + i.times(2) + ev.times(1 + deps.len() as u64), ev);
     let samples = (t.ms() / i.ms()) as usize + 2;
     let case = Case {
@@ -41,7 +42,7 @@ pub fn tests(m: &Model, g: &GateM) -> GResult<TestFile> {
         all: &all,
         ctx: SynthCtx {
             interval: i,
-            base: base_labels(RECORD_TEST_CHAIN),
+            base: base_labels(g.chain.as_deref().unwrap_or(RECORD_TEST_CHAIN)),
             records: &m.records,
             samples,
         },
@@ -51,7 +52,6 @@ pub fn tests(m: &Model, g: &GateM) -> GResult<TestFile> {
     for k in 0..all.len() {
         groups.push(case.one_flipped(k)?);
     }
-    let measures: Vec<&Measure> = all.iter().map(|c| &c.measure).collect();
     Ok(TestFile {
         groups_loaded: groups_loaded(&g.group, &measures, &m.records),
         evaluation_interval: ev.to_string(),
@@ -128,6 +128,55 @@ impl Case<'_> {
         }
     }
 
+    /// For each condition answered from derived records: that condition alone, from them and
+    /// from its raw series as it was written (what the gate read before rollups), both the value
+    /// it has under these inputs — the derived answer is the raw one. With a condition flipped
+    /// only that one (the others may share its series, whose values it set).
+    fn same_as_raw(&self, flip: Option<usize>) -> Vec<ExprTest> {
+        let by = self.g.by.join(", ");
+        let scope = gate_scope(self.g);
+        let mut labels = LabelMap::new();
+        for l in &self.g.by {
+            if let Some(x) = self.ctx.base.get(l) {
+                labels.insert(l.clone(), x.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for (k, c) in self.all.iter().enumerate() {
+            let Measure::Derived { raw, .. } = &c.measure else {
+                continue;
+            };
+            if flip.is_some_and(|f| f != k) {
+                continue;
+            }
+            let holds = self.is_proceed(k) != (flip == Some(k));
+            let agg = if self.is_proceed(k) { "min" } else { "max" };
+            let as_written = CondM {
+                measure: (**raw).clone(),
+                ..(*c).clone()
+            };
+            for (cond, how) in [
+                (*c, "from its rollups"),
+                (&as_written, "from the raw series, as written"),
+            ] {
+                out.push(ExprTest {
+                    comment: format!(
+                        "`{}` {how}: {}",
+                        c.name,
+                        if holds { "holds" } else { "does not hold" }
+                    ),
+                    expr: format!("{agg} by ({by}) ({})", gate_condition(cond, &scope)),
+                    eval_time: self.t.to_string(),
+                    exp_samples: vec![ExpSample {
+                        labels: series_text("", &labels),
+                        value: num(if holds { 1.0 } else { 0.0 }),
+                    }],
+                });
+            }
+        }
+        out
+    }
+
     fn group(&self, comment: String, s: &Synth, tests: Vec<ExprTest>) -> TestGroup {
         TestGroup {
             comment,
@@ -155,6 +204,7 @@ impl Case<'_> {
                 "no rollback condition: no rollback".into(),
             ));
         }
+        tests.extend(self.same_as_raw(None));
         Ok(self.group(format!("gate {}: all is well", self.g.name), &calm, tests))
     }
 
@@ -177,6 +227,8 @@ impl Case<'_> {
             (t, "trips")
         };
         let comment = format!("gate {}: {verb} `{}`", self.g.name, c.name);
-        Ok(self.group(comment, &s, vec![test]))
+        let mut tests = vec![test];
+        tests.extend(self.same_as_raw(Some(k)));
+        Ok(self.group(comment, &s, tests))
     }
 }

@@ -4,7 +4,7 @@
 use chainwatch_duration::Duration;
 
 use crate::conventions::RECORD_TEST_CHAIN;
-use crate::model::{Measure, Model, RawTestM, Record};
+use crate::model::{Measure, Model, RawTestM, Record, Scope};
 use crate::promql::num;
 
 use super::expect::{actual_labels, base_labels, inputs, restrict, sample_test, series_text};
@@ -12,7 +12,7 @@ use super::file::{
     gerr, groups_loaded, record_deps, ExpSample, ExprTest, GResult, InSeries, TestFile, TestGroup,
 };
 use super::synth::{synth, warmup, SynthCtx};
-use super::timing::{eval_interval, interval_for, round_up};
+use super::timing::{eval_interval, interval_for, rollup_window, round_up};
 
 pub fn tests(m: &Model, r: &Record) -> GResult<TestFile> {
     let mut durs = r.measure.durations();
@@ -22,10 +22,10 @@ pub fn tests(m: &Model, r: &Record) -> GResult<TestFile> {
         durs.extend(m.records[*d].measure.durations());
     }
     let i = interval_for(&durs, &r.path)?;
-    let (groups, eval_step) = match &r.measure {
+    let (groups, eval_step) = match r.measure.raw() {
         Measure::Raw { tests, .. } => (hand_written(r, tests, i), i),
-        measure => {
-            let (group, ev) = synthesized(m, r, measure, i, deps.len())?;
+        _ => {
+            let (group, ev) = synthesized(m, r, &r.measure, i, deps.len())?;
             (vec![group], ev)
         }
     };
@@ -85,12 +85,15 @@ fn synthesized(
 ) -> GResult<(TestGroup, Duration)> {
     let v = sample_value(measure);
     let warm = warmup(measure, &m.records);
-    let ev = eval_interval(warm, i);
+    let ev = eval_interval(warm, i, rollup_window(&[measure], &m.records));
     let t = round_up(warm + i.times(1 + deps as u64) + ev.times(deps as u64), ev);
     let samples = (t.ms() / i.ms()) as usize + 2;
     let ctx = SynthCtx {
         interval: i,
-        base: base_labels(RECORD_TEST_CHAIN),
+        base: base_labels(match &r.scope {
+            Scope::Chain(c) => c,
+            _ => RECORD_TEST_CHAIN,
+        }),
         records: &m.records,
         samples,
     };
@@ -118,10 +121,11 @@ fn synthesized(
 
 /// A representative value for a recording rule's test.
 fn sample_value(m: &Measure) -> f64 {
-    match m {
+    match m.raw() {
         Measure::Value {
             func: Some((f, _)), ..
         } if f == "rate" => 0.5,
+        Measure::BucketRate { .. } => 0.5,
         Measure::Value { .. } => 42.0,
         Measure::Ratio { .. } => 0.25,
         Measure::FleetFraction { .. } => 0.3,

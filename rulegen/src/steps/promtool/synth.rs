@@ -289,6 +289,10 @@ pub fn synth(m: &Measure, target: f64, ctx: &SynthCtx) -> Result<Synth, String> 
             value,
             window,
         } => time_fraction(inner, *op, *value, *window, target, ctx),
+        // A derived measure means what its raw measure means: the same inputs, which the derived
+        // records (loaded by the test) turn into the same value.
+        Measure::Derived { raw, .. } => synth(raw, target, ctx),
+        Measure::BucketRate { hist, .. } => bucket_rate(hist, target, ctx),
         Measure::NoProgress { .. } | Measure::Absence { .. } | Measure::Raw { .. } => Err(format!(
             "a `{}` measure has no value to synthesize",
             m.kind()
@@ -646,6 +650,17 @@ fn time_fraction(
     Ok(s)
 }
 
+/// Every bucket of `hist` (so its `+Inf` bucket, the subject) growing by `target` per second.
+fn bucket_rate(hist: &Sel, target: f64, ctx: &SynthCtx) -> Result<Synth, String> {
+    let mut s = Synth::default();
+    let step = target * ctx.interval.secs_f64();
+    let les = hist.buckets.iter().map(|b| (le_label(*b), step));
+    add_buckets(&mut s, hist, les.chain([("+Inf".into(), step)]), ctx);
+    s.subject = labels_for(hist, &ctx.base);
+    s.subject.insert("le".into(), "+Inf".into());
+    Ok(s)
+}
+
 /// A constant value of a selector, through recording rules when it names one.
 fn constant(sel: &Sel, v: f64, ctx: &SynthCtx) -> Result<Synth, String> {
     match &sel.source {
@@ -769,7 +784,18 @@ fn synth_histogram(
         bounds.push((le_label(*ub), c));
     }
     bounds.push(("+Inf".into(), total));
-    for (le, c) in bounds {
+    add_buckets(s, hist, bounds.into_iter(), ctx);
+    Ok(())
+}
+
+/// Bucket series of `hist`, each counting up by its step per interval.
+fn add_buckets(
+    s: &mut Synth,
+    hist: &Sel,
+    steps: impl Iterator<Item = (String, f64)>,
+    ctx: &SynthCtx,
+) {
+    for (le, step) in steps {
         let mut l = labels_for(hist, &ctx.base);
         l.insert("le".into(), le);
         s.add(
@@ -777,11 +803,10 @@ fn synth_histogram(
             l,
             Values::Linear {
                 start: BASE_COUNTER,
-                step: c,
+                step,
             },
         );
     }
-    Ok(())
 }
 
 /// Labels a synthesized series of this selector carries besides the base labels.

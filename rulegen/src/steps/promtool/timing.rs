@@ -3,7 +3,9 @@
 
 use chainwatch_duration::{gcd, Duration};
 
-use super::file::{gerr, GResult};
+use crate::model::{Measure, Record, Via};
+
+use super::file::{gerr, record_deps, GResult};
 
 /// The test step: the largest round interval that divides every duration, fits four times (at
 /// worst twice) into the shortest, and keeps the longest range under promtool's limit of 10000
@@ -48,14 +50,37 @@ pub fn interval_for(durs: &[Duration], path: &str) -> GResult<Duration> {
 }
 
 /// Rule evaluation step for tests that run to `horizon`: coarse enough to keep promtool fast (about
-/// a hundred evaluations), a multiple of the input step.
-pub fn eval_interval(horizon: Duration, input: Duration) -> Duration {
+/// a hundred evaluations), a multiple of the input step. promtool evaluates every group at this
+/// step whatever its own interval, and a rollup's windows must overlap, so with rollups it is at
+/// most half the shortest rollup window (`rollups`).
+pub fn eval_interval(horizon: Duration, input: Duration, rollups: Option<Duration>) -> Duration {
+    let cap = rollups.map_or(u64::MAX, |r| r.ms() / 2);
     for c in [3_600_000u64, 1_800_000, 900_000, 600_000, 300_000, 60_000] {
-        if c % input.ms() == 0 && c * 100 <= horizon.ms() {
+        if c % input.ms() == 0 && c * 100 <= horizon.ms() && c <= cap {
             return Duration(c);
         }
     }
     input
+}
+
+/// The shortest rollup window the measures read, through the recording rules they read too.
+pub fn rollup_window(measures: &[&Measure], records: &[Record]) -> Option<Duration> {
+    let mut deps = Vec::new();
+    for m in measures {
+        record_deps(m, records, &mut deps);
+    }
+    measures
+        .iter()
+        .copied()
+        .chain(deps.iter().map(|d| &records[*d].measure))
+        .filter_map(|m| match m {
+            Measure::Derived {
+                via: Via::Rollups { rollup, .. },
+                ..
+            } => Some(*rollup),
+            _ => None,
+        })
+        .min()
 }
 
 pub fn round_up(d: Duration, i: Duration) -> Duration {
