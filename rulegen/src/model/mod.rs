@@ -6,6 +6,7 @@ pub mod alert;
 pub mod dashboard;
 pub mod docs;
 pub mod measure;
+pub mod outputs;
 pub mod record;
 pub mod routing;
 
@@ -17,6 +18,7 @@ pub use alert::{AlertM, SeverityM, Variant};
 pub use dashboard::{DashboardM, GrafanaM, Line, PanelM, QueryM};
 pub use docs::{CriterionText, NotMeasurable, Runbook};
 pub use measure::{LabelMap, Labels, Matcher, Measure, Op, RawTestM, Scope, Sel, Source};
+pub use outputs::{KubernetesM, OutputsM, PodMonitorM};
 pub use record::{CondM, GateM, Record};
 pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
 
@@ -39,4 +41,5 @@ pub struct Model {
     pub alerting: Option<Alerting>,
     pub grafana: Option<GrafanaM>,
     pub dashboards: Vec<DashboardM>,
+    pub outputs: OutputsM,
 }

@@ -5,7 +5,8 @@
 //! the defaults and criteria (`defaults`), severities and receivers' types, recording rules
 //! (each may use the ones above it), alerts, gates, the documentation fields. Only when they hold
 //! does the second half run, which reads the alerts and rules built: Alertmanager's receivers,
-//! routes and inhibitions, then Grafana's dashboards and panels.
+//! routes and inhibitions, then Grafana's dashboards and panels, then the outputs (Kubernetes
+//! names and labels, the mixin).
 
 mod alerts;
 mod ctx;
@@ -14,6 +15,7 @@ mod docs;
 mod gates;
 mod inhibitions;
 mod measures;
+mod outputs;
 mod panels;
 mod receivers;
 mod records;
@@ -75,9 +77,11 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         alerting: None,
         grafana: None,
         dashboards: Vec::new(),
+        outputs: Default::default(),
     };
     model.alerting = alerting(spec, &model, &mut cx);
     (model.grafana, model.dashboards) = panels::grafana(spec, &model, &mut cx);
+    model.outputs = outputs::outputs(spec, &model, &mut cx);
     cx.stop()?;
     Ok(model)
 }
