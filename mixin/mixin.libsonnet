@@ -3,8 +3,1012 @@
 // prometheusAlerts, whole; groups of recording rules only in prometheusRules) and the
 // dashboards of grafana/dashboards/.
 {
-  prometheusAlerts+:: import "prometheus_alerts.json",
-  prometheusRules+:: import "prometheus_rules.json",
+  prometheusAlerts+:: {
+    "groups": [
+      {
+        "name": "chainwatch-bitcell",
+        "rules": [
+          {
+            "alert": "HighProofGenerationTime",
+            "annotations": {
+              "description": "The 95th percentile proof generation time of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is above 30 seconds (target 10s).",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#highproofgenerationtime",
+              "summary": "Slow proof generation on {{ $labels.node }}",
+              "threshold": "p95 of chain_proof_generation_seconds over 10m > 30; for 5m"
+            },
+            "expr": "histogram_quantile(0.95, sum by (le, chain, network, region, node) (rate(chain_proof_generation_seconds_bucket[10m]))) > 30",
+            "for": "5m",
+            "labels": {
+              "criterion": "N10",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "HighPendingTransactions",
+            "annotations": {
+              "description": "More than 1000 transactions are pending on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}).",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#highpendingtransactions",
+              "summary": "High pending transactions on {{ $labels.node }}",
+              "threshold": "chain_transactions_pending > 1000; for 5m"
+            },
+            "expr": "chain_transactions_pending > 1000",
+            "for": "5m",
+            "labels": {
+              "criterion": "N11",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "HighBannedMinerRate",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) reports more than 20% of its miners banned.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#highbannedminerrate",
+              "summary": "More than 20% of miners banned ({{ $labels.node }})",
+              "threshold": "chain_miners_banned / (chain_miners_active + chain_miners_banned) > 0.2; for 5m"
+            },
+            "expr": "sum by (chain, network, region, node) (chain_miners_banned) / (sum by (chain, network, region, node) (chain_miners_active) + sum by (chain, network, region, node) (chain_miners_banned)) > 0.2",
+            "for": "5m",
+            "labels": {
+              "criterion": "N12",
+              "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-cid-gossip",
+        "rules": [
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[5m])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[5m])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total[5m])))",
+            "record": "node:chain_cid_success:ratio_rate5m"
+          },
+          {
+            "expr": "sum by (chain, network) (rate(chain_cid_propagation_seconds_sum[5m])) / sum by (chain, network) (rate(chain_cid_propagation_seconds_count[5m]))",
+            "record": "network:chain_cid_propagation_seconds:avg_rate5m"
+          },
+          {
+            "expr": "histogram_quantile(0.5, sum by (le, chain, network) (rate(chain_cid_propagation_seconds_bucket[5m])))",
+            "record": "network:chain_cid_propagation_seconds:p50_rate5m"
+          },
+          {
+            "expr": "histogram_quantile(0.95, sum by (le, chain, network) (rate(chain_cid_propagation_seconds_bucket[5m])))",
+            "record": "network:chain_cid_propagation_seconds:p95_rate5m"
+          },
+          {
+            "expr": "histogram_quantile(0.99, sum by (le, chain, network) (rate(chain_cid_propagation_seconds_bucket[5m])))",
+            "record": "network:chain_cid_propagation_seconds:p99_rate5m"
+          },
+          {
+            "alert": "CidPropagationLow",
+            "annotations": {
+              "description": "Fewer than 95% of CID broadcasts from {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) succeeded over 10 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#cidpropagationlow",
+              "summary": "CID propagation below 95% on {{ $labels.node }}",
+              "threshold": "chain_cid_broadcasts_total / (chain_cid_broadcasts_total + chain_cid_broadcast_failures_total) (rates over 10m) < 0.95; for 10m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[10m])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[10m])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total[10m]))) < 0.95",
+            "for": "10m",
+            "labels": {
+              "alertgroup": "cid-propagation",
+              "criterion": "C1",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "CidPropagationRollback",
+            "annotations": {
+              "description": "The 000 rollback criterion holds on {{ $labels.chain }}/{{ $labels.network }} node {{ $labels.node }}: CID propagation success below 80%.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#cidpropagationrollback",
+              "summary": "CID propagation below 80% on {{ $labels.node }}: roll back",
+              "threshold": "chain_cid_broadcasts_total / (chain_cid_broadcasts_total + chain_cid_broadcast_failures_total) (rates over 10m) < 0.8; for 10m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[10m])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[10m])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total[10m]))) < 0.8",
+            "for": "10m",
+            "labels": {
+              "alertgroup": "cid-propagation",
+              "criterion": "C2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "BroadcastQueueLarge",
+            "annotations": {
+              "description": "More than 50 CIDs have waited in the broadcast queue of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) for 10 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#broadcastqueuelarge",
+              "summary": "CID broadcast queue growing on {{ $labels.node }}",
+              "threshold": "chain_cids_queued > 50; for 10m"
+            },
+            "expr": "chain_cids_queued > 50",
+            "for": "10m",
+            "labels": {
+              "criterion": "C4",
+              "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-consensus-migration",
+        "rules": [
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[10m]))",
+            "record": "node:chain_consensus_fallbacks:ratio_rate10m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_errors_total{engine=\"rust\"}[1h])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[1h]))",
+            "record": "node:chain_consensus_rust_errors:ratio_rate1h"
+          },
+          {
+            "alert": "ConsensusDivergence",
+            "annotations": {
+              "description": "Legacy and Rust consensus disagreed on a block on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}). Stay in SHADOW mode, capture the block, file a bug.",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "docs/runbook.md#consensusdivergence",
+              "summary": "CONSENSUS DIVERGENCE on {{ $labels.node }}: do not proceed",
+              "threshold": "increase(chain_consensus_divergences_total[5m]) > 0"
+            },
+            "expr": "increase(chain_consensus_divergences_total[5m]) > 0",
+            "labels": {
+              "criterion": "M1",
+              "scope": "node",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "ConsensusFallback",
+            "annotations": {
+              "description": "Rust verification failed and fell back to legacy on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}); investigate the logs before proceeding.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#consensusfallback",
+              "summary": "Consensus fell back to legacy on {{ $labels.node }}",
+              "threshold": "increase(chain_consensus_fallbacks_total[10m]) > 0"
+            },
+            "expr": "increase(chain_consensus_fallbacks_total[10m]) > 0",
+            "labels": {
+              "alertgroup": "consensus-fallback",
+              "criterion": "M2",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "ConsensusFallbackRateHigh",
+            "annotations": {
+              "description": "More than 1% of verifications on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) fell back to legacy.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#consensusfallbackratehigh",
+              "summary": "Consensus fallback rate above 1% on {{ $labels.node }}",
+              "threshold": "chain_consensus_fallbacks_total / (chain_consensus_verifications_total) (rates over 10m) > 0.01; for 5m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[10m])) > 0.01",
+            "for": "5m",
+            "labels": {
+              "alertgroup": "consensus-fallback",
+              "criterion": "M3",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "ConsensusFallbackRollback",
+            "annotations": {
+              "description": "More than 5% of verifications on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) fell back to legacy: Rust is failing, roll back to SHADOW.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#consensusfallbackrollback",
+              "summary": "Consensus fallback rate above 5% on {{ $labels.node }}: roll back to SHADOW",
+              "threshold": "chain_consensus_fallbacks_total / (chain_consensus_verifications_total) (rates over 10m) > 0.05; for 5m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[10m])) > 0.05",
+            "for": "5m",
+            "labels": {
+              "alertgroup": "consensus-fallback",
+              "criterion": "M4",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "RustErrorRateHigh",
+            "annotations": {
+              "description": "Rust verification errors on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) reached 0.01% of verifications.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#rusterrorratehigh",
+              "summary": "Rust error rate at or above 0.01% on {{ $labels.node }}",
+              "threshold": "chain_consensus_errors_total{engine=\"rust\"} / (chain_consensus_verifications_total) (rates over 1h) >= 0.0001; for 5m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_errors_total{engine=\"rust\"}[1h])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[1h])) >= 0.0001",
+            "for": "5m",
+            "labels": {
+              "criterion": "M5",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "RustSlowerThanLegacy",
+            "annotations": {
+              "description": "The median Rust verification time on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) exceeded the legacy median for an hour.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "docs/runbook.md#rustslowerthanlegacy",
+              "summary": "Rust verification slower than legacy on {{ $labels.node }}",
+              "threshold": "p50 of chain_consensus_verification_seconds over 1h, rust / legacy > 1; for 1h"
+            },
+            "expr": "histogram_quantile(0.5, sum by (le, chain, network, region, node) (rate(chain_consensus_verification_seconds_bucket{engine=\"rust\"}[1h]))) / histogram_quantile(0.5, sum by (le, chain, network, region, node) (rate(chain_consensus_verification_seconds_bucket{engine=\"legacy\"}[1h]))) > 1",
+            "for": "1h",
+            "labels": {
+              "criterion": "M6",
+              "scope": "node",
+              "severity": "P3"
+            }
+          },
+          {
+            "alert": "ConsensusModeChanged",
+            "annotations": {
+              "description": "The consensus wrapper on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) switched to {{ $labels.mode }} mode.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "docs/runbook.md#consensusmodechanged",
+              "summary": "Consensus mode of {{ $labels.node }} is now {{ $labels.mode }}",
+              "threshold": "raw PromQL condition"
+            },
+            "expr": "(chain_consensus_mode == 1) and (changes(chain_consensus_mode[10m]) > 0)",
+            "labels": {
+              "criterion": "M7",
+              "scope": "node",
+              "severity": "P3"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-equilibrium",
+        "rules": [
+          {
+            "expr": "max without (quantity) (label_replace(abs(chain_equilibrium_lambda - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_lambda\", \"\", \"\") or label_replace(abs(chain_equilibrium_eta - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_eta\", \"\", \"\") or label_replace(abs(chain_equilibrium_lambda_eta_ratio - 1) / 1, \"quantity\", \"chain_equilibrium_lambda_eta_ratio\", \"\", \"\"))",
+            "record": "node:chain_equilibrium_deviation:max_ratio"
+          },
+          {
+            "alert": "EquilibriumDeviation",
+            "annotations": {
+              "description": "lambda, eta or lambda/eta on {{ $labels.chain }}/{{ $labels.network }} node {{ $labels.node }} deviates more than 5% from target for 10 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#equilibriumdeviation",
+              "summary": "Equilibrium off target on {{ $labels.node }}",
+              "threshold": "largest relative deviation from target > 0.05; for 10m"
+            },
+            "expr": "max without (quantity) (label_replace(abs(chain_equilibrium_lambda - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_lambda\", \"\", \"\") or label_replace(abs(chain_equilibrium_eta - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_eta\", \"\", \"\") or label_replace(abs(chain_equilibrium_lambda_eta_ratio - 1) / 1, \"quantity\", \"chain_equilibrium_lambda_eta_ratio\", \"\", \"\")) > 0.05",
+            "for": "10m",
+            "labels": {
+              "alertgroup": "equilibrium-deviation",
+              "criterion": "E1",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "EquilibriumDeviationRollback",
+            "annotations": {
+              "description": "The 000 rollback criterion holds on {{ $labels.chain }}/{{ $labels.network }} node {{ $labels.node }}: equilibrium deviation above 20% for more than 10 minutes.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#equilibriumdeviationrollback",
+              "summary": "Equilibrium deviation past 20% on {{ $labels.node }}: roll back",
+              "threshold": "largest relative deviation from target > 0.2; for 10m"
+            },
+            "expr": "max without (quantity) (label_replace(abs(chain_equilibrium_lambda - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_lambda\", \"\", \"\") or label_replace(abs(chain_equilibrium_eta - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_eta\", \"\", \"\") or label_replace(abs(chain_equilibrium_lambda_eta_ratio - 1) / 1, \"quantity\", \"chain_equilibrium_lambda_eta_ratio\", \"\", \"\")) > 0.2",
+            "for": "10m",
+            "labels": {
+              "alertgroup": "equilibrium-deviation",
+              "criterion": "E2,F2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-fleet",
+        "rules": [
+          {
+            "expr": "avg_over_time(chain_node_up[1d])",
+            "record": "node:chain_node_up:avg1d"
+          },
+          {
+            "alert": "FleetErrors",
+            "annotations": {
+              "description": "More than 50% of the nodes of {{ $labels.chain }}/{{ $labels.network }} logged errors in the last 5 minutes (000 rollback criterion).",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "docs/runbook.md#fleeterrors",
+              "summary": "More than half of {{ $labels.chain }}/{{ $labels.network }} reports errors: roll back",
+              "threshold": "fraction of nodes per chain/network with chain_log_errors_total > 0 > 0.5; for 5m"
+            },
+            "expr": "sum by (chain, network) (increase(chain_log_errors_total[5m]) > bool 0) / count by (chain, network) (increase(chain_log_errors_total[5m])) > 0.5",
+            "for": "5m",
+            "labels": {
+              "criterion": "F1",
+              "scope": "fleet",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "NodeDown",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}, {{ $labels.region }}) has not answered its health check for more than 2 minutes.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#nodedown",
+              "summary": "{{ $labels.node }} is down",
+              "threshold": "chain_node_up == 0; for 2m"
+            },
+            "expr": "chain_node_up == 0",
+            "for": "2m",
+            "labels": {
+              "criterion": "N1,F2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "NodeMetricsAbsent",
+            "annotations": {
+              "description": "The chainwatch sidecar of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}, {{ $labels.region }}) stopped reporting: the host, the sidecar or the network to it is down.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#nodemetricsabsent",
+              "summary": "No metrics from {{ $labels.node }}",
+              "threshold": "series gone (seen within 1h); for 2m"
+            },
+            "expr": "present_over_time(chain_node_up[1h]) unless chain_node_up",
+            "for": "2m",
+            "labels": {
+              "criterion": "N1,F2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "RegionDown",
+            "annotations": {
+              "description": "Every node of {{ $labels.chain }}/{{ $labels.network }} in {{ $labels.region }} fails its health check.",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "docs/runbook.md#regiondown",
+              "summary": "Region {{ $labels.region }} is down for {{ $labels.chain }}/{{ $labels.network }}",
+              "threshold": "fraction of nodes per chain/network/region with chain_node_up == 0 >= 1; for 2m"
+            },
+            "expr": "sum by (chain, network, region) (chain_node_up == bool 0) / count by (chain, network, region) (chain_node_up) >= 1",
+            "for": "2m",
+            "labels": {
+              "alertgroup": "region-health",
+              "criterion": "N2",
+              "scope": "region",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "HighNodeDownRate",
+            "annotations": {
+              "description": "More than 30% of the nodes of {{ $labels.chain }}/{{ $labels.network }} fail their health check.",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "docs/runbook.md#highnodedownrate",
+              "summary": "More than 30% of {{ $labels.chain }}/{{ $labels.network }} is down",
+              "threshold": "fraction of nodes per chain/network with chain_node_up == 0 > 0.3; for 2m"
+            },
+            "expr": "sum by (chain, network) (chain_node_up == bool 0) / count by (chain, network) (chain_node_up) > 0.3",
+            "for": "2m",
+            "labels": {
+              "criterion": "N3",
+              "scope": "fleet",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "NoActiveMiners",
+            "annotations": {
+              "description": "No node of {{ $labels.chain }}/{{ $labels.network }} reports an active miner: no blocks can be produced.",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "docs/runbook.md#noactiveminers",
+              "summary": "No active miners on {{ $labels.chain }}/{{ $labels.network }}",
+              "threshold": "max by (chain, network) of chain_miners_active == 0; for 2m"
+            },
+            "expr": "max by (chain, network) (chain_miners_active) == 0",
+            "for": "2m",
+            "labels": {
+              "criterion": "N5",
+              "scope": "fleet",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "ChainNotProgressing",
+            "annotations": {
+              "description": "The height of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) has not increased within ten expected block times.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#chainnotprogressing",
+              "summary": "Chain height of {{ $labels.node }} is not increasing",
+              "threshold": "other chains: no progress within 50m; bitcell: no progress within 5m; coinjecture: no progress within 10m; dilithion: no progress within 10m; pop: no progress within 5m"
+            },
+            "expr": "(delta(chain_block_height{chain=\"bitcell\"}[5m]) <= 0 and chain_block_height{chain=\"bitcell\"} offset 5m)\nor\n(delta(chain_block_height{chain=\"coinjecture\"}[10m]) <= 0 and chain_block_height{chain=\"coinjecture\"} offset 10m)\nor\n(delta(chain_block_height{chain=\"dilithion\"}[10m]) <= 0 and chain_block_height{chain=\"dilithion\"} offset 10m)\nor\n(delta(chain_block_height{chain=\"pop\"}[5m]) <= 0 and chain_block_height{chain=\"pop\"} offset 5m)\nor\n(delta(chain_block_height{chain!~\"bitcell|coinjecture|dilithion|pop\"}[50m]) <= 0 and chain_block_height{chain!~\"bitcell|coinjecture|dilithion|pop\"} offset 50m)",
+            "labels": {
+              "criterion": "N7,F2",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "NodeOutOfSync",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) has been below 95% sync progress for 5 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#nodeoutofsync",
+              "summary": "{{ $labels.node }} is out of sync",
+              "threshold": "chain_sync_progress_ratio < 0.95; for 5m"
+            },
+            "expr": "chain_sync_progress_ratio < 0.95",
+            "for": "5m",
+            "labels": {
+              "criterion": "N8",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "RegionDegraded",
+            "annotations": {
+              "description": "More than half of the nodes of {{ $labels.chain }}/{{ $labels.network }} in {{ $labels.region }} fail their health check.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#regiondegraded",
+              "summary": "Region {{ $labels.region }} degraded",
+              "threshold": "fraction of nodes per chain/network/region with chain_node_up == 0 > 0.5; for 2m"
+            },
+            "expr": "sum by (chain, network, region) (chain_node_up == bool 0) / count by (chain, network, region) (chain_node_up) > 0.5",
+            "for": "2m",
+            "labels": {
+              "alertgroup": "region-health",
+              "criterion": "N13",
+              "scope": "region",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "HighCrossRegionLatency",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}, {{ $labels.region }}) has a peer more than 200ms away for 10 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#highcrossregionlatency",
+              "summary": "High peer latency from {{ $labels.node }} ({{ $labels.region }})",
+              "threshold": "max by (chain, network, region, node) of chain_peer_ping_seconds > 0.2; for 10m"
+            },
+            "expr": "max by (chain, network, region, node) (chain_peer_ping_seconds) > 0.2",
+            "for": "10m",
+            "labels": {
+              "criterion": "N14",
+              "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-meta",
+        "rules": [
+          {
+            "alert": "Watchdog",
+            "annotations": {
+              "description": "Always firing. If the heartbeat receiver stops getting this alert, Prometheus or Alertmanager is down (PrometheusDown).",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "docs/runbook.md#watchdog",
+              "summary": "Watchdog: Prometheus is evaluating rules",
+              "threshold": "raw PromQL condition"
+            },
+            "expr": "vector(1)",
+            "labels": {
+              "criterion": "N6",
+              "heartbeat": "true",
+              "scope": "fleet",
+              "severity": "P3"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-network-health",
+        "rules": [
+          {
+            "expr": "rate(chain_peer_disconnects_total[5m])",
+            "record": "node:chain_peer_disconnects:rate5m"
+          },
+          {
+            "expr": "rate(chain_peer_connection_failures_total[5m])",
+            "record": "node:chain_peer_connection_failures:rate5m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_send_timeouts_total[5m])) / sum by (chain, network, region, node) (rate(chain_peer_sends_total[5m]))",
+            "record": "node:chain_send_timeouts:ratio_rate5m"
+          },
+          {
+            "alert": "PeerChurnHigh",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) lost more than 20 peer connections within 10 minutes.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "docs/runbook.md#peerchurnhigh",
+              "summary": "High peer churn on {{ $labels.node }}",
+              "threshold": "increase(chain_peer_disconnects_total[10m]) > 20; for 10m"
+            },
+            "expr": "increase(chain_peer_disconnects_total[10m]) > 20",
+            "for": "10m",
+            "labels": {
+              "criterion": "C5",
+              "scope": "node",
+              "severity": "P3"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-peers",
+        "rules": [
+          {
+            "alert": "NoPeers",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}, {{ $labels.region }}) has had 0 connected peers for a minute: it is isolated.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#nopeers",
+              "summary": "{{ $labels.node }} has no peers",
+              "threshold": "chain_peers == 0; for 1m"
+            },
+            "expr": "chain_peers == 0",
+            "for": "1m",
+            "labels": {
+              "alertgroup": "peer-count",
+              "criterion": "P4,N4",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "LowPeerCount",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}, {{ $labels.region }}) has fewer peers than its chain's minimum.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#lowpeercount",
+              "summary": "Low peer count on {{ $labels.node }}",
+              "threshold": "other chains: chain_peers < 2; bitcell: chain_peers < 2; dilithion: chain_peers < 3; for 5m"
+            },
+            "expr": "(chain_peers{chain=\"bitcell\"} < 2)\nor\n(chain_peers{chain=\"dilithion\"} < 3)\nor\n(chain_peers{chain!~\"bitcell|dilithion\"} < 2)",
+            "for": "5m",
+            "labels": {
+              "alertgroup": "peer-count",
+              "criterion": "P7,N9",
+              "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-propagation",
+        "rules": [
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_propagation_seconds_sum[5m])) / sum by (chain, network, region, node) (rate(chain_block_propagation_seconds_count[5m]))",
+            "record": "node:chain_block_propagation_seconds:avg_rate5m"
+          },
+          {
+            "expr": "histogram_quantile(0.99, sum by (le, chain, network) (rate(chain_block_propagation_seconds_bucket[5m])))",
+            "record": "network:chain_block_propagation_seconds:p99_rate5m"
+          },
+          {
+            "expr": "max by (chain, network) (chain_block_height) - on (chain, network) group_right chain_block_height",
+            "record": "node:chain_block_height:lag"
+          },
+          {
+            "alert": "BlockPropagationFailing",
+            "annotations": {
+              "description": "More than 5% of block broadcasts from {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) failed for 5 minutes.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#blockpropagationfailing",
+              "summary": "Block propagation failing on {{ $labels.node }}",
+              "threshold": "chain_block_broadcast_failures_total / (chain_block_broadcasts_total + chain_block_broadcast_failures_total) (rates over 5m) > 0.05; for 5m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total[5m])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total[5m])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total[5m]))) > 0.05",
+            "for": "5m",
+            "labels": {
+              "criterion": "P1",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "SendTimeoutRateCritical",
+            "annotations": {
+              "description": "More than 10% of sends from {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) timed out for 10 minutes.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#sendtimeoutratecritical",
+              "summary": "Send timeouts above 10% on {{ $labels.node }}",
+              "threshold": "chain_send_timeouts_total / (chain_peer_sends_total) (rates over 5m) > 0.1; for 10m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_send_timeouts_total[5m])) / sum by (chain, network, region, node) (rate(chain_peer_sends_total[5m])) > 0.1",
+            "for": "10m",
+            "labels": {
+              "alertgroup": "send-timeouts",
+              "criterion": "P2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "SendTimeoutRateWarning",
+            "annotations": {
+              "description": "More than 2% of sends from {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) timed out for 30 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#sendtimeoutratewarning",
+              "summary": "Send timeouts above 2% on {{ $labels.node }}",
+              "threshold": "chain_send_timeouts_total / (chain_peer_sends_total) (rates over 5m) > 0.02; for 30m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_send_timeouts_total[5m])) / sum by (chain, network, region, node) (rate(chain_peer_sends_total[5m])) > 0.02",
+            "for": "30m",
+            "labels": {
+              "alertgroup": "send-timeouts",
+              "criterion": "P6",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "NoBlocksPropagated",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) neither broadcast nor received a block within twice the expected block time.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#noblockspropagated",
+              "summary": "No blocks propagated on {{ $labels.node }}",
+              "threshold": "other chains: no progress within 10m; bitcell: no progress within 1m; coinjecture: no progress within 2m; dilithion: no progress within 2m; pop: no progress within 1m"
+            },
+            "expr": "((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"bitcell\"}[1m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"bitcell\"}[1m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"bitcell\"} offset 1m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"coinjecture\"}[2m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"coinjecture\"}[2m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"coinjecture\"} offset 2m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"dilithion\"}[2m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"dilithion\"}[2m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"dilithion\"} offset 2m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"pop\"}[1m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"pop\"}[1m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"pop\"} offset 1m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain!~\"bitcell|coinjecture|dilithion|pop\"}[10m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain!~\"bitcell|coinjecture|dilithion|pop\"}[10m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain!~\"bitcell|coinjecture|dilithion|pop\"} offset 10m))",
+            "labels": {
+              "criterion": "P3,F2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "BlockPropagationSlow",
+            "annotations": {
+              "description": "The 95th percentile block propagation time of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is above 30 seconds.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#blockpropagationslow",
+              "summary": "Slow block propagation on {{ $labels.node }}",
+              "threshold": "p95 of chain_block_propagation_seconds over 10m > 30; for 5m"
+            },
+            "expr": "histogram_quantile(0.95, sum by (le, chain, network, region, node) (rate(chain_block_propagation_seconds_bucket[10m]))) > 30",
+            "for": "5m",
+            "labels": {
+              "alertgroup": "block-propagation-time",
+              "criterion": "P5",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "SocketErrorsIncreasing",
+            "annotations": {
+              "description": "The socket error rate of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) more than doubled over the last 30 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#socketerrorsincreasing",
+              "summary": "Socket errors increasing on {{ $labels.node }}",
+              "threshold": "rate of chain_socket_errors_total over 30m / the 30m before > 2; for 15m"
+            },
+            "expr": "(rate(chain_socket_errors_total[30m]) > 0.0167) / rate(chain_socket_errors_total[30m] offset 30m) > 2",
+            "for": "15m",
+            "labels": {
+              "criterion": "P8",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "PropagationTargetMissed",
+            "annotations": {
+              "description": "The average block propagation time of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) has been above 5 seconds for 30 minutes.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "docs/runbook.md#propagationtargetmissed",
+              "summary": "Block propagation above its 5s target on {{ $labels.node }}",
+              "threshold": "chain_block_propagation_seconds_sum / (chain_block_propagation_seconds_count) (rates over 30m) > 5; for 30m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_propagation_seconds_sum[30m])) / sum by (chain, network, region, node) (rate(chain_block_propagation_seconds_count[30m])) > 5",
+            "for": "30m",
+            "labels": {
+              "alertgroup": "block-propagation-time",
+              "criterion": "P9",
+              "scope": "node",
+              "severity": "P3"
+            }
+          },
+          {
+            "alert": "HeightLagging",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is more than 5 blocks behind the highest node of its network.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#heightlagging",
+              "summary": "{{ $labels.node }} lags behind its network",
+              "threshold": "chain_block_height behind the max of its chain/network > 5; for 5m"
+            },
+            "expr": "max by (chain, network) (chain_block_height) - on (chain, network) group_right chain_block_height > 5",
+            "for": "5m",
+            "labels": {
+              "criterion": "P10",
+              "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-validators",
+        "rules": [
+          {
+            "expr": "histogram_quantile(0.95, sum by (le, chain, network) (rate(chain_pop_round_duration_seconds_bucket[10m])))",
+            "record": "network:chain_pop_round_duration_seconds:p95_rate10m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (chain_pop_validators_active) / sum by (chain, network, region, node) (chain_pop_validators)",
+            "record": "node:chain_pop_validators_active:ratio"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_pop_rounds_total[10m])) / (sum by (chain, network, region, node) (rate(chain_pop_rounds_total[10m])) + sum by (chain, network, region, node) (rate(chain_pop_round_failures_total[10m])))",
+            "record": "node:chain_pop_round_success:ratio_rate10m"
+          },
+          {
+            "expr": "rate(chain_pop_proofs_processed_total[5m])",
+            "record": "node:chain_pop_proofs_processed:rate5m"
+          },
+          {
+            "alert": "ConsensusRoundSlow",
+            "annotations": {
+              "description": "The 95th percentile consensus round of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) took longer than 10 seconds.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#consensusroundslow",
+              "summary": "Consensus rounds slower than 10s on {{ $labels.node }}",
+              "threshold": "p95 of chain_pop_round_duration_seconds over 10m > 10; for 10m"
+            },
+            "expr": "histogram_quantile(0.95, sum by (le, chain, network, region, node) (rate(chain_pop_round_duration_seconds_bucket[10m]))) > 10",
+            "for": "10m",
+            "labels": {
+              "criterion": "V1",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "BftThresholdAtRisk",
+            "annotations": {
+              "description": "{{ $labels.node }} sees fewer than 2/3 of the validators active: Byzantine fault tolerance is lost.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#bftthresholdatrisk",
+              "summary": "Active validators below 2/3 on {{ $labels.chain }}/{{ $labels.network }}",
+              "threshold": "chain_pop_validators_active / (chain_pop_validators) < 0.6667; for 2m"
+            },
+            "expr": "sum by (chain, network, region, node) (chain_pop_validators_active) / sum by (chain, network, region, node) (chain_pop_validators) < 0.6667",
+            "for": "2m",
+            "labels": {
+              "criterion": "V2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "PopNetworkCritical",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) reports network health CRITICAL.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "docs/runbook.md#popnetworkcritical",
+              "summary": "PoP network CRITICAL as seen by {{ $labels.node }}",
+              "threshold": "chain_pop_network_health{state=\"critical\"} == 1; for 2m"
+            },
+            "expr": "chain_pop_network_health{state=\"critical\"} == 1",
+            "for": "2m",
+            "labels": {
+              "alertgroup": "pop-network-health",
+              "criterion": "V2",
+              "scope": "node",
+              "severity": "P1"
+            }
+          },
+          {
+            "alert": "PopNetworkDegraded",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) reports network health DEGRADED.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#popnetworkdegraded",
+              "summary": "PoP network DEGRADED as seen by {{ $labels.node }}",
+              "threshold": "chain_pop_network_health{state=\"degraded\"} == 1; for 10m"
+            },
+            "expr": "chain_pop_network_health{state=\"degraded\"} == 1",
+            "for": "10m",
+            "labels": {
+              "alertgroup": "pop-network-health",
+              "criterion": "V2",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "ViewChangeRateHigh",
+            "annotations": {
+              "description": "More than one view change per ten rounds on {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}): leaders keep timing out.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#viewchangeratehigh",
+              "summary": "Frequent view changes on {{ $labels.node }}",
+              "threshold": "chain_pop_view_changes_total / (chain_pop_rounds_total) (rates over 10m) > 0.1; for 10m"
+            },
+            "expr": "sum by (chain, network, region, node) (rate(chain_pop_view_changes_total[10m])) / sum by (chain, network, region, node) (rate(chain_pop_rounds_total[10m])) > 0.1",
+            "for": "10m",
+            "labels": {
+              "criterion": "V3",
+              "scope": "node",
+              "severity": "P2"
+            }
+          },
+          {
+            "alert": "ProofMempoolBacklog",
+            "annotations": {
+              "description": "More than 100 proofs have waited in the mempool of {{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) for 10 minutes.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "docs/runbook.md#proofmempoolbacklog",
+              "summary": "Proof mempool backlog on {{ $labels.node }}",
+              "threshold": "chain_pop_proofs_pending > 100; for 10m"
+            },
+            "expr": "chain_pop_proofs_pending > 100",
+            "for": "10m",
+            "labels": {
+              "criterion": "V5",
+              "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      }
+    ]
+  },
+  prometheusRules+:: {
+    "groups": [
+      {
+        "name": "chainwatch-gates-coinjecture",
+        "rules": [
+          {
+            "expr": "min by (chain, network) (min_over_time((increase(chain_log_errors_total[5m]) == bool 0)[1h:1m]))",
+            "labels": {
+              "gate": "coinjecture-stage-1"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "min by (chain, network) (min_over_time((node:chain_equilibrium_deviation:max_ratio < bool 0.05)[6h:5m]))",
+            "labels": {
+              "gate": "coinjecture-stage-2"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "min by (chain, network) (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[1d])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[1d])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total[1d]))) > bool 0.95)",
+            "labels": {
+              "gate": "coinjecture-stage-3"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "min by (chain, network) (node:chain_equilibrium_maintained:ratio_1w > bool 0.9)",
+            "labels": {
+              "gate": "coinjecture-stage-4"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "max by (chain, network) (\n    label_replace(min_over_time((node:chain_equilibrium_deviation:max_ratio > bool 0.2)[10m:15s]), \"condition\", \"equilibrium deviation > 20% for 10m\", \"\", \"\")\n    or label_replace(sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[5m])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total[5m])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total[5m]))) < bool 0.8, \"condition\", \"CID propagation < 80%\", \"\", \"\")\n    or label_replace(sum by (chain, network) (increase(chain_log_errors_total[5m]) > bool 0) / count by (chain, network) (increase(chain_log_errors_total[5m])) > bool 0.5, \"condition\", \"more than 50% of nodes report errors\", \"\", \"\")\n    or label_replace(delta(chain_block_height[10m]) <= bool 0, \"condition\", \"chain hangs\", \"\", \"\")\n  )",
+            "labels": {
+              "gate": "coinjecture-rollback"
+            },
+            "record": "chainwatch:rollout_gate_rollback:bool"
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-gates-consensus",
+        "rules": [
+          {
+            "expr": "min by (chain, network) (increase(chain_consensus_divergences_total[1w]) == bool 0)\n  * min by (chain, network) (increase(chain_consensus_errors_total{engine=\"rust\"}[1w]) == bool 0)",
+            "labels": {
+              "gate": "consensus-shadow"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "max by (chain, network) (\n    label_replace(increase(chain_consensus_divergences_total[1h]) > bool 0, \"condition\", \"divergence (stay in SHADOW / back to legacy)\", \"\", \"\")\n  )",
+            "labels": {
+              "gate": "consensus-shadow"
+            },
+            "record": "chainwatch:rollout_gate_rollback:bool"
+          },
+          {
+            "expr": "min by (chain, network) (increase(chain_consensus_fallbacks_total[1w]) == bool 0)\n  * min by (chain, network) (increase(chain_consensus_errors_total{engine=\"rust\"}[1w]) == bool 0)",
+            "labels": {
+              "gate": "consensus-refactored-primary"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "max by (chain, network) (\n    label_replace(sum by (chain, network, region, node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[10m])) > bool 0.05, \"condition\", \"fallback rate > 5% (back to SHADOW)\", \"\", \"\")\n  )",
+            "labels": {
+              "gate": "consensus-refactored-primary"
+            },
+            "record": "chainwatch:rollout_gate_rollback:bool"
+          },
+          {
+            "expr": "min by (chain, network) (increase(chain_consensus_fallbacks_total[4w]) == bool 0)\n  * min by (chain, network) (increase(chain_consensus_errors_total{engine=\"rust\"}[4w]) == bool 0)",
+            "labels": {
+              "gate": "consensus-refactored-only"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "max by (chain, network) (\n    label_replace(increase(chain_consensus_errors_total{engine=\"rust\"}[1h]) > bool 0, \"condition\", \"Rust errors (back to REFACTORED_PRIMARY)\", \"\", \"\")\n  )",
+            "labels": {
+              "gate": "consensus-refactored-only"
+            },
+            "record": "chainwatch:rollout_gate_rollback:bool"
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-gates-dilithion",
+        "rules": [
+          {
+            "expr": "min by (chain, network) (delta(chain_block_height[1w]) >= bool 50)\n  * min by (chain, network) (increase(chain_send_timeouts_total[1w]) == bool 0)\n  * min by (chain, network) (increase(chain_block_broadcast_failures_total[1w]) == bool 0)",
+            "labels": {
+              "gate": "dilithion-testnet"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "max by (chain, network) (\n    label_replace(sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total[5m])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total[5m])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total[5m]))) > bool 0.05, \"condition\", \"block propagation failing (> 5%)\", \"\", \"\")\n  )",
+            "labels": {
+              "gate": "dilithion-testnet"
+            },
+            "record": "chainwatch:rollout_gate_rollback:bool"
+          },
+          {
+            "expr": "min by (chain, network) (delta(chain_block_height[1w]) >= bool 100)\n  * min by (chain, network) (increase(chain_send_timeouts_total[1w]) == bool 0)",
+            "labels": {
+              "gate": "dilithion-private-mainnet"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          },
+          {
+            "expr": "min by (chain, network) (delta(chain_block_height[1w]) >= bool 500)\n  * min by (chain, network) (increase(chain_send_timeouts_total[1w]) == bool 0)",
+            "labels": {
+              "gate": "dilithion-limited-public"
+            },
+            "record": "chainwatch:rollout_gate_proceed:bool"
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-slo",
+        "rules": [
+          {
+            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio < bool 0.05)[1w:1h])",
+            "record": "node:chain_equilibrium_maintained:ratio_1w"
+          }
+        ]
+      }
+    ]
+  },
   grafanaDashboards+:: {
     "fleet.json": import "dashboards/fleet.json",
     "propagation.json": import "dashboards/propagation.json",

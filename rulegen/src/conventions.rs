@@ -180,10 +180,7 @@ pub const MAX_OBJECT_NAME_LEN: usize = 253;
 
 pub const MIXIN_DIR: &str = "mixin";
 pub const MIXIN_PATH: &str = "mixin/mixin.libsonnet";
-/// Relative to `MIXIN_DIR`, as mixin.libsonnet imports them.
-pub const MIXIN_ALERTS_FILE: &str = "prometheus_alerts.json";
-pub const MIXIN_RULES_FILE: &str = "prometheus_rules.json";
-
+/// Relative to `MIXIN_DIR`, as mixin.libsonnet imports it.
 pub fn mixin_dashboard_file(id: &str) -> String {
     format!("dashboards/{}", dashboard_file_name(id))
 }

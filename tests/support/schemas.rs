@@ -120,19 +120,25 @@ pub fn typecheck(files: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut diags: BTreeMap<String, Vec<String>> =
         files.iter().map(|(n, _)| (n.clone(), Vec::new())).collect();
+    // `file.ts(12,3): error TS2353: …`, then the diagnostic's indented continuation lines.
+    let mut current: Option<String> = None;
     for line in text.lines() {
-        // file.ts(12,3): error TS2353: …  (continuation lines are indented)
-        if let Some((file, rest)) = line.split_once('(') {
-            if let Some(d) = diags.get_mut(file) {
-                d.push(rest.to_string());
-                continue;
+        if line.starts_with(' ') {
+            if let Some(d) = current.as_ref().and_then(|f| diags.get_mut(f)) {
+                d.push(line.trim().to_string());
             }
+            continue;
         }
-        if !line.starts_with(' ') {
-            diags
+        current = line
+            .split_once('(')
+            .map(|(f, _)| f.to_string())
+            .filter(|f| diags.contains_key(f));
+        match &current {
+            Some(f) => diags.get_mut(f).unwrap().push(line[f.len()..].to_string()),
+            None => diags
                 .entry("(tsc)".into())
                 .or_default()
-                .push(line.to_string());
+                .push(line.to_string()),
         }
     }
     if !out.status.success() && diags.values().all(|d| d.is_empty()) {

@@ -10,9 +10,7 @@
 
 use serde_json::{json, Value};
 
-use crate::conventions::{
-    self, MIXIN_ALERTS_FILE, MIXIN_DIR, MIXIN_PATH, MIXIN_RULES_FILE, PROMETHEUS_DIR,
-};
+use crate::conventions::{self, MIXIN_DIR, MIXIN_PATH, PROMETHEUS_DIR};
 use crate::model::Model;
 use crate::write::Files;
 
@@ -41,14 +39,14 @@ pub fn render(m: &Model, plain: &Files) -> Result<Files, String> {
             }
         }
     }
-    let pretty = |v: Value| serde_json::to_string_pretty(&v).expect("json") + "\n";
-    files.insert(
-        format!("{MIXIN_DIR}/{MIXIN_ALERTS_FILE}"),
-        pretty(json!({ "groups": alerts })),
-    );
-    files.insert(
-        format!("{MIXIN_DIR}/{MIXIN_RULES_FILE}"),
-        pretty(json!({ "groups": rules })),
+    // Inline (jsonnet is a superset of JSON), so the file says it is generated.
+    let inline = |v: Value| {
+        let text = serde_json::to_string_pretty(&v).expect("json");
+        text.replace('\n', "\n  ")
+    };
+    let (alerts, rules) = (
+        inline(json!({ "groups": alerts })),
+        inline(json!({ "groups": rules })),
     );
     let mut dashboards = String::new();
     for d in &m.dashboards {
@@ -71,14 +69,12 @@ pub fn render(m: &Model, plain: &Files) -> Result<Files, String> {
              // prometheusAlerts, whole; groups of recording rules only in prometheusRules) and the\n\
              // dashboards of grafana/dashboards/.\n\
              {{\n\
-             \x20 prometheusAlerts+:: import {},\n\
-             \x20 prometheusRules+:: import {},\n\
+             \x20 prometheusAlerts+:: {alerts},\n\
+             \x20 prometheusRules+:: {rules},\n\
              \x20 grafanaDashboards+:: {{\n\
              {dashboards}\
              \x20 }},\n\
-             }}\n",
-            jsonnet_string(MIXIN_ALERTS_FILE),
-            jsonnet_string(MIXIN_RULES_FILE),
+             }}\n"
         ),
     );
     Ok(files)

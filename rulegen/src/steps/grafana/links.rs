@@ -1,21 +1,28 @@
-//! A panel's links: for each alert it draws, the alert's runbook section (its `runbook_url`,
-//! absolute once `defaults` names an absolute runbook) and the rule in Grafana's alert list;
-//! then the other dashboards with a panel on one of its criteria, keeping time range and
-//! variables.
+//! A panel's links: for each alert it draws, and each alert of the criteria it serves, the
+//! alert's runbook section (its `runbook_url`, absolute once `defaults` names an absolute
+//! runbook) and the rule in Grafana's alert list; then the other dashboards with a panel on one
+//! of its criteria, keeping time range and variables.
 
 use serde_json::{json, Value};
 
 use crate::conventions;
 use crate::model::{DashboardM, Model, PanelM};
 
-/// The alerts a panel shows: its threshold lines and its alert queries, in panel order.
-pub fn alerts_on(p: &PanelM) -> Vec<&str> {
+/// The alerts of a panel: its threshold lines and alert queries (in panel order), then the
+/// alerts of its criteria (in thresholds.yaml order).
+pub fn alerts_on<'a>(m: &'a Model, p: &'a PanelM) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
     let names = p
         .lines
         .iter()
         .map(|l| l.alert.as_str())
-        .chain(p.queries.iter().filter_map(|q| q.origin.strip_prefix("alert ")));
+        .chain(p.queries.iter().filter_map(|q| q.origin.strip_prefix("alert ")))
+        .chain(
+            m.alerts
+                .iter()
+                .filter(|a| a.criteria.iter().any(|c| p.criteria.contains(c)))
+                .map(|a| a.name.as_str()),
+        );
     for n in names {
         if !out.contains(&n) {
             out.push(n);
@@ -26,7 +33,7 @@ pub fn alerts_on(p: &PanelM) -> Vec<&str> {
 
 pub fn panel_links(m: &Model, d: &DashboardM, p: &PanelM) -> Vec<Value> {
     let mut links = Vec::new();
-    for name in alerts_on(p) {
+    for name in alerts_on(m, p) {
         let Some(a) = m.alerts.iter().find(|a| a.name == name) else {
             continue;
         };
