@@ -19,6 +19,13 @@ command -v journalctl >/dev/null || need+=(systemd)
 [ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
+# jsonnet evaluates the generated mixin, kubectl builds the Kustomize bases (`kubectl kustomize`;
+# Debian's kubernetes-client), node and npm run the schema checks (tests/kubernetes.rs,
+# tests/grafana_schema.rs).
+command -v jsonnet >/dev/null || need+=(jsonnet)
+command -v kubectl >/dev/null || need+=(kubernetes-client)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   SUDO=""
@@ -26,6 +33,11 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+
+# The pinned npm packages of the schema checks (@grafana/schema, kubernetes-types, TypeScript,
+# Ajv), into target/schemas/; a no-op when tests/schemas/package-lock.json has not changed.
+echo "== npm packages of the schema checks"
+bash scripts/schemas.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -87,7 +87,9 @@ fn module(d: &Value) -> String {
 fn published_schema_version() -> u64 {
     let f = node_modules().join("@grafana/schema/dist/esm/raw/dashboard/x/types.gen.mjs");
     let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-    let at = text.find("schemaVersion:").expect("defaultDashboard's schemaVersion");
+    let at = text
+        .find("schemaVersion:")
+        .expect("defaultDashboard's schemaVersion");
     text[at + "schemaVersion:".len()..]
         .trim_start()
         .split(|c: char| !c.is_ascii_digit())
@@ -141,13 +143,17 @@ fn dashboards_satisfy_the_schema_grafana_publishes() {
     let diags = typecheck(&files);
     for (name, _) in &ds {
         let f = format!("{}.ts", name.replace('-', "_"));
-        assert_eq!(diags[&f], Vec::<String>::new(), "{name}.json against @grafana/schema");
+        assert_eq!(
+            diags[&f],
+            Vec::<String>::new(),
+            "{name}.json against @grafana/schema"
+        );
     }
     for (n, _, expect) in &mistakes {
         let d = diags[&format!("bad_{n}.ts")].join("\n");
         assert!(d.contains(expect), "{n}: expected {expect:?} in\n{d}");
     }
-    assert!(diags.get("(tsc)").is_none(), "{:?}", diags.get("(tsc)"));
+    assert!(!diags.contains_key("(tsc)"), "{:?}", diags.get("(tsc)"));
 }
 
 /// Written from seed 004: NodeDown (N1, unresponsive > 2m) is what the fleet dashboard's panels of
@@ -181,7 +187,10 @@ fn a_panel_links_to_the_runbook_and_the_rule_of_each_alert_it_draws() {
             let runbook = url("Runbook: ");
             assert!(runbook.ends_with("#nodedown"), "{runbook}");
             let doc = std::fs::read_to_string(path("docs/runbook.md")).unwrap();
-            assert!(doc.contains("\n## NodeDown\n"), "the runbook has the section");
+            assert!(
+                doc.contains("\n## NodeDown\n"),
+                "the runbook has the section"
+            );
             assert_eq!(url("Alert rule: "), "/alerting/list?search=rule%3ANodeDown");
         }
     }
@@ -190,9 +199,9 @@ fn a_panel_links_to_the_runbook_and_the_rule_of_each_alert_it_draws() {
     let any_related = ds.iter().any(|(_, d)| {
         panels(d).iter().any(|p| {
             p["links"].as_array().into_iter().flatten().any(|l| {
-                l["url"]
-                    .as_str()
-                    .is_some_and(|u| u.starts_with("/d/chainwatch-") && u.contains("${__url_time_range}"))
+                l["url"].as_str().is_some_and(|u| {
+                    u.starts_with("/d/chainwatch-") && u.contains("${__url_time_range}")
+                })
             })
         })
     });

@@ -71,7 +71,11 @@ fn outputs() -> Value {
 fn each_prometheus_rule_is_its_plain_rule_file_and_valid_for_the_operator() {
     let rule_files = files_under("prometheus/rules", ".rules.yml");
     let manifests = files_under("kubernetes/monitoring/prometheusrules", ".yaml");
-    assert_eq!(rule_files.len(), manifests.len(), "one PrometheusRule per rule file");
+    assert_eq!(
+        rule_files.len(),
+        manifests.len(),
+        "one PrometheusRule per rule file"
+    );
     let ns = outputs()["namespace"].as_str().unwrap().to_string();
     let mut docs = Vec::new();
     for (rules, manifest) in rule_files.iter().zip(&manifests) {
@@ -96,7 +100,11 @@ fn each_prometheus_rule_is_its_plain_rule_file_and_valid_for_the_operator() {
         .filter(|(_, e)| !e.is_empty())
         .map(|(n, e)| format!("{n}: {}", e.join("; ")))
         .collect();
-    assert!(bad.is_empty(), "against the PrometheusRule CRD:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "against the PrometheusRule CRD:\n{}",
+        bad.join("\n")
+    );
 
     // Written from seed 004 (NodeDown: unresponsive for more than 2m, critical): the rule an
     // operator's Prometheus loads from the PrometheusRule is that one.
@@ -118,13 +126,19 @@ fn the_crd_validation_refuses_what_the_api_server_refuses() {
     let pr = doc("kubernetes/monitoring/prometheusrules/fleet.yaml");
     let mut cases: Vec<(&str, Value, &str)> = Vec::new();
     let mut misspelt = pm.clone();
-    let ep = misspelt["spec"]["podMetricsEndpoints"][0].as_object_mut().unwrap();
+    let ep = misspelt["spec"]["podMetricsEndpoints"][0]
+        .as_object_mut()
+        .unwrap();
     let v = ep.remove("honorLabels").unwrap();
     ep.insert("honorLabel".into(), v);
     cases.push(("misspelt field", misspelt, "honorLabel"));
     let mut interval = pm.clone();
     interval["spec"]["podMetricsEndpoints"][0]["interval"] = json!("15 s");
-    cases.push(("interval with a space", interval, "/spec/podMetricsEndpoints/0/interval"));
+    cases.push((
+        "interval with a space",
+        interval,
+        "/spec/podMetricsEndpoints/0/interval",
+    ));
     let mut no_expr = pr.clone();
     no_expr["spec"]["groups"][0]["rules"][0]
         .as_object_mut()
@@ -171,24 +185,37 @@ fn the_pod_monitor_scrapes_the_sidecar_as_thresholds_yaml_says() {
 fn the_alertmanager_secret_holds_the_plain_config_and_no_secret() {
     let s = doc("kubernetes/monitoring/alertmanager-secret.yaml");
     assert_eq!(s["kind"], "Secret");
-    let config = s["stringData"]["alertmanager.yaml"]
-        .as_str()
-        .expect("stringData.alertmanager.yaml, the key an Alertmanager's configSecret is read from");
+    let config = s["stringData"]["alertmanager.yaml"].as_str().expect(
+        "stringData.alertmanager.yaml, the key an Alertmanager's configSecret is read from",
+    );
     assert_eq!(config, read("alertmanager/alertmanager.yml"));
-    assert!(s.get("data").is_none(), "stringData only: readable, no base64");
+    assert!(
+        s.get("data").is_none(),
+        "stringData only: readable, no base64"
+    );
     // No secret inline: every credential is a *_file.
     let c: Value = serde_norway::from_str(config).unwrap();
     let mut inline = Vec::new();
     walk(&c, "", &mut |p, v| {
         let key = p.rsplit('.').next().unwrap_or("");
-        if ["api_url", "routing_key", "service_key", "password", "credentials", "bot_token"]
-            .contains(&key)
+        if [
+            "api_url",
+            "routing_key",
+            "service_key",
+            "password",
+            "credentials",
+            "bot_token",
+        ]
+        .contains(&key)
             && v.is_string()
         {
             inline.push(p.to_string());
         }
     });
-    assert!(inline.is_empty(), "secrets inline in the Secret: {inline:?}");
+    assert!(
+        inline.is_empty(),
+        "secrets inline in the Secret: {inline:?}"
+    );
     // Every secret file the config reads is listed in the header (where to mount them).
     let text = read("kubernetes/monitoring/alertmanager-secret.yaml");
     let mut files = BTreeSet::new();
@@ -206,8 +233,16 @@ fn the_alertmanager_secret_holds_the_plain_config_and_no_secret() {
     let p = dir.path().join("alertmanager.yaml");
     std::fs::write(&p, config).unwrap();
     let amtool = system_bin("AMTOOL", &["amtool"], "prometheus-alertmanager");
-    let out = Command::new(amtool).arg("check-config").arg(&p).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(amtool)
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 fn walk(v: &Value, path: &str, f: &mut impl FnMut(&str, &Value)) {
@@ -238,7 +273,10 @@ fn each_dashboard_configmap_is_its_dashboard_with_the_chart_sidecar_label() {
         assert_eq!(cm["kind"], "ConfigMap");
         // kube-prometheus-stack's Grafana sidecar loads ConfigMaps labelled grafana_dashboard: "1".
         assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1", "{map}");
-        assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "chainwatch");
+        assert_eq!(
+            cm["metadata"]["annotations"]["grafana_folder"],
+            "chainwatch"
+        );
         let data = cm["data"].as_object().unwrap();
         assert_eq!(data.len(), 1);
         let name = json_file.rsplit('/').next().unwrap();
@@ -252,8 +290,14 @@ fn secret_and_configmaps_type_check_as_kubernetes_objects() {
     let header = "import type { ConfigMap, Secret } from 'kubernetes-types/core/v1';\n\
                   import type { StatefulSet } from 'kubernetes-types/apps/v1';\n";
     let s = doc("kubernetes/monitoring/alertmanager-secret.yaml");
-    let mut src = format!("{header}export const secret = {} satisfies Secret;\n", ts(&s));
-    for (i, m) in files_under("kubernetes/monitoring/dashboards", ".yaml").iter().enumerate() {
+    let mut src = format!(
+        "{header}export const secret = {} satisfies Secret;\n",
+        ts(&s)
+    );
+    for (i, m) in files_under("kubernetes/monitoring/dashboards", ".yaml")
+        .iter()
+        .enumerate()
+    {
         src.push_str(&format!(
             "export const cm{i} = {} satisfies ConfigMap;\n",
             ts(&doc(m))
@@ -261,10 +305,14 @@ fn secret_and_configmaps_type_check_as_kubernetes_objects() {
     }
     for (i, o) in kustomize("deploy/kubernetes").iter().enumerate() {
         match o["kind"].as_str().unwrap() {
-            "ConfigMap" => src.push_str(&format!("export const k{i} = {} satisfies ConfigMap;\n", ts(o))),
-            "StatefulSet" => {
-                src.push_str(&format!("export const k{i} = {} satisfies StatefulSet;\n", ts(o)))
-            }
+            "ConfigMap" => src.push_str(&format!(
+                "export const k{i} = {} satisfies ConfigMap;\n",
+                ts(o)
+            )),
+            "StatefulSet" => src.push_str(&format!(
+                "export const k{i} = {} satisfies StatefulSet;\n",
+                ts(o)
+            )),
             _ => {}
         }
     }
@@ -285,7 +333,10 @@ fn secret_and_configmaps_type_check_as_kubernetes_objects() {
     let d = typecheck(&files);
     assert_eq!(d["generated.ts"], Vec::<String>::new());
     let bad = d["bad.ts"].join("\n");
-    assert!(bad.contains("'number' is not assignable to type 'string'"), "{bad}");
+    assert!(
+        bad.contains("'number' is not assignable to type 'string'"),
+        "{bad}"
+    );
     assert!(bad.contains("does not exist in type 'ObjectMeta'"), "{bad}");
 }
 
@@ -293,7 +344,8 @@ fn secret_and_configmaps_type_check_as_kubernetes_objects() {
 fn kustomize_builds_the_generated_bases_and_the_sidecar_base() {
     let monitoring = kustomize("kubernetes/monitoring");
     let kinds: BTreeMap<String, usize> = monitoring.iter().fold(BTreeMap::new(), |mut m, o| {
-        *m.entry(o["kind"].as_str().unwrap().to_string()).or_default() += 1;
+        *m.entry(o["kind"].as_str().unwrap().to_string())
+            .or_default() += 1;
         m
     });
     assert_eq!(
@@ -345,7 +397,8 @@ fn kustomize_builds_the_generated_bases_and_the_sidecar_base() {
     // The sidecar sets node and region itself (its ConfigMap), so its labels must win over the
     // target's (README, "Node identity").
     let cm = sidecar.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
-    let cfg: Value = serde_norway::from_str(cm["data"]["chainwatch.yaml"].as_str().unwrap()).unwrap();
+    let cfg: Value =
+        serde_norway::from_str(cm["data"]["chainwatch.yaml"].as_str().unwrap()).unwrap();
     assert!(cfg["labels"].get("node").is_some() && cfg["labels"].get("region").is_some());
     assert_eq!(ep["honorLabels"], true);
     let errors = validate_crds(&[("built".into(), pm.clone())]);
@@ -387,13 +440,29 @@ fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
         )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
     let alerts = m["alerts"]["groups"].as_array().unwrap();
     let rules = m["rules"]["groups"].as_array().unwrap();
-    let has_alert = |g: &Value| g["rules"].as_array().unwrap().iter().any(|r| r.get("alert").is_some());
-    assert!(alerts.iter().all(has_alert), "prometheusAlerts: groups with alerts");
-    assert!(!rules.iter().any(has_alert), "prometheusRules: recording rules only");
+    let has_alert = |g: &Value| {
+        g["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.get("alert").is_some())
+    };
+    assert!(
+        alerts.iter().all(has_alert),
+        "prometheusAlerts: groups with alerts"
+    );
+    assert!(
+        !rules.iter().any(has_alert),
+        "prometheusRules: recording rules only"
+    );
     let by_name = |v: &[Value]| -> BTreeMap<String, Value> {
         v.iter()
             .map(|g| (g["name"].as_str().unwrap().to_string(), g.clone()))
@@ -402,7 +471,11 @@ fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
     let mut got = by_name(alerts);
     got.extend(by_name(rules));
     assert_eq!(got.len(), alerts.len() + rules.len(), "a group in both");
-    assert_eq!(got, by_name(&plain_groups()), "the mixin's groups are not prometheus/rules'");
+    assert_eq!(
+        got,
+        by_name(&plain_groups()),
+        "the mixin's groups are not prometheus/rules'"
+    );
 
     let dashboards = m["dashboards"].as_object().unwrap();
     let files = files_under("grafana/dashboards", ".json");
@@ -427,12 +500,21 @@ fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
         )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mixin.rules.yml");
     std::fs::write(&p, &out.stdout).unwrap();
     let promtool = system_bin("PROMTOOL", &["promtool"], "prometheus");
-    let o = Command::new(promtool).arg("check").arg("rules").arg(&p).output().unwrap();
+    let o = Command::new(promtool)
+        .arg("check")
+        .arg("rules")
+        .arg(&p)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     // Written from seed 004: the mixin pages on NodeDown after 2 minutes.
     let nd = alerts

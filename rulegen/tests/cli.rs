@@ -391,7 +391,9 @@ fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<St
             .strip_prefix("prometheus/rules/")
             .and_then(|n| n.strip_suffix(".rules.yml"))
         {
-            want.push(format!("kubernetes/monitoring/prometheusrules/{group}.yaml"));
+            want.push(format!(
+                "kubernetes/monitoring/prometheusrules/{group}.yaml"
+            ));
             want.push("mixin/mixin.libsonnet".into());
         }
         if f == "alertmanager/alertmanager.yml" {
@@ -401,7 +403,10 @@ fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<St
     want.sort();
     want.dedup();
     let got: Vec<String> = all.iter().filter(|f| packaged(f)).cloned().collect();
-    assert_eq!(got, want, "packaged files changed other than the plain ones they wrap");
+    assert_eq!(
+        got, want,
+        "packaged files changed other than the plain ones they wrap"
+    );
     plain
 }
 

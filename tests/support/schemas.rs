@@ -66,7 +66,11 @@ pub fn validate_crds(docs: &[(String, Value)]) -> BTreeMap<String, Vec<String>> 
     // directory beside node_modules.
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(node_modules(), dir.path().join("node_modules")).unwrap();
-    std::fs::copy(root().join("tests/schemas/crd.mjs"), dir.path().join("crd.mjs")).unwrap();
+    std::fs::copy(
+        root().join("tests/schemas/crd.mjs"),
+        dir.path().join("crd.mjs"),
+    )
+    .unwrap();
     let input = dir.path().join("input.json");
     let docs: Vec<Value> = docs
         .iter()
@@ -142,7 +146,10 @@ pub fn typecheck(files: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
         }
     }
     if !out.status.success() && diags.values().all(|d| d.is_empty()) {
-        panic!("tsc failed without diagnostics:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+        panic!(
+            "tsc failed without diagnostics:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     diags
 }

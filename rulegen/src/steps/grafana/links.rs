@@ -16,7 +16,11 @@ pub fn alerts_on<'a>(m: &'a Model, p: &'a PanelM) -> Vec<&'a str> {
         .lines
         .iter()
         .map(|l| l.alert.as_str())
-        .chain(p.queries.iter().filter_map(|q| q.origin.strip_prefix("alert ")))
+        .chain(
+            p.queries
+                .iter()
+                .filter_map(|q| q.origin.strip_prefix("alert ")),
+        )
         .chain(
             m.alerts
                 .iter()

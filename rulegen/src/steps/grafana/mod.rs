@@ -17,7 +17,10 @@ pub fn render(m: &Model) -> Files {
         return files;
     };
     for d in &m.dashboards {
-        files.insert(conventions::dashboard_path(&d.id), render_dashboard(m, g, d));
+        files.insert(
+            conventions::dashboard_path(&d.id),
+            render_dashboard(m, g, d),
+        );
     }
     let q = |s: &str| serde_json::to_string(s).expect("string");
     files.insert(
