@@ -3,6 +3,7 @@
 
 #[macro_use]
 pub mod log;
+pub mod arbiter;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod mapping;
 pub mod pipeline;
 pub mod profile;
+pub mod profile_test;
 pub mod registry;
 pub mod replay;
 pub mod serve;

@@ -18,11 +18,17 @@ use chainwatch_exporter::pipeline::{self, Pipeline};
 use chainwatch_exporter::profile::BUILTINS;
 use libfuzzer_sys::fuzz_target;
 
-static STATE: LazyLock<Mutex<Pipeline>> = LazyLock::new(|| {
-    let names: Vec<String> = BUILTINS.iter().map(|b| b.name.to_string()).collect();
+/// One pipeline per built-in profile (merging them all is refused: several read the same facts).
+static STATE: LazyLock<Mutex<Vec<Pipeline>>> = LazyLock::new(|| {
     let mut labels = BTreeMap::new();
     labels.insert("node".to_string(), "fuzz".to_string());
-    Mutex::new(pipeline::build(&names, &labels, 32).expect("built-in profiles build"))
+    let all = BUILTINS
+        .iter()
+        .map(|b| {
+            pipeline::build(&[b.name.to_string()], &labels, 32).expect("built-in profiles build")
+        })
+        .collect();
+    Mutex::new(all)
 });
 
 fn check(problems: Vec<String>) {
@@ -35,31 +41,33 @@ fuzz_target!(|data: &[u8]| {
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    let p = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    for api in p.apis.values() {
-        match &api.bound {
-            BoundApi::HttpJson(nodes) => check(json::apply(nodes, &doc)),
-            BoundApi::JsonRpc(calls) => {
-                let failed = doc.get("error").is_some_and(|e| !e.is_null());
-                for c in calls {
-                    if !failed {
-                        if let Some(result) = doc.get("result") {
-                            check(json::apply(&c.metrics, result));
+    let all = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    for p in all.iter() {
+        for api in p.apis.values() {
+            match &api.bound {
+                BoundApi::HttpJson(nodes) => check(json::apply(nodes, &doc)),
+                BoundApi::JsonRpc(calls) => {
+                    let failed = doc.get("error").is_some_and(|e| !e.is_null());
+                    for c in calls {
+                        if !failed {
+                            if let Some(result) = doc.get("result") {
+                                check(json::apply(&c.metrics, result));
+                            }
                         }
+                        check(json::apply(&c.metrics, &doc));
                     }
-                    check(json::apply(&c.metrics, &doc));
                 }
+                BoundApi::Prometheus(_) => {}
             }
-            BoundApi::Prometheus(_) => {}
         }
-    }
-    let text = p.metrics.encode();
-    let (samples, bad) = promtext::parse(&text);
-    assert_eq!(
-        bad, 0,
-        "the registry's own exposition has unparsable lines:\n{text}"
-    );
-    for s in &samples {
-        assert!(!s.name.is_empty(), "empty sample name");
+        let text = p.metrics.encode();
+        let (samples, bad) = promtext::parse(&text);
+        assert_eq!(
+            bad, 0,
+            "the registry's own exposition has unparsable lines:\n{text}"
+        );
+        for s in &samples {
+            assert!(!s.name.is_empty(), "empty sample name");
+        }
     }
 });
