@@ -427,17 +427,14 @@ fn plain_groups() -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
-    let jsonnet = system_bin("JSONNET", &["jsonnet"], "jsonnet");
-    let out = Command::new(&jsonnet)
+/// Debian's jsonnet on `expr`, with `m` the mixin.
+fn jsonnet(flags: &[&str], expr: &str) -> Vec<u8> {
+    let out = Command::new(system_bin("JSONNET", &["jsonnet"], "jsonnet"))
         .arg("-J")
         .arg(path("mixin"))
+        .args(flags)
         .arg("-e")
-        .arg(
-            "local m = import 'mixin.libsonnet'; \
-             {alerts: m.prometheusAlerts, rules: m.prometheusRules, dashboards: m.grafanaDashboards}",
-        )
+        .arg(format!("local m = import 'mixin.libsonnet'; {expr}"))
         .output()
         .unwrap();
     assert!(
@@ -445,7 +442,16 @@ fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    out.stdout
+}
+
+#[test]
+fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
+    let m: Value = serde_json::from_slice(&jsonnet(
+        &[],
+        "{alerts: m.prometheusAlerts, rules: m.prometheusRules, dashboards: m.grafanaDashboards}",
+    ))
+    .unwrap();
     let alerts = m["alerts"]["groups"].as_array().unwrap();
     let rules = m["rules"]["groups"].as_array().unwrap();
     let has_alert = |g: &Value| {
@@ -490,24 +496,13 @@ fn the_mixin_evaluates_to_the_plain_rules_and_dashboards() {
     }
 
     // What mixtool / kube-prometheus make of it: one rule file, which promtool accepts.
-    let out = Command::new(&jsonnet)
-        .arg("-J")
-        .arg(path("mixin"))
-        .args(["-S", "-e"])
-        .arg(
-            "local m = import 'mixin.libsonnet'; \
-             std.manifestYamlDoc({groups: m.prometheusAlerts.groups + m.prometheusRules.groups})",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let yaml = jsonnet(
+        &["-S"],
+        "std.manifestYamlDoc({groups: m.prometheusAlerts.groups + m.prometheusRules.groups})",
     );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mixin.rules.yml");
-    std::fs::write(&p, &out.stdout).unwrap();
+    std::fs::write(&p, yaml).unwrap();
     let promtool = system_bin("PROMTOOL", &["promtool"], "prometheus");
     let o = Command::new(promtool)
         .arg("check")

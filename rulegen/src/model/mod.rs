@@ -43,3 +43,19 @@ pub struct Model {
     pub dashboards: Vec<DashboardM>,
     pub outputs: OutputsM,
 }
+
+impl Model {
+    /// Every rule group (one rule file each): of the alerts, recording rules and gates, sorted.
+    pub fn rule_groups(&self) -> Vec<&str> {
+        let mut g: Vec<&str> = self
+            .alerts
+            .iter()
+            .map(|a| a.group.as_str())
+            .chain(self.records.iter().map(|r| r.group.as_str()))
+            .chain(self.gates.iter().map(|g| g.group.as_str()))
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    }
+}

@@ -76,16 +76,7 @@ pub fn render(m: &Model, plain: &Files) -> Files {
 
 /// Each rule group and its rendered file, in group order.
 fn rule_files<'a>(m: &Model, plain: &'a Files) -> Vec<(String, &'a str)> {
-    let mut groups: Vec<&str> = m
-        .alerts
-        .iter()
-        .map(|a| a.group.as_str())
-        .chain(m.records.iter().map(|r| r.group.as_str()))
-        .chain(m.gates.iter().map(|g| g.group.as_str()))
-        .collect();
-    groups.sort();
-    groups.dedup();
-    groups
+    m.rule_groups()
         .into_iter()
         .filter_map(|g| {
             plain

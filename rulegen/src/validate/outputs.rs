@@ -29,14 +29,7 @@ fn kubernetes(k: &Kubernetes, m: &Model, cx: &mut Ctx) -> KubernetesM {
     }
     let labels = labels(&k.labels, &format!("{p}.labels"), cx);
     // Every generated object's name must be one the API server accepts.
-    let groups: std::collections::BTreeSet<&str> = m
-        .alerts
-        .iter()
-        .map(|a| a.group.as_str())
-        .chain(m.records.iter().map(|r| r.group.as_str()))
-        .chain(m.gates.iter().map(|g| g.group.as_str()))
-        .collect();
-    for g in groups {
+    for g in m.rule_groups() {
         let name = conventions::prometheus_rule_name(g);
         if !is_dns_subdomain(&name) {
             cx.err(
