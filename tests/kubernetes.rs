@@ -285,6 +285,17 @@ fn each_dashboard_configmap_is_its_dashboard_with_the_chart_sidecar_label() {
 }
 
 #[test]
+fn secret_and_configmaps_fit_the_api_servers_size_limit() {
+    // A ConfigMap's or Secret's data is at most 1 MiB; leave room for the rest of the object.
+    let mut files = files_under("kubernetes/monitoring/dashboards", ".yaml");
+    files.push("kubernetes/monitoring/alertmanager-secret.yaml".into());
+    for f in files {
+        let len = read(&f).len();
+        assert!(len < 900 * 1024, "{f}: {len} bytes, near the 1 MiB limit");
+    }
+}
+
+#[test]
 fn secret_and_configmaps_type_check_as_kubernetes_objects() {
     let mut files = Vec::new();
     let header = "import type { ConfigMap, Secret } from 'kubernetes-types/core/v1';\n\
