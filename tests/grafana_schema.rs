@@ -162,6 +162,20 @@ fn dashboards_satisfy_the_schema_grafana_publishes() {
 #[test]
 fn a_panel_links_to_the_runbook_and_the_rule_of_each_alert_it_draws() {
     let ds = dashboards();
+    // Each alert's runbook_url annotation, as Prometheus sends it to Alertmanager: a panel's
+    // runbook link is the same URL (absolute once thresholds.yaml's runbook base is).
+    let mut runbook_urls = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(path("prometheus/rules")).unwrap() {
+        let doc: Value =
+            serde_norway::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+        for g in doc["groups"].as_array().unwrap() {
+            for r in g["rules"].as_array().unwrap() {
+                if let Some(a) = r["alert"].as_str() {
+                    runbook_urls.insert(a.to_string(), r["annotations"]["runbook_url"].clone());
+                }
+            }
+        }
+    }
     let mut found = false;
     for (name, d) in &ds {
         for p in panels(d) {
@@ -170,6 +184,9 @@ fn a_panel_links_to_the_runbook_and_the_rule_of_each_alert_it_draws() {
                 // Every link is a complete DashboardLink of type `link` with a URL.
                 assert_eq!(l["type"], "link", "{name}/{}", p["title"]);
                 assert!(!l["url"].as_str().unwrap().is_empty());
+                if let Some(alert) = l["title"].as_str().unwrap().strip_prefix("Runbook: ") {
+                    assert_eq!(l["url"], runbook_urls[alert], "{name}/{}", p["title"]);
+                }
             }
             let desc = p["description"].as_str().unwrap_or("");
             if !desc.contains("Criteria N1,") && !desc.contains("Criteria N1.") {
