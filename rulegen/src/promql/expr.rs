@@ -292,11 +292,16 @@ pub fn alert_rule(conditions: &[&str]) -> String {
 
 // ------------------------------------------------------------------------------- gates
 
-/// Per node: did the condition hold (throughout its window)?
-fn gate_condition(c: &CondM) -> String {
+/// Per node: the value a gate condition compares with its threshold.
+pub fn gate_condition_value(c: &CondM) -> String {
+    measure_expr(&c.measure, &Scope::All)
+}
+
+/// Per node: did the condition hold (throughout its window)? 1 or 0.
+pub fn gate_condition(c: &CondM) -> String {
     let inner = format!(
         "{} {} bool {}",
-        measure_expr(&c.measure, &Scope::All),
+        gate_condition_value(c),
         c.op.as_str(),
         num(c.threshold)
     );
@@ -311,16 +316,23 @@ fn gate_condition(c: &CondM) -> String {
     }
 }
 
+/// Per group of the gate: 1 when a proceed condition held on every node (`rollback`: when a
+/// rollback condition holds on any node), else 0. What `gate check` and the canary templates
+/// ask of each condition.
+pub fn gate_condition_group(g: &GateM, c: &CondM, rollback: bool) -> String {
+    let agg = if rollback { "max" } else { "min" };
+    format!("{agg} by ({}) ({})", g.by.join(", "), gate_condition(c))
+}
+
 /// 1 when every proceed condition held on every node of the group, else 0 (no data: no answer).
 pub fn gate_proceed(g: &GateM) -> Option<String> {
     if g.proceed.is_empty() {
         return None;
     }
-    let by = g.by.join(", ");
     let parts: Vec<String> = g
         .proceed
         .iter()
-        .map(|c| format!("min by ({by}) ({})", gate_condition(c)))
+        .map(|c| gate_condition_group(g, c, false))
         .collect();
     Some(parts.join("\n  * "))
 }
