@@ -46,6 +46,7 @@ pub fn fresh_bin(name: &str) -> PathBuf {
             "chainwatch-exporter",
             "chainwatch-sim",
             "chainwatch-rulegen",
+            "chainwatch-gate",
         ] {
             cmd.args(["-p", p]);
         }
