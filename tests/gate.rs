@@ -34,7 +34,10 @@ fn check(prom: &str, gate: &str, extra: &[&str]) -> (i32, Value) {
         .args(extra)
         .output()
         .expect("run chainwatch-gate");
-    let code = out.status.code().expect("chainwatch-gate exited by a signal");
+    let code = out
+        .status
+        .code()
+        .expect("chainwatch-gate exited by a signal");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "chainwatch-gate printed no JSON ({e}), exit {code}:\n{}\n{}",
@@ -42,7 +45,11 @@ fn check(prom: &str, gate: &str, extra: &[&str]) -> (i32, Value) {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    assert_eq!(report["exit_code"].as_i64(), Some(code as i64), "{report:#}");
+    assert_eq!(
+        report["exit_code"].as_i64(),
+        Some(code as i64),
+        "{report:#}"
+    );
     (code, report)
 }
 
@@ -105,7 +112,11 @@ fn start() -> Live {
         .arg(&rendered)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = d.join("prometheus.yml");
     std::fs::write(
         &cfg,
@@ -151,7 +162,10 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
     });
     let g = &hold["groups"][0];
     assert_eq!(g["verdict"], "hold", "{hold:#}");
-    assert_eq!(g["nodes_not_elapsed"][0]["node"], "coinjecture-1", "{hold:#}");
+    assert_eq!(
+        g["nodes_not_elapsed"][0]["node"], "coinjecture-1",
+        "{hold:#}"
+    );
     assert!(
         g["reasons"]
             .as_array()
@@ -160,10 +174,17 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
             .any(|r| r.as_str().unwrap().contains("window has not elapsed")),
         "{hold:#}"
     );
-    assert_eq!(condition(&hold, "zero divergences for 1 week")["status"], "pass");
+    assert_eq!(
+        condition(&hold, "zero divergences for 1 week")["status"],
+        "pass"
+    );
 
     // --wait polls until the window has passed: proceed.
-    let (code, go) = check(&prom, "consensus-shadow", &["--wait", "80s", "--interval", "1s"]);
+    let (code, go) = check(
+        &prom,
+        "consensus-shadow",
+        &["--wait", "80s", "--interval", "1s"],
+    );
     assert_eq!(code, 0, "{go:#}");
     let divergences = condition(&go, "zero divergences for 1 week");
     assert_eq!(divergences["status"], "pass", "{go:#}");
@@ -191,8 +212,14 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
     });
     let trip = condition(&back, "divergence (stay in SHADOW / back to legacy)");
     assert_eq!(trip["status"], "tripped", "{back:#}");
-    assert!(trip["nodes"][0]["value"].as_f64().unwrap() > 0.0, "{back:#}");
-    assert_eq!(condition(&back, "zero divergences for 1 week")["status"], "fail");
+    assert!(
+        trip["nodes"][0]["value"].as_f64().unwrap() > 0.0,
+        "{back:#}"
+    );
+    assert_eq!(
+        condition(&back, "zero divergences for 1 week")["status"],
+        "fail"
+    );
 
     // Prometheus gone: unknown, whatever the last answer was.
     live.prometheus.stop();

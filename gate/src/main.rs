@@ -102,8 +102,9 @@ fn dur(flag: &str, s: &str) -> anyhow::Result<Duration> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let (model, files) = chainwatch_rulegen::generate(&cli.thresholds, cli.overlay.as_deref())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cli.thresholds.display()))?;
+    let (model, files) =
+        chainwatch_rulegen::generate_rules(&cli.thresholds, cli.overlay.as_deref())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cli.thresholds.display()))?;
     match cli.command {
         Cmd::List { output } => {
             print!("{}", list(&model, output)?);

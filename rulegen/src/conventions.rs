@@ -5,7 +5,7 @@
 //! that defines it and the file that refers to it.
 
 /// Directories rulegen owns entirely: a file in them that it does not generate is extra.
-pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
+pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana", CANARY_DIR];
 /// Generated files in directories shared with hand-written ones.
 pub const OWNED_FILES: &[&str] = &[RUNBOOK_PATH];
 /// Extensions of generated files (extra ones are removed on write).
@@ -99,6 +99,29 @@ pub fn panel_id(dashboard: &str, panel: &str) -> String {
     format!("{dashboard}/{panel}")
 }
 
+// ------------------------------------------------------------------------------- canary analysis
+
+/// Progressive-delivery templates of the rollout gates (Argo Rollouts, Flagger).
+pub const CANARY_DIR: &str = "canary";
+
+/// The Argo Rollouts `AnalysisTemplate` of a gate.
+pub fn argo_template_path(gate: &str) -> String {
+    format!("{CANARY_DIR}/argo-rollouts/{gate}.yaml")
+}
+
+pub fn argo_template_name(gate: &str) -> String {
+    format!("chainwatch-gate-{gate}")
+}
+
+/// The Flagger `MetricTemplate` of a gate.
+pub fn flagger_template_path(gate: &str) -> String {
+    format!("{CANARY_DIR}/flagger/{gate}.yaml")
+}
+
+pub fn flagger_template_name(gate: &str) -> String {
+    format!("chainwatch-gate-{gate}")
+}
+
 // ------------------------------------------------------------------------------- runbook
 
 pub const RUNBOOK_PATH: &str = "docs/runbook.md";
@@ -120,6 +143,11 @@ pub fn runbook_anchor(heading: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The runbook's heading of a rollout gate's section.
+pub fn gate_heading(gate: &str) -> String {
+    format!("Gate {gate}")
 }
 
 /// An alert's `runbook_url` annotation: the runbook (`defaults.runbook_url`) at its section.

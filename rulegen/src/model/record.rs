@@ -39,5 +39,7 @@ pub struct GateM {
     pub by: Vec<String>,
     pub proceed: Vec<CondM>,
     pub rollback: Vec<CondM>,
+    /// Its section of the runbook (`defaults.runbook_url#gate-<name>`).
+    pub runbook_url: String,
     pub path: String,
 }

@@ -3,6 +3,7 @@
 //! `lib.rs` runs them in order. A new output is a new file here and one line in `lib.rs`.
 
 pub mod alertmanager;
+pub mod canary;
 pub mod coverage;
 pub mod grafana;
 pub mod promtool;

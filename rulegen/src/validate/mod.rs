@@ -11,6 +11,7 @@ mod alerts;
 mod ctx;
 mod defaults;
 mod docs;
+mod gate_panels;
 mod gates;
 mod inhibitions;
 mod measures;

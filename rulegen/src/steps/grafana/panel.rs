@@ -86,6 +86,13 @@ pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
     if p.kind == "table" {
         v["transformations"] = transformations(p);
     }
+    if !p.links.is_empty() {
+        v["links"] = p
+            .links
+            .iter()
+            .map(|(title, url)| json!({"title": title, "url": url, "targetBlank": true}))
+            .collect();
+    }
     v
 }
 
