@@ -33,13 +33,14 @@ except ImportError:  # pragma: no cover
 
 
 def load_rules(path):
-    """[(qualified name, regex or None)] in file order."""
+    """[(qualified name, regex or None, unless or None)] in file order."""
     text = open(path, encoding="utf-8").read()
     if yaml is not None:
         doc = yaml.safe_load(text)
         pname = doc["name"]
-        return [(f"{pname}/{r['name']}", r.get("regex")) for r in doc.get("rules", [])]
-    # Minimal reader for the profile layout: `name:` at top level, `- name:` / `regex: '...'`.
+        return [(f"{pname}/{r['name']}", r.get("regex"), r.get("unless")) for r in doc.get("rules", [])]
+    # Minimal reader for the profile layout: `name:` at top level, `- name:` / `regex: '...'` /
+    # `unless: '...'`.
     pname, rules = None, []
     for line in text.splitlines():
         m = re.match(r"^name:\s*(\S+)", line)
@@ -47,25 +48,43 @@ def load_rules(path):
             pname = m.group(1)
         m = re.match(r"^\s*-\s+name:\s*(\S+)\s*$", line)
         if m and line.startswith("  - "):
-            rules.append([m.group(1), None])
-        m = re.match(r"^\s+regex:\s*'(.*)'\s*$", line)
-        if m and rules and rules[-1][1] is None:
-            rules[-1][1] = m.group(1).replace("''", "'")
-    return [(f"{pname}/{n}", r) for n, r in rules]
+            rules.append([m.group(1), None, None])
+        for k, key in ((1, "regex"), (2, "unless")):
+            m = re.match(r"^\s+" + key + r":\s*'(.*)'\s*$", line)
+            if m and rules and rules[-1][k] is None:
+                rules[-1][k] = m.group(1).replace("''", "'")
+    return [(f"{pname}/{n}", r, u) for n, r, u in rules]
 
 
 def mtail_regexes(path):
-    """{rule: regex} and rule order of the mtail program's blocks: a `# rule: profile/name` comment
-    marks the next top-level pattern block (`/re/ {` at column 0)."""
-    blocks, order, pending = {}, [], None
+    """{rule: (regex, unless or None)} and rule order of the mtail program's blocks: a
+    `# rule: profile/name` comment marks the next top-level pattern block (`/re/ {` at column 0);
+    a rule with `unless:` is `/unless/ {` + `} else {` + the rule's block indented by two."""
+    blocks, order, pending, unless, expect_else = {}, [], None, None, False
     for line in open(path, encoding="utf-8"):
         m = re.match(r"^# rule:\s*(\S+)\s*$", line)
         if m:
-            pending = m.group(1)
+            pending, unless, expect_else = m.group(1), None, False
+            continue
+        if not pending:
+            continue
+        if expect_else:
+            expect_else = False
+            if re.match(r"^\}\s*else\s*\{\s*$", line):
+                continue
+            # Not an `unless` after all: that first block was the rule's own.
+            blocks[pending] = (unless, None)
+            order.append(pending)
+            pending = None
             continue
         m = re.match(r"^/(.*)/ \{\s*$", line)
-        if m and pending:
-            blocks[pending] = m.group(1).replace("\\/", "/")
+        if m and unless is None:
+            unless = m.group(1).replace("\\/", "/")
+            expect_else = True
+            continue
+        m = re.match(r"^  /(.*)/ \{\s*$", line)
+        if m and unless is not None:
+            blocks[pending] = (m.group(1).replace("\\/", "/"), unless)
             order.append(pending)
             pending = None
     return blocks, order
@@ -107,7 +126,7 @@ def main():
     for p in a.profile:
         rules += load_rules(p)
     mt, mt_order = mtail_regexes(a.mtail)
-    names = [n for n, _ in rules]
+    names = [n for n, _, _ in rules]
     warnings = []
     for n in names:
         if n not in mt:
@@ -129,8 +148,10 @@ def main():
 
     os.makedirs(os.path.join(a.out, "rules"), exist_ok=True)
     pats, lits_all = [], []
-    for i, (name, regex) in enumerate(rules):
-        mre = mt.get(name)
+    for i, (name, regex, unless) in enumerate(rules):
+        mre, munless = mt.get(name, (None, None))
+        if name in mt and munless != unless:
+            warnings.append(f"{name}: profile unless {unless!r} != replay.mtail's {munless!r}")
         if regex is not None:
             if mre is not None and mre != regex:
                 warnings.append(f"{name}: profile regex {regex!r} != replay.mtail's {mre!r}")
@@ -157,7 +178,7 @@ def main():
         open(base + ".pat", "w").write(pat + "\n")
         open(base + ".lits", "w").write("".join(l + "\n" for l in lits))
     for name in pre:
-        if name not in {n for n, _ in rules}:
+        if name not in {n for n, _, _ in rules}:
             warnings.append(f"prefilters.txt names {name}, which no profile has")
 
     with open(os.path.join(a.out, "rg-patterns.txt"), "w") as f:

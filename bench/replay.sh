@@ -50,7 +50,7 @@ if ((${#need[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "installing: ${need[*]}"
   $SUDO apt-get update
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${need[@]}"
 fi
 command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust: https://rustup.rs)"
 mkdir -p "$OUT"

@@ -15,7 +15,8 @@ need=()
   || need+=(prometheus-alertmanager)
 [ -x /usr/lib/systemd/systemd-journal-remote ] || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null || need+=(systemd)
-# logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs.
+# logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs
+# and the compressed rotations replayed in exporter/tests/replay_compressed.rs.
 [ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)

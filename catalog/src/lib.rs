@@ -2,9 +2,12 @@
 //! profiles may name. Both tools read this table, so a rule can never name a metric the sidecar
 //! does not know, and a profile can never produce one that rules do not expect.
 
+pub mod conventions;
+pub mod declare;
 mod markdown;
 mod metrics;
 
+pub use declare::{Catalog, MetricDecl, DECLARED_PREFIX};
 pub use markdown::to_markdown;
 pub use metrics::CATALOG;
 
@@ -149,68 +152,18 @@ mod tests {
 
     #[test]
     fn names_follow_prometheus_conventions() {
-        let valid = |s: &str| {
-            s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        };
         for m in CATALOG {
-            assert!(valid(m.name), "{} is not snake_case", m.name);
+            assert_eq!(conventions::problems(&m.shape()), vec![], "{}", m.name);
             assert!(
                 m.name.starts_with("chain_") || m.name.starts_with("chainwatch_"),
                 "{} lacks a chain_/chainwatch_ prefix",
                 m.name
             );
-            let is_counter = m.kind == Kind::Counter;
-            assert_eq!(
-                m.name.ends_with("_total"),
-                is_counter,
-                "{}: only counters end in _total",
-                m.name
-            );
-            let stem = m.name.strip_suffix("_total").unwrap_or(m.name);
-            let stem = stem
-                .strip_suffix("_timestamp_seconds")
-                .map_or(stem, |_| "x_seconds");
-            match m.unit.suffix() {
-                Some(u) => assert!(
-                    stem.ends_with(&format!("_{u}")),
-                    "{}: unit {u} must be the name's suffix",
-                    m.name
-                ),
-                None => {
-                    for u in ["_seconds", "_bytes", "_ratio"] {
-                        assert!(!stem.ends_with(u), "{}: unit suffix without unit", m.name);
-                    }
-                }
-            }
-            for bad in ["_milliseconds", "_ms", "_percent", "_kilobytes"] {
-                assert!(!m.name.contains(bad), "{}: non-base unit", m.name);
-            }
             assert!(
-                !m.help.is_empty() && m.help.ends_with('.'),
-                "{}: help",
+                !m.name.starts_with(DECLARED_PREFIX),
+                "{}: {DECLARED_PREFIX} is reserved for declared metrics",
                 m.name
             );
-            for l in m.labels {
-                assert!(valid(l), "{}: label {l}", m.name);
-                assert!(
-                    !CONSTANT_LABELS.contains(l),
-                    "{}: {l} is a constant label",
-                    m.name
-                );
-            }
-            if let Kind::Histogram { buckets } = m.kind {
-                assert!(!buckets.is_empty());
-                assert!(
-                    buckets.windows(2).all(|w| w[0] < w[1]),
-                    "{}: buckets",
-                    m.name
-                );
-            }
-            if let Kind::State { label, states } = m.kind {
-                assert!(!states.is_empty());
-                assert!(!m.labels.contains(&label));
-            }
         }
     }
 

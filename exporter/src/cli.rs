@@ -63,12 +63,30 @@ pub enum Command {
         /// Cap on the label sets of one metric; samples past it are dropped and counted [default: the configuration's, else 2000].
         #[arg(long = "max-series-per-metric")]
         max_series_per_metric: Option<usize>,
-        /// Log files to read.
+        /// Instead of the metrics, list the most frequent shapes of the lines no rule matched.
+        #[arg(long = "unmatched")]
+        unmatched: bool,
+        /// With --unmatched: how many shapes to list.
+        #[arg(long = "top", default_value_t = 20, requires = "unmatched")]
+        top: usize,
+        /// Log files to read (gzip-compressed ones are read decompressed).
         #[arg(required = true)]
         logs: Vec<PathBuf>,
     },
-    /// Print the metric catalog as Markdown (the source of docs/metrics.md).
-    Catalog,
+    /// Run the test cases of profiles (their `tests:`) or of test files (`profiles:` + `tests:`);
+    /// exit 1 with a diff when one fails.
+    Test {
+        /// Test files, profile files, or built-in profile names.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Print the metric catalog as Markdown (the source of docs/metrics.md), with the metrics the
+    /// given profiles declare.
+    Catalog {
+        /// Built-in profile name or profile file whose `metrics:` to document; repeatable.
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+    },
     /// List the built-in profiles.
     Profiles {
         /// Print this built-in profile's YAML instead of the list.
@@ -85,20 +103,28 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// `test` found a failing case; the report is already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("test cases failed")]
+struct TestsFailed;
+
 /// Flags that do not fit together (clap checks each flag alone).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct UsageError(String);
 
-/// Exit codes: 0 success, 1 runtime failure, 2 invalid input (flags, config, profile).
+/// Exit codes: 0 success, 1 runtime failure (or a failing test case), 2 invalid input (flags,
+/// config, profile).
 pub fn main() -> i32 {
     let cli = Cli::parse();
     crate::log::set_level(cli.log_level);
     match run(cli) {
         Ok(()) => 0,
+        Err(e) if e.is::<TestsFailed>() => 1,
         Err(e) => {
             let invalid = e.chain().any(|c| {
                 c.is::<chainwatch_yaml::SpecError>()
+                    || c.is::<crate::profile::LoadErrors>()
                     || c.is::<crate::registry::RegistryError>()
                     || c.is::<UsageError>()
             });
@@ -165,8 +191,27 @@ fn replay_settings(
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Catalog) => {
-            print!("{}", chainwatch_catalog::to_markdown());
+        Some(Command::Catalog { profiles }) => {
+            let text = if profiles.is_empty() {
+                chainwatch_catalog::to_markdown()
+            } else {
+                let p = pipeline::build(&profiles, &BTreeMap::new(), 1)?;
+                p.metrics.catalog().to_markdown()
+            };
+            print!("{text}");
+            Ok(())
+        }
+        Some(Command::Test { files }) => {
+            let mut failed = false;
+            for f in &files {
+                let suite = crate::profile_test::load(f)?;
+                let outcome = crate::profile_test::run(&suite)?;
+                print!("{}", outcome.report);
+                failed |= !outcome.passed;
+            }
+            if failed {
+                return Err(TestsFailed.into());
+            }
             Ok(())
         }
         Some(Command::Profiles { show: None }) => {
@@ -186,6 +231,8 @@ fn run(cli: Cli) -> Result<()> {
             labels,
             max_line_bytes,
             max_series_per_metric,
+            unmatched,
+            top,
             logs,
         }) => {
             let s = replay_settings(
@@ -196,7 +243,11 @@ fn run(cli: Cli) -> Result<()> {
                 max_series_per_metric,
             )?;
             let mut p = pipeline::build(&s.profiles, &s.labels, s.max_series_per_metric)?;
-            let text = replay::replay(&mut p, &logs, s.max_line_bytes)?;
+            let text = if unmatched {
+                replay::unmatched(&mut p, &logs, s.max_line_bytes, top)?
+            } else {
+                replay::replay(&mut p, &logs, s.max_line_bytes)?
+            };
             use std::io::Write;
             std::io::stdout()
                 .lock()
@@ -207,10 +258,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::CheckConfig) => {
             let cfg = Config::load_or_default(cli.config.as_deref())?;
             let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
-            // Resolve every polled source's mapping as serving would.
-            for a in &cfg.apis {
-                serve::prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?;
-            }
+            // Every source prepared as serving prepares it (mappings resolved), none started.
+            let sources = crate::source::prepare::prepare(&cfg, cfg.state_dir.as_deref(), &mut p)?;
             if let Some(w) = cli.web_config.as_deref() {
                 serve::load_security(Some(w))?;
                 println!("{}: OK", w.display());
@@ -221,7 +270,7 @@ fn run(cli: Cli) -> Result<()> {
                 p.profile_names.len(),
                 p.engine.rules().len(),
                 p.apis.len(),
-                cfg.files.len() + cfg.journals.len() + cfg.apis.len()
+                sources.len()
             );
             // What the series will carry once environment variables are expanded; labels left
             // out here are the Prometheus target labels' to set.

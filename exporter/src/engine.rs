@@ -6,6 +6,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use prometheus::Counter;
 use regex::bytes::CaptureLocations;
 
+use crate::arbiter::Verdict;
 use crate::profile::{Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
 use crate::registry::{Metrics, RegistryError};
 
@@ -20,6 +21,8 @@ pub struct Engine {
     pattern_rules: Vec<Vec<usize>>,
     /// Rules without a prefilter: every line is tried against them.
     unfiltered: Vec<usize>,
+    /// Some action has a `combine: prefer` arbiter: a line's actions then run best rank first.
+    ranked: bool,
 }
 
 /// The sidecar's own counters for one source, resolved once.
@@ -35,8 +38,13 @@ pub struct SourceStats {
 pub struct Scratch {
     locs: Vec<Option<CaptureLocations>>,
     candidates: Vec<usize>,
-    json: Vec<Option<String>>,
+    /// JSON captures per rule: the captures of every rule matching one line are kept until its
+    /// actions have run.
+    json: Vec<Vec<Option<String>>>,
     labels: Vec<String>,
+    matched: Vec<usize>,
+    /// (rank, rule, action) of a line's actions, when they run in rank order.
+    order: Vec<(usize, usize, usize)>,
 }
 
 impl Engine {
@@ -88,11 +96,15 @@ impl Engine {
         if scanner.is_none() && !patterns.is_empty() {
             unfiltered = (0..rules.len()).collect();
         }
+        let ranked = rules
+            .iter()
+            .any(|r| r.actions.iter().any(|a| a.arbiter.is_some()));
         Self {
             rules,
             scanner,
             pattern_rules,
             unfiltered,
+            ranked,
         }
     }
 
@@ -111,8 +123,10 @@ impl Engine {
                 })
                 .collect(),
             candidates: Vec::new(),
-            json: Vec::new(),
+            json: vec![Vec::new(); self.rules.len()],
             labels: Vec::new(),
+            matched: Vec::new(),
+            order: Vec::new(),
         }
     }
 
@@ -202,44 +216,93 @@ impl Engine {
         }
     }
 
-    /// Try the candidate rules (in `scratch.candidates`) on one line.
-    fn line(&self, line: &[u8], stats: &SourceStats, scratch: &mut Scratch) {
+    /// Run one line (without its `\n`) through every rule that may match it, counting it as read;
+    /// true when some rule matched. What `replay --unmatched` and `test` use to see lines one by
+    /// one; the sources use `process`.
+    pub fn process_line(&self, line: &[u8], stats: &SourceStats, scratch: &mut Scratch) -> bool {
+        stats.lines.inc();
+        stats.bytes.inc_by(line.len() as f64 + 1.0);
+        if std::str::from_utf8(line).is_err() {
+            stats.invalid_utf8.inc();
+        }
+        scratch.candidates.clear();
+        scratch.candidates.extend_from_slice(&self.unfiltered);
+        if let Some(ac) = &self.scanner {
+            for m in ac.find_iter(line) {
+                scratch
+                    .candidates
+                    .extend_from_slice(&self.pattern_rules[m.pattern().as_usize()]);
+            }
+        }
+        self.line(line, stats, scratch)
+    }
+
+    /// Try the candidate rules (in `scratch.candidates`) on one line, then run the actions of
+    /// those that matched; true when some rule matched.
+    fn line(&self, line: &[u8], stats: &SourceStats, scratch: &mut Scratch) -> bool {
         let line = clean(line);
         if scratch.candidates.is_empty() {
-            return;
+            return false;
         }
         scratch.candidates.sort_unstable();
         scratch.candidates.dedup();
+        scratch.matched.clear();
         for k in 0..scratch.candidates.len() {
             let i = scratch.candidates[k];
             let rule = &self.rules[i];
-            let matched = match &rule.matcher {
+            let hit = match &rule.matcher {
                 Matcher::Regex(re) => {
                     let locs = scratch.locs[i]
                         .as_mut()
                         .expect("regex rules have capture slots");
-                    if re.captures_read(locs, line).is_some() {
-                        let caps = Captures::Regex { line, locs };
-                        apply(rule, &caps, &mut scratch.labels);
-                        true
-                    } else {
-                        false
-                    }
+                    re.captures_read(locs, line).is_some()
                 }
-                Matcher::Json { .. } => {
-                    if json_capture(&rule.matcher, line, &mut scratch.json) {
-                        let caps = Captures::Json(&scratch.json);
-                        apply(rule, &caps, &mut scratch.labels);
-                        true
-                    } else {
-                        false
-                    }
-                }
+                m @ Matcher::Json { .. } => json_capture(m, line, &mut scratch.json[i]),
             };
-            if matched {
+            if hit && !rule.unless.as_ref().is_some_and(|u| u.is_match(line)) {
                 stats.matches[i].inc();
+                scratch.matched.push(i);
             }
         }
+        let Scratch {
+            locs,
+            json,
+            labels,
+            matched,
+            order,
+            ..
+        } = scratch;
+        let caps = |i: usize| match &self.rules[i].matcher {
+            Matcher::Regex(_) => Captures::Regex {
+                line,
+                locs: locs[i].as_ref().expect("regex rules have capture slots"),
+            },
+            Matcher::Json { .. } => Captures::Json(&json[i]),
+        };
+        if self.ranked && matched.len() > 1 {
+            // A source of truth and its fallback on the same line: the better rank runs first,
+            // so the fallback finds the series taken and adds nothing.
+            order.clear();
+            for &i in matched.iter() {
+                for (j, a) in self.rules[i].actions.iter().enumerate() {
+                    order.push((a.rank(), i, j));
+                }
+            }
+            order.sort_unstable();
+            for &(_, i, j) in order.iter() {
+                let rule = &self.rules[i];
+                apply(rule, &rule.actions[j], &caps(i), labels);
+            }
+        } else {
+            for &i in matched.iter() {
+                let rule = &self.rules[i];
+                let c = caps(i);
+                for a in &rule.actions {
+                    apply(rule, a, &c, labels);
+                }
+            }
+        }
+        !matched.is_empty()
     }
 }
 
@@ -350,142 +413,167 @@ fn label_values(labels: &[Option<LabelSrc>], caps: &Captures<'_>, out: &mut Vec<
     }
 }
 
-fn apply(rule: &Rule, caps: &Captures<'_>, labels: &mut Vec<String>) {
-    for Action {
+/// Numbers that can be counted (non-negative) or set, or None with the reason counted.
+fn usable(src: &ValueSrc, caps: &Captures<'_>, rule: &Rule, non_negative: bool) -> Option<f64> {
+    match value(src, caps) {
+        Val::Ok(v) if v >= 0.0 || !non_negative => Some(v),
+        Val::Absent => None,
+        _ => {
+            rule.value_errors.inc();
+            None
+        }
+    }
+}
+
+/// The arbiter's verdict on this update, with the series' labels in `labels`; Apply without one.
+fn judge(action: &Action, labels: &[String]) -> Verdict {
+    match &action.arbiter {
+        None => Verdict::Apply {
+            taking_over: false,
+            counted: 0.0,
+        },
+        Some((arb, rank)) => arb.judge(labels, *rank),
+    }
+}
+
+fn apply(rule: &Rule, action: &Action, caps: &Captures<'_>, labels: &mut Vec<String>) {
+    let Action {
         op,
         labels: lsrc,
         guard,
-    } in &rule.actions
-    {
-        let bad = || rule.value_errors.inc();
-        // A label set past the metric's cap is dropped (and counted by the guard).
-        let admit = |labels: &[String]| guard.as_ref().is_none_or(|g| g.admit(labels));
-        match op {
-            Op::Inc {
-                by,
-                scale,
-                family,
-                fixed,
-            } => {
-                let v = match by {
-                    None => 1.0,
-                    Some(src) => match value(src, caps) {
-                        Val::Ok(v) if v >= 0.0 => v * scale,
-                        Val::Absent => continue,
-                        _ => {
-                            bad();
-                            continue;
-                        }
-                    },
-                };
-                match fixed {
-                    Some(c) => c.inc_by(v),
-                    None => {
-                        label_values(lsrc, caps, labels);
-                        if admit(labels) {
-                            family.with_label_values(labels).inc_by(v);
-                        }
-                    }
-                }
+        arbiter,
+    } = action;
+    // A label set past the metric's cap is dropped (and counted by the guard).
+    let admit = |labels: &[String]| guard.as_ref().is_none_or(|g| g.admit(labels));
+    // Arbitrated series are judged by their labels, so those are resolved even when fixed.
+    let arbitrated = arbiter.is_some();
+    match op {
+        Op::Inc {
+            by,
+            scale,
+            family,
+            fixed,
+        } => {
+            let v = match by {
+                None => 1.0,
+                Some(src) => match usable(src, caps, rule, true) {
+                    Some(v) => v * scale,
+                    None => return,
+                },
+            };
+            if let (Some(c), false) = (fixed, arbitrated) {
+                c.inc_by(v);
+                return;
             }
-            Op::Total {
-                value: src,
-                scale,
-                family,
-                last,
-            } => {
-                let v = match value(src, caps) {
-                    Val::Ok(v) if v >= 0.0 => v * scale,
-                    Val::Absent => continue,
-                    _ => {
-                        bad();
-                        continue;
-                    }
-                };
-                label_values(lsrc, caps, labels);
-                if !admit(labels) {
-                    continue;
-                }
-                let delta = last.delta(labels, v);
-                family.with_label_values(labels).inc_by(delta);
+            label_values(lsrc, caps, labels);
+            if !admit(labels) || judge(action, labels) == Verdict::Drop {
+                return;
             }
-            Op::Set {
-                value: src,
-                scale,
-                family,
-                fixed,
-            } => {
-                let v = match value(src, caps) {
-                    Val::Ok(v) => v * scale,
-                    Val::Absent => continue,
-                    Val::Bad => {
-                        bad();
-                        continue;
-                    }
-                };
-                match fixed {
-                    Some((vals, g)) => g.get_or_init(|| family.with_label_values(vals)).set(v),
-                    None => {
-                        label_values(lsrc, caps, labels);
-                        if admit(labels) {
-                            family.with_label_values(labels).set(v);
-                        }
-                    }
-                }
+            match fixed {
+                Some(c) => c.inc_by(v),
+                None => family.with_label_values(labels).inc_by(v),
             }
-            Op::Observe {
-                value: src,
-                scale,
-                family,
-                fixed,
-            } => {
-                let v = match value(src, caps) {
-                    Val::Ok(v) if v >= 0.0 => v * scale,
-                    Val::Absent => continue,
-                    _ => {
-                        bad();
-                        continue;
-                    }
-                };
-                match fixed {
-                    Some(h) => h.observe(v),
-                    None => {
-                        label_values(lsrc, caps, labels);
-                        if admit(labels) {
-                            family.with_label_values(labels).observe(v);
-                        }
-                    }
-                }
+            if let Some((arb, _)) = arbiter {
+                arb.counted(labels, v);
             }
-            Op::State {
-                value: src,
-                map,
-                states,
-                family,
-            } => {
-                let raw = match src {
-                    ValueSrc::Capture(i) => match caps.get(*i) {
-                        Some(b) => String::from_utf8_lossy(b).trim().to_lowercase(),
-                        None => continue,
-                    },
-                    ValueSrc::Number(n) => n.to_string(),
-                };
-                let state = map.get(&raw).cloned().unwrap_or(raw);
-                if !states.contains(&state.as_str()) {
-                    bad();
-                    continue;
-                }
-                label_values(lsrc, caps, labels);
-                if !admit(labels) {
-                    continue;
-                }
-                labels.push(String::new());
-                for s in states.iter() {
-                    *labels.last_mut().expect("pushed above") = s.to_string();
-                    family
-                        .with_label_values(labels)
-                        .set(if *s == state { 1.0 } else { 0.0 });
-                }
+        }
+        Op::Total {
+            value: src,
+            scale,
+            family,
+            last,
+        } => {
+            let Some(v) = usable(src, caps, rule, true) else {
+                return;
+            };
+            let v = v * scale;
+            label_values(lsrc, caps, labels);
+            if !admit(labels) {
+                return;
+            }
+            let Verdict::Apply {
+                taking_over,
+                counted,
+            } = judge(action, labels)
+            else {
+                return;
+            };
+            let mut delta = last.delta(labels, v);
+            if taking_over {
+                // The events counted line by line before the node's total was seen are in it.
+                delta = (delta - counted).max(0.0);
+            }
+            family.with_label_values(labels).inc_by(delta);
+            if let Some((arb, _)) = arbiter {
+                arb.counted(labels, delta);
+            }
+        }
+        Op::Set {
+            value: src,
+            scale,
+            family,
+            fixed,
+        } => {
+            let Some(v) = usable(src, caps, rule, false) else {
+                return;
+            };
+            let v = v * scale;
+            if let (Some((vals, g)), false) = (fixed, arbitrated) {
+                g.get_or_init(|| family.with_label_values(vals)).set(v);
+                return;
+            }
+            label_values(lsrc, caps, labels);
+            if admit(labels) && judge(action, labels) != Verdict::Drop {
+                family.with_label_values(labels).set(v);
+            }
+        }
+        Op::Observe {
+            value: src,
+            scale,
+            family,
+            fixed,
+        } => {
+            let Some(v) = usable(src, caps, rule, true) else {
+                return;
+            };
+            let v = v * scale;
+            if let (Some(h), false) = (fixed, arbitrated) {
+                h.observe(v);
+                return;
+            }
+            label_values(lsrc, caps, labels);
+            if admit(labels) && judge(action, labels) != Verdict::Drop {
+                family.with_label_values(labels).observe(v);
+            }
+        }
+        Op::State {
+            value: src,
+            map,
+            states,
+            family,
+        } => {
+            let raw = match src {
+                ValueSrc::Capture(i) => match caps.get(*i) {
+                    Some(b) => String::from_utf8_lossy(b).trim().to_lowercase(),
+                    None => return,
+                },
+                ValueSrc::Number(n) => n.to_string(),
+            };
+            let state = map.get(&raw).cloned().unwrap_or(raw);
+            if !states.contains(&state.as_str()) {
+                rule.value_errors.inc();
+                return;
+            }
+            label_values(lsrc, caps, labels);
+            if !admit(labels) || judge(action, labels) == Verdict::Drop {
+                return;
+            }
+            labels.push(String::new());
+            for s in states.iter() {
+                *labels.last_mut().expect("pushed above") = s.to_string();
+                family
+                    .with_label_values(labels)
+                    .set(if *s == state { 1.0 } else { 0.0 });
             }
         }
     }

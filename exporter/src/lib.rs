@@ -3,14 +3,17 @@
 
 #[macro_use]
 pub mod log;
+pub mod arbiter;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod expand;
 pub mod health;
 pub mod mapping;
+pub mod memory;
 pub mod pipeline;
 pub mod profile;
+pub mod profile_test;
 pub mod registry;
 pub mod replay;
 pub mod serve;

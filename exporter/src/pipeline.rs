@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::engine::Engine;
 use crate::mapping::{self, Api};
@@ -21,32 +21,43 @@ pub struct Pipeline {
 }
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
-/// `chain` label is taken from the first profile that declares one.
+/// `chain` label is taken from the profiles, which must agree on it (`profile::chain_label`).
 pub fn build(
     profiles: &[String],
     labels: &BTreeMap<String, String>,
     series_cap: usize,
 ) -> Result<Pipeline> {
+    // Every error of every profile is reported at once (`profile::LoadErrors`).
     let mut loaded = Vec::new();
+    let mut errs = Vec::new();
     for p in profiles {
-        loaded.push(
-            profile::load(p)
-                .map_err(anyhow::Error::new)
-                .with_context(|| format!("loading profile `{p}`"))?,
-        );
+        match profile::load(p) {
+            Ok(l) => loaded.push(l),
+            Err(e) => errs.push(e),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(profile::LoadErrors::new(errs).into());
     }
     let mut labels = labels.clone();
     // An empty value sets no label (as in Prometheus), so it does not stop the default `chain`.
     labels.retain(|_, v| !v.is_empty());
-    if !labels.contains_key("chain") {
-        if let Some(chain) = loaded.iter().find_map(|l| l.spec.chain.clone()) {
-            labels.insert("chain".into(), chain);
-        }
+    let chain = profile::chain_label(&loaded, labels.get("chain").map(String::as_str));
+    if let Ok(Some(c)) = &chain {
+        labels.insert("chain".into(), c.clone());
     }
     let mut metrics = Metrics::new(&labels)?;
     metrics.set_series_cap(series_cap);
     let demands = mapping::api_label_demands(&loaded)?;
-    let rules = profile::compile(&loaded, &demands, &mut metrics)?;
+    let rules = match (profile::compile(&loaded, &demands, &mut metrics), chain) {
+        (Ok(rules), Ok(_)) => rules,
+        (Ok(_), Err(c)) => return Err(profile::LoadErrors::from(c).into()),
+        (Err(e), Ok(_)) => return Err(e.into()),
+        (Err(mut e), Err(c)) => {
+            e.0.push(c);
+            return Err(profile::LoadErrors::new(e.0).into());
+        }
+    };
     let apis = mapping::bind(&loaded, &mut metrics)?
         .into_iter()
         .map(|(k, v)| (k, Arc::new(v)))

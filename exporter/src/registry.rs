@@ -1,10 +1,11 @@
-//! Prometheus registry whose families come only from the catalog: nothing can be registered under
-//! a name, type, help or bucket layout the catalog does not define.
+//! Prometheus registry whose families come only from the catalog (the compiled table and the
+//! metrics the loaded profiles declare): nothing can be registered under a name, type, help or
+//! bucket layout the catalog does not define.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use chainwatch_catalog::{Kind, Metric};
+use chainwatch_catalog::{Catalog, Kind, Metric};
 use prometheus::{Counter, CounterVec, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,11 +37,17 @@ pub struct Metrics {
     families: BTreeMap<&'static str, (Family, Vec<String>)>,
     guards: BTreeMap<&'static str, Arc<Guard>>,
     series_cap: usize,
+    catalog: Catalog,
 }
 
 /// Default for `max_series_per_metric`: room for a large validator leaderboard or peer table,
 /// while a capture that puts a block hash in a label cannot grow memory without bound.
 pub const DEFAULT_SERIES_CAP: usize = 2000;
+
+/// The longest label value taken from an API answer (JSON, native metrics): with the series cap,
+/// what one metric's label values can hold is bounded (2,000 × 1 KiB). A longer value is a value
+/// that could not be read (Prometheus's `label_value_length_limit` refuses the same).
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 
 /// Bounds the label sets a metric written from captured or API-provided label values may have.
 pub struct Guard {
@@ -63,6 +70,16 @@ impl Guard {
         }
         known.insert(h);
         true
+    }
+
+    /// How many label sets the metric may have.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// A sample dropped before it reached `admit` (its label sets could not all be kept).
+    pub fn refuse(&self) {
+        self.dropped.inc();
     }
 
     /// A label set whose series was removed frees its place.
@@ -101,6 +118,7 @@ impl Metrics {
             families: BTreeMap::new(),
             guards: BTreeMap::new(),
             series_cap: DEFAULT_SERIES_CAP,
+            catalog: Catalog::builtin(),
         })
     }
 
@@ -111,7 +129,18 @@ impl Metrics {
             families: BTreeMap::new(),
             guards: BTreeMap::new(),
             series_cap: DEFAULT_SERIES_CAP,
+            catalog: Catalog::builtin(),
         }
+    }
+
+    /// The catalog families are registered from: the compiled table plus the metrics the loaded
+    /// profiles declare (set once the profiles are compiled).
+    pub fn set_catalog(&mut self, catalog: Catalog) {
+        self.catalog = catalog;
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     pub fn set_series_cap(&mut self, cap: usize) {
@@ -147,8 +176,10 @@ impl Metrics {
     /// The family for `name` with exactly these variable labels, registering it on first use.
     /// A second request must use the same label names (profiles are compiled so that it does).
     pub fn family(&mut self, name: &str, labels: &[String]) -> Result<Family, RegistryError> {
-        let metric =
-            chainwatch_catalog::lookup(name).ok_or_else(|| RegistryError::Unknown(name.into()))?;
+        let metric = self
+            .catalog
+            .lookup(name)
+            .ok_or_else(|| RegistryError::Unknown(name.into()))?;
         if let Some((f, have)) = self.families.get(metric.name) {
             if have.as_slice() != labels {
                 return Err(RegistryError::Prometheus(
@@ -181,14 +212,14 @@ impl Metrics {
     ) -> Result<CounterVec, RegistryError> {
         match self.family(name, &owned(labels))? {
             Family::Counter(c) => Ok(c),
-            _ => Err(wrong(name, "counter")),
+            _ => Err(self.wrong(name, "counter")),
         }
     }
 
     pub fn gauge_vec(&mut self, name: &str, labels: &[&str]) -> Result<GaugeVec, RegistryError> {
         match self.family(name, &owned(labels))? {
             Family::Gauge(g) => Ok(g),
-            _ => Err(wrong(name, "gauge")),
+            _ => Err(self.wrong(name, "gauge")),
         }
     }
 
@@ -199,14 +230,21 @@ impl Metrics {
     ) -> Result<HistogramVec, RegistryError> {
         match self.family(name, &owned(labels))? {
             Family::Histogram(h) => Ok(h),
-            _ => Err(wrong(name, "histogram")),
+            _ => Err(self.wrong(name, "histogram")),
         }
     }
 
     /// The text exposition of everything registered.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let families = self.registry.gather();
+        let mut families = self.registry.gather();
+        // The registry keeps constant labels in a hash map: their order changes from one process
+        // to the next. Sorted, like client_golang's, a scrape is the same text for the same state.
+        for f in &mut families {
+            for m in f.mut_metric() {
+                m.mut_label().sort_by(|a, b| a.name().cmp(b.name()));
+            }
+        }
         // Encoding into a String cannot fail for well-formed families; an error would mean a bug in
         // the prometheus crate, and a partial scrape is better than a crashed sidecar.
         let _ = prometheus::TextEncoder::new().encode_utf8(&families, &mut out);
@@ -218,12 +256,14 @@ fn owned(labels: &[&str]) -> Vec<String> {
     labels.iter().map(|s| s.to_string()).collect()
 }
 
-fn wrong(name: &str, wanted: &'static str) -> RegistryError {
-    let actual = chainwatch_catalog::lookup(name).map_or("?", |m| m.kind.name());
-    RegistryError::WrongKind {
-        name: name.into(),
-        actual,
-        wanted,
+impl Metrics {
+    fn wrong(&self, name: &str, wanted: &'static str) -> RegistryError {
+        let actual = self.catalog.lookup(name).map_or("?", |m| m.kind.name());
+        RegistryError::WrongKind {
+            name: name.into(),
+            actual,
+            wanted,
+        }
     }
 }
 

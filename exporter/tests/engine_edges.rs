@@ -191,3 +191,41 @@ fn rules_with_a_prefilter_still_match_beside_a_rule_without_one() {
     assert_eq!(value(&s, "chain_blocks_mined_total", &[]), Some(2.0));
     assert_eq!(value(&s, "chain_block_height", &[]), Some(42.0));
 }
+
+/// `prefer`: on a line both rules match, the source of truth runs first however the rules are
+/// ordered, so the fallback adds nothing; on lines only the fallback matches, it counts until the
+/// truth has spoken, and never after.
+#[test]
+fn the_preferred_rule_wins_a_line_both_match_whatever_their_order() {
+    let profile = "version: 1\nname: t\nrules:\n  - name: loose\n    regex: 'socket \\w+ error'\n    actions:\n      - counter: chain_socket_errors_total\n  - name: exact\n    regex: 'socket send error'\n    actions:\n      - counter: chain_socket_errors_total\ncombine:\n  chain_socket_errors_total: {prefer: [exact]}\n";
+    let log = b"socket recv error 104\nsocket send error 32\nsocket send error 32\nsocket recv error 104\n";
+    let s = run(profile, log, &[]);
+    // recv (loose, nothing better yet) + two sends (exact; loose turned away on the same line);
+    // the last recv is turned away: `exact` owns the series now.
+    assert_eq!(value(&s, "chain_socket_errors_total", &[]), Some(3.0));
+    let m = |r: &str| value(&s, "chainwatch_rule_matches_total", &[("rule", r)]);
+    assert_eq!(m("t/loose"), Some(4.0));
+    assert_eq!(m("t/exact"), Some(2.0));
+}
+
+/// `only`: the other rules' actions on the metric are gone; their other actions stay.
+#[test]
+fn only_the_named_rules_write_the_metric() {
+    let profile = "version: 1\nname: t\nrules:\n  - name: any_height\n    regex: 'height[=:] ?(?P<h>\\d+)'\n    actions:\n      - gauge: chain_block_height\n        value: h\n      - counter: chain_blocks_received_total\n  - name: tip\n    regex: 'UpdateTip: .*height=(?P<h>\\d+)'\n    actions:\n      - gauge: chain_block_height\n        value: h\ncombine:\n  chain_block_height: {only: [tip]}\n";
+    let log = b"UpdateTip: new best=00ab height=840000\nSynchronizing blockheaders, height: 840123 (~99.87%)\n";
+    let s = run(profile, log, &[]);
+    assert_eq!(value(&s, "chain_block_height", &[]), Some(840000.0));
+    assert_eq!(value(&s, "chain_blocks_received_total", &[]), Some(2.0));
+}
+
+/// `unless`: a line the exclusion matches is not the rule's, and is no match either.
+#[test]
+fn unless_excludes_lines_from_a_rule() {
+    let profile = "version: 1\nname: t\nrules:\n  - name: b\n    regex: 'Broadcasting'\n    unless: 'failed'\n    actions:\n      - counter: chain_cid_broadcasts_total\n";
+    let s = run(profile, b"Broadcasting x\nBroadcasting y failed\n", &[]);
+    assert_eq!(value(&s, "chain_cid_broadcasts_total", &[]), Some(1.0));
+    assert_eq!(
+        value(&s, "chainwatch_rule_matches_total", &[("rule", "t/b")]),
+        Some(1.0)
+    );
+}

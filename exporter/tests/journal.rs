@@ -2,62 +2,10 @@
 //! export format, read with the real `journalctl`.
 
 mod common;
+use common::journal::append;
 use common::process::{final_count, poll_until, Sidecar};
 use common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn journal_remote() -> PathBuf {
-    ["/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("systemd-journal-remote not found: install Debian's `systemd-journal-remote` (scripts/test.sh does)")
-}
-
-/// Append messages (as unit `unit`) to the journal file at `path`.
-fn append(path: &Path, unit: &str, messages: &[Vec<u8>]) {
-    let mut export = Vec::new();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64;
-    for (i, m) in messages.iter().enumerate() {
-        write!(
-            export,
-            "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=3a1f9c2e6b7d4e0f8a9b1c2d3e4f5a6b\n_SYSTEMD_UNIT={unit}.service\nSYSLOG_IDENTIFIER={unit}\n",
-            now + i as u64,
-            now + i as u64
-        )
-        .unwrap();
-        if std::str::from_utf8(m).is_ok() && !m.contains(&b'\n') {
-            export.extend_from_slice(b"MESSAGE=");
-            export.extend_from_slice(m);
-        } else {
-            export.extend_from_slice(b"MESSAGE\n");
-            export.extend_from_slice(&(m.len() as u64).to_le_bytes());
-            export.extend_from_slice(m);
-        }
-        export.extend_from_slice(b"\n\n");
-    }
-    let mut child = Command::new(journal_remote())
-        .arg(format!("--output={}", path.display()))
-        .args(["--split-mode=none", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&export).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn config(dir: &Path, journal: &Path) -> PathBuf {
     let p = dir.join("chainwatch.yaml");
@@ -146,4 +94,55 @@ fn journal_entries_become_metrics_and_survive_a_restart() {
         ),
         31.0
     );
+}
+
+/// `chainwatch_source_up` of a journal source whose journalctl keeps dying (a journal directory
+/// that does not exist): 0, and it stays 0 through the restarts; each exit is counted. Once
+/// journalctl can read (the directory appears) and delivers an entry, it is 1.
+#[test]
+fn a_journal_whose_journalctl_keeps_dying_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("journal");
+    let cfg = dir.path().join("chainwatch.yaml");
+    write(
+        &cfg,
+        &format!(
+            "version: 1\nprofiles: [coinjecture-network]\nlabels: {{node: n1}}\nsources:\n  - name: api-journal\n    type: journal\n    units: [coinjecture-api.service]\n    directory: {}\n",
+            journals.display()
+        ),
+    );
+    let s = Sidecar::start(&cfg, &[]);
+    let src = [("source", "api-journal")];
+    let exits = |m: &[(Series, f64)]| {
+        value(
+            m,
+            "chainwatch_source_errors_total",
+            &[("source", "api-journal"), ("kind", "exited")],
+        )
+        .unwrap_or(0.0)
+    };
+    // Through at least two restarts, every scrape says down.
+    let mut seen_up = false;
+    poll_until("two exits", || {
+        let m = s.metrics();
+        seen_up |= value(&m, "chainwatch_source_up", &src) == Some(1.0);
+        (exits(&m) >= 3.0).then_some(())
+    });
+    let m = s.metrics();
+    assert!(!seen_up, "a journalctl that keeps dying showed up");
+    assert_eq!(value(&m, "chainwatch_source_up", &src), Some(0.0));
+    // The journal appears: the next run reads, and an entry proves it.
+    std::fs::create_dir(&journals).unwrap();
+    let journal = journals.join("node.journal");
+    append(
+        &journal,
+        "coinjecture-api",
+        &[b"INFO \xf0\x9f\x93\xa1 Broadcasting CID x".to_vec()],
+    );
+    poll_until("up once an entry is read", || {
+        let m = s.metrics();
+        (value(&m, "chainwatch_source_up", &src) == Some(1.0)
+            && value(&m, "chain_cid_broadcasts_total", &[]) == Some(1.0))
+        .then_some(())
+    });
 }

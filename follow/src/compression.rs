@@ -54,7 +54,7 @@ fn is_bzip2(head: &[u8]) -> Option<bool> {
 }
 
 /// Longest magic we need to see, in bytes.
-pub(crate) const SNIFF_BYTES: usize = 10;
+pub const SNIFF_BYTES: usize = 10;
 
 /// Classifies a file by its first bytes (RFC 1952 for gzip with its only
 /// method, deflate; the xz, zstd and LZ4 frame formats' magic numbers).
@@ -86,6 +86,17 @@ pub(crate) fn sniff(head: &[u8]) -> Sniffed {
         Sniffed::Undecided
     } else {
         Sniffed::Plain
+    }
+}
+
+/// The compression a file's first bytes show, if any: `head` is the file's first
+/// [`SNIFF_BYTES`] bytes, or all of it when it is shorter. What `replay` uses to
+/// read a rotation decompressed rather than as text.
+pub fn compression_of(head: &[u8]) -> Option<Compression> {
+    match sniff(head) {
+        Sniffed::Compressed(c) => Some(c),
+        // A whole file shorter than a magic is no compressed stream.
+        Sniffed::Undecided | Sniffed::Plain => None,
     }
 }
 

@@ -50,9 +50,9 @@ mod watcher;
 
 pub use assembler::LineAssembler;
 pub use checkpoint::{checkpoint_path, CHECKPOINT_VERSION};
-pub use compression::Compression;
+pub use compression::{compression_of, Compression, SNIFF_BYTES};
 pub use config::FollowConfig;
 pub use error::FollowError;
 pub use fingerprint::{fingerprint_of, fnv1a64, HEAD_BYTES};
 pub use follower::{Follower, StopHandle};
-pub use sink::{Event, Sink};
+pub use sink::{Event, Problem, Sink};

@@ -46,6 +46,7 @@ pub fn process_checked(engine: &Engine, stats: &SourceStats, scratch: &mut Scrat
                 Matcher::Regex(re) => re.is_match(l),
                 m @ Matcher::Json { .. } => json_capture(m, l, &mut json),
             })
+            .filter(|l| !rule.unless.as_ref().is_some_and(|u| u.is_match(l)))
             .count();
         let got = stats.matches[i].get() - before[i];
         assert!(

@@ -1,27 +1,29 @@
 //! Validation and compilation of profiles into rules bound to registered metrics. Everything a
-//! profile can get wrong is found here, at load, with file, line and field; the engine that runs
-//! the result has no error paths of its own.
+//! profile can get wrong is found here, at load, with file, line and field — every error of every
+//! loaded profile at once; the engine that runs the result has no error paths of its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use chainwatch_catalog::{Kind, Metric, Unit};
+use chainwatch_catalog::{Catalog, Kind};
 use chainwatch_yaml::SpecError;
 use prometheus::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec};
-use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
+use regex::bytes::{CaptureLocations, Regex};
 
-use super::literals::required_literals;
-use super::spec::{ActionSpec, LabelSpec, RuleSpec, ValueSpec};
+use super::errors::LoadErrors;
+use super::rule::{compile_rule, PendingRule};
 use super::Loaded;
+use crate::arbiter::Arbiter;
 use crate::registry::{Family, Guard, Metrics};
 use crate::total::Totals;
-use std::sync::Arc;
 
 /// A compiled rule: how to recognise a line, and what to do with it.
 pub struct Rule {
     /// `profile/rule`, the `rule` label of the sidecar's own metrics.
     pub name: String,
     pub matcher: Matcher,
+    /// Lines this matches are not the rule's, even when `matcher` matches them.
+    pub unless: Option<Regex>,
     /// Byte strings one of which every matching line contains; None: try every line.
     pub literals: Option<Vec<Vec<u8>>>,
     pub actions: Vec<Action>,
@@ -93,6 +95,18 @@ pub struct Action {
     pub guard: Option<Arc<Guard>>,
     /// One entry per registered label of the family, in order; the state label (last) excluded.
     pub labels: Vec<Option<LabelSrc>>,
+    /// `combine: prefer`: the series' arbiter and this action's rank (lower is better).
+    pub arbiter: Option<(Arc<Arbiter>, usize)>,
+}
+
+impl Action {
+    /// Order of application among the actions of one line: better-ranked sources of truth first,
+    /// so that a fallback matched by the same line is already turned away.
+    pub fn rank(&self) -> usize {
+        self.arbiter
+            .as_ref()
+            .map_or(crate::arbiter::UNRANKED, |(_, r)| *r)
+    }
 }
 
 /// Where captured values come from for one matched line.
@@ -113,35 +127,18 @@ impl Captures<'_> {
     }
 }
 
-struct Pending {
-    metric: &'static Metric,
-    /// label name → source
-    labels: BTreeMap<String, LabelSrc>,
-    value: Option<ValueSrc>,
-    scale: f64,
-    state_map: HashMap<String, String>,
-    total: bool,
-}
-
-struct PendingRule {
-    name: String,
-    matcher: Matcher,
-    literals: Option<Vec<Vec<u8>>>,
-    actions: Vec<Pending>,
-}
-
-/// Compile the rules of all `profiles` (merged) against the catalog and register their metrics.
+/// Compile the rules of all `profiles` (merged) against the catalog extended by their declared
+/// `metrics:`, and register their metrics.
 pub fn compile(
     profiles: &[Loaded],
     demands: &BTreeMap<&'static str, BTreeSet<String>>,
     metrics: &mut Metrics,
-) -> Result<Vec<Rule>, SpecError> {
-    let mut pending = Vec::new();
-    let mut seen = HashSet::new();
-    let mut identities = HashSet::new();
+) -> Result<Vec<Rule>, LoadErrors> {
+    let mut errs: Vec<SpecError> = Vec::new();
+    let mut catalog = Catalog::builtin();
     for p in profiles {
         if p.spec.version != 1 {
-            return Err(p.positions.error(
+            errs.push(p.positions.error(
                 "version",
                 format!(
                     "unsupported profile version {}; this sidecar reads version 1",
@@ -150,30 +147,53 @@ pub fn compile(
             ));
         }
         if p.spec.name.is_empty() {
-            return Err(p.positions.error("name", "profile name must not be empty"));
+            errs.push(p.positions.error("name", "profile name must not be empty"));
         }
+        if let Err(e) = catalog.declare(&p.spec.metrics, &p.positions, "metrics") {
+            errs.extend(e);
+        }
+    }
+    let mut pending: Vec<PendingRule> = Vec::new();
+    let mut seen = HashSet::new();
+    // Identity of a rule → its name; a rule dropped as a copy → the name of the copy that runs.
+    let mut identities: HashMap<String, String> = HashMap::new();
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    for (pi, p) in profiles.iter().enumerate() {
         for (i, r) in p.spec.rules.iter().enumerate() {
             // Merged profiles may carry the very same rule (both COINjecture profiles count
             // error lines): it runs once, or every such line would be counted twice.
             let identity = format!(
-                "{:?}|{:?}|{:?}",
+                "{:?}|{:?}|{:?}|{:?}",
                 r.regex,
                 r.json.as_ref().map(|j| &j.require),
+                r.unless,
                 r.actions
             );
-            if !identities.insert(identity) {
+            let name = format!("{}/{}", p.spec.name, r.name);
+            if let Some(kept) = identities.get(&identity) {
+                aliases.insert(name, kept.clone());
                 continue;
             }
-            let rule = compile_rule(p, i, r)?;
-            if !seen.insert(rule.name.clone()) {
-                return Err(p.positions.error(
-                    format!("rules[{i}].name"),
-                    format!("duplicate rule name `{}`", r.name),
-                ));
+            identities.insert(identity, name);
+            match compile_rule(&catalog, p, pi, i, r) {
+                Ok(rule) => {
+                    if !seen.insert(rule.name.clone()) {
+                        errs.push(p.positions.error(
+                            format!("rules[{i}].name"),
+                            format!("duplicate rule name `{}`", r.name),
+                        ));
+                    }
+                    pending.push(rule);
+                }
+                Err(e) => errs.extend(e),
             }
-            pending.push(rule);
         }
     }
+    super::combine::resolve(profiles, &mut pending, &aliases, &catalog, &mut errs);
+    if !errs.is_empty() {
+        return Err(LoadErrors::new(errs));
+    }
+    metrics.set_catalog(catalog);
 
     // Every rule that touches a metric must give its series the same label names: register each
     // family once with the union, and let rules that do not set a label leave it empty.
@@ -259,12 +279,19 @@ pub fn compile(
                     family: h,
                 },
             };
-            actions.push(Action { op, labels, guard });
+            let arbiter = a.arbiter.map(|arb| (arb, a.rank));
+            actions.push(Action {
+                op,
+                labels,
+                guard,
+                arbiter,
+            });
         }
         rules.push(Rule {
             value_errors: value_errors.with_label_values(&[r.name.as_str()]),
             name: r.name,
             matcher: r.matcher,
+            unless: r.unless,
             literals: r.literals,
             actions,
         });
@@ -272,410 +299,10 @@ pub fn compile(
     Ok(rules)
 }
 
-fn internal(profiles: &[Loaded], e: impl std::fmt::Display) -> SpecError {
+fn internal(profiles: &[Loaded], e: impl std::fmt::Display) -> LoadErrors {
     let pos = profiles
         .first()
         .map(|p| p.positions.clone())
         .unwrap_or_default();
-    pos.error("", format!("registering metrics: {e}"))
-}
-
-fn compile_rule(p: &Loaded, i: usize, r: &RuleSpec) -> Result<PendingRule, SpecError> {
-    let at = |f: &str| format!("rules[{i}]{f}");
-    let err = |f: &str, m: String| p.positions.error(at(f), m);
-    if r.name.is_empty()
-        || !r
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(err(
-            ".name",
-            format!(
-                "rule name `{}` must be non-empty letters, digits, `_` or `-`",
-                r.name
-            ),
-        ));
-    }
-    if r.actions.is_empty() {
-        return Err(err(".actions", "a rule needs at least one action".into()));
-    }
-    // Capture name → index.
-    let mut captures: HashMap<String, usize> = HashMap::new();
-    let (matcher, literals) = match (&r.regex, &r.json) {
-        (Some(re), None) => {
-            // ASCII classes by default: \d, \s, \w and \b mean what a log line needs, and an ASCII
-            // word boundary keeps the fast DFA engines on lines holding emoji or λ. A profile can
-            // opt back in with (?u).
-            let compiled = RegexBuilder::new(re)
-                .unicode(false)
-                .size_limit(1 << 22)
-                .build()
-                .map_err(|e| err(".regex", format!("regex does not compile: {e}")))?;
-            for (idx, name) in compiled.capture_names().enumerate() {
-                if let Some(n) = name {
-                    captures.insert(n.to_string(), idx);
-                }
-            }
-            for (k, ex) in r.examples.iter().enumerate() {
-                if !compiled.is_match(ex.as_bytes()) {
-                    return Err(err(
-                        &format!(".examples[{k}]"),
-                        format!("example does not match the rule's regex: {ex:?}"),
-                    ));
-                }
-            }
-            for (k, ex) in r.not_examples.iter().enumerate() {
-                if compiled.is_match(ex.as_bytes()) {
-                    return Err(err(
-                        &format!(".not_examples[{k}]"),
-                        format!("the rule's regex matches this line it must not match: {ex:?}"),
-                    ));
-                }
-            }
-            (Matcher::Regex(compiled), required_literals(re))
-        }
-        (None, Some(j)) => {
-            if j.require.is_empty() {
-                return Err(err(
-                    ".json.require",
-                    "name at least one field the line must have".into(),
-                ));
-            }
-            let mut fields: Vec<String> = Vec::new();
-            let mut require = Vec::new();
-            for f in &j.require {
-                require.push(field_index(&mut fields, &mut captures, f));
-            }
-            // Referenced-but-not-required fields are optional captures.
-            for a in &r.actions {
-                for name in referenced_captures(a) {
-                    field_index(&mut fields, &mut captures, &name);
-                }
-            }
-            // Every matching line holds the first required field's name in quotes.
-            let first = j.require[0]
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or_default();
-            let literals = Some(vec![format!("\"{first}\"").into_bytes()]);
-            let m = Matcher::Json { fields, require };
-            for (k, ex) in r.examples.iter().enumerate() {
-                let mut out = Vec::new();
-                if !crate::engine::json_capture(&m, ex.as_bytes(), &mut out) {
-                    return Err(err(
-                        &format!(".examples[{k}]"),
-                        format!("example is not a JSON object with the required fields: {ex:?}"),
-                    ));
-                }
-            }
-            for (k, ex) in r.not_examples.iter().enumerate() {
-                let mut out = Vec::new();
-                if crate::engine::json_capture(&m, ex.as_bytes(), &mut out) {
-                    return Err(err(
-                        &format!(".not_examples[{k}]"),
-                        format!("the rule matches this line it must not match: {ex:?}"),
-                    ));
-                }
-            }
-            (m, literals)
-        }
-        (Some(_), Some(_)) => {
-            return Err(err(
-                ".regex",
-                "give either `regex` or `json`, not both".into(),
-            ))
-        }
-        (None, None) => return Err(err("", "a rule needs `regex` or `json`".into())),
-    };
-    let defined: Vec<String> = {
-        let mut v: Vec<String> = captures.keys().cloned().collect();
-        v.sort();
-        v
-    };
-    let capture = |f: &str, name: &str| -> Result<usize, SpecError> {
-        captures.get(name).copied().ok_or_else(|| {
-            err(
-                f,
-                format!(
-                    "capture `{name}` is not defined by the rule's {} (defined: {})",
-                    if r.regex.is_some() {
-                        "regex"
-                    } else {
-                        "json fields"
-                    },
-                    if defined.is_empty() {
-                        "none".to_string()
-                    } else {
-                        defined.join(", ")
-                    }
-                ),
-            )
-        })
-    };
-
-    let mut actions = Vec::new();
-    for (j, a) in r.actions.iter().enumerate() {
-        let ap = |f: &str| format!(".actions[{j}]{f}");
-        let ops: Vec<(&str, &String)> = [
-            ("counter", &a.counter),
-            ("gauge", &a.gauge),
-            ("histogram", &a.histogram),
-            ("state", &a.state),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-        .collect();
-        let (op, metric_name) = match ops.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(err(
-                    &ap(""),
-                    "an action needs one of `counter`, `gauge`, `histogram`, `state`".into(),
-                ))
-            }
-            _ => {
-                return Err(err(
-                    &ap(&format!(".{}", ops[1].0)),
-                    "an action names exactly one of `counter`, `gauge`, `histogram`, `state`"
-                        .into(),
-                ))
-            }
-        };
-        let metric = chainwatch_catalog::lookup(metric_name).ok_or_else(|| {
-            err(&ap(&format!(".{op}")), format!("unknown metric `{metric_name}`: not in the catalog (`chainwatch-exporter catalog` lists them){}", suggest(metric_name)))
-        })?;
-        if !metric.is_node_metric() {
-            return Err(err(&ap(&format!(".{op}")), format!("`{metric_name}` is the sidecar's own metric; profiles set only chain_* metrics")));
-        }
-        let fits = matches!(
-            (op, metric.kind),
-            ("counter", Kind::Counter)
-                | ("gauge", Kind::Gauge)
-                | ("histogram", Kind::Histogram { .. })
-                | ("state", Kind::State { .. })
-        );
-        if !fits {
-            let hint = match metric.kind {
-                Kind::Counter => "counter",
-                Kind::Gauge => "gauge",
-                Kind::Histogram { .. } => "histogram",
-                Kind::State { .. } => "state",
-            };
-            return Err(err(
-                &ap(&format!(".{op}")),
-                format!(
-                    "`{metric_name}` is a {}, so the action must be `{hint}:`, not `{op}:`",
-                    metric.kind.name()
-                ),
-            ));
-        }
-        let value_of = |f: &str, v: &ValueSpec| -> Result<ValueSrc, SpecError> {
-            match v {
-                ValueSpec::Number(n) => Ok(ValueSrc::Number(*n)),
-                ValueSpec::Capture(c) => {
-                    capture(&ap(f), c.trim_start_matches('$')).map(ValueSrc::Capture)
-                }
-            }
-        };
-        let mut value = None;
-        let mut total = false;
-        match op {
-            "counter" => {
-                if a.value.is_some() {
-                    return Err(err(&ap(".value"), "a counter takes `by` (increment) or `total` (absolute running total), not `value`".into()));
-                }
-                if !a.map.is_empty() {
-                    return Err(err(&ap(".map"), "`map` belongs to state actions".into()));
-                }
-                match (&a.by, &a.total) {
-                    (Some(_), Some(_)) => {
-                        return Err(err(&ap(".total"), "give `by` or `total`, not both".into()))
-                    }
-                    (Some(b), None) => value = Some(value_of(".by", b)?),
-                    (None, Some(t)) => {
-                        value = Some(ValueSrc::Capture(capture(
-                            &ap(".total"),
-                            t.trim_start_matches('$'),
-                        )?));
-                        total = true;
-                    }
-                    (None, None) => {}
-                }
-            }
-            _ => {
-                if a.by.is_some() || a.total.is_some() {
-                    return Err(err(
-                        &ap(if a.by.is_some() { ".by" } else { ".total" }),
-                        format!("`by` and `total` belong to counters, not {op} actions"),
-                    ));
-                }
-                let v = a.value.as_ref().ok_or_else(|| {
-                    err(
-                        &ap(""),
-                        format!("a {op} action needs `value:` (a capture name or a number)"),
-                    )
-                })?;
-                value = Some(value_of(".value", v)?);
-                if op != "state" && !a.map.is_empty() {
-                    return Err(err(&ap(".map"), "`map` belongs to state actions".into()));
-                }
-            }
-        }
-        let mut scale = a.scale.unwrap_or(1.0);
-        if let Some(u) = &a.unit {
-            scale *= unit_factor(u, metric).map_err(|m| err(&ap(".unit"), m))?;
-        }
-        if !scale.is_finite() {
-            return Err(err(&ap(".scale"), "scale must be a finite number".into()));
-        }
-        let mut state_map = HashMap::new();
-        if let Kind::State { states, label } = metric.kind {
-            for (raw, st) in &a.map {
-                if !states.contains(&st.as_str()) {
-                    return Err(err(
-                        &ap(&format!(".map.{raw}")),
-                        format!(
-                            "`{st}` is not a state of `{metric_name}` ({label}: {})",
-                            states.join(", ")
-                        ),
-                    ));
-                }
-                state_map.insert(raw.to_lowercase(), st.clone());
-            }
-        }
-        let mut labels = BTreeMap::new();
-        for (name, spec) in &a.labels {
-            let lp = ap(&format!(".labels.{name}"));
-            if chainwatch_catalog::CONSTANT_LABELS.contains(&name.as_str()) {
-                return Err(err(&lp, format!("`{name}` is a constant label: set it in the sidecar config's `labels:`, not in a rule")));
-            }
-            if !metric.allows_label(name) {
-                let allowed = if metric.labels.is_empty() {
-                    "none".to_string()
-                } else {
-                    metric.labels.join(", ")
-                };
-                return Err(err(
-                    &lp,
-                    format!(
-                        "label `{name}` is not allowed on `{metric_name}` (allowed: {allowed})"
-                    ),
-                ));
-            }
-            let src = match spec {
-                LabelSpec::Text(t) => match t.strip_prefix('$') {
-                    Some(c) => LabelSrc::Capture {
-                        idx: capture(&lp, c)?,
-                        map: HashMap::new(),
-                    },
-                    None => LabelSrc::Literal(t.clone()),
-                },
-                LabelSpec::Mapped(m) => LabelSrc::Capture {
-                    idx: capture(&format!("{lp}.from"), m.from.trim_start_matches('$'))?,
-                    map: m
-                        .map
-                        .iter()
-                        .map(|(k, v)| (k.to_lowercase(), v.clone()))
-                        .collect(),
-                },
-            };
-            labels.insert(name.clone(), src);
-        }
-        actions.push(Pending {
-            metric,
-            labels,
-            value,
-            scale,
-            state_map,
-            total,
-        });
-    }
-    Ok(PendingRule {
-        name: format!("{}/{}", p.spec.name, r.name),
-        matcher,
-        literals,
-        actions,
-    })
-}
-
-/// The factor converting a value in `unit` to `metric`'s base unit.
-pub fn unit_factor(unit: &str, metric: &Metric) -> Result<f64, String> {
-    Ok(match (unit, metric.unit) {
-        ("ns", Unit::Seconds) => 1e-9,
-        ("us" | "µs", Unit::Seconds) => 1e-6,
-        ("ms", Unit::Seconds) => 1e-3,
-        ("s", Unit::Seconds) => 1.0,
-        ("m" | "min", Unit::Seconds) => 60.0,
-        ("h", Unit::Seconds) => 3600.0,
-        ("percent", Unit::Ratio) => 0.01,
-        (other, u) => {
-            return Err(format!(
-                "unit `{other}` does not convert to `{}`'s base unit ({}); use ns, us, ms, s, m, h for seconds or percent for ratios",
-                metric.name,
-                u.suffix().unwrap_or("none")
-            ))
-        }
-    })
-}
-
-fn field_index(
-    fields: &mut Vec<String>,
-    captures: &mut HashMap<String, usize>,
-    name: &str,
-) -> usize {
-    let name = name.trim_start_matches('$');
-    if let Some(i) = captures.get(name) {
-        return *i;
-    }
-    fields.push(name.to_string());
-    captures.insert(name.to_string(), fields.len() - 1);
-    fields.len() - 1
-}
-
-fn referenced_captures(a: &ActionSpec) -> Vec<String> {
-    let mut v = Vec::new();
-    for s in [&a.by, &a.value].into_iter().flatten() {
-        if let ValueSpec::Capture(c) = s {
-            v.push(c.clone());
-        }
-    }
-    if let Some(t) = &a.total {
-        v.push(t.clone());
-    }
-    for l in a.labels.values() {
-        match l {
-            LabelSpec::Text(t) if t.starts_with('$') => v.push(t.clone()),
-            LabelSpec::Mapped(m) => v.push(m.from.clone()),
-            _ => {}
-        }
-    }
-    v
-}
-
-/// ", did you mean `x`?" for a near miss in the catalog.
-fn suggest(name: &str) -> String {
-    let best = chainwatch_catalog::CATALOG
-        .iter()
-        .map(|m| (edit_distance(name, m.name), m.name))
-        .min();
-    match best {
-        Some((d, n)) if d <= 4 => format!("; did you mean `{n}`?"),
-        _ => String::new(),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    pos.error("", format!("registering metrics: {e}")).into()
 }

@@ -1,12 +1,19 @@
 //! Profiles map a node family's log output onto catalog metrics.
 
 mod builtin;
+mod combine;
 mod compile;
+mod errors;
 mod literals;
+mod merge;
+mod rule;
 pub mod spec;
 
 pub use builtin::{builtin, BUILTINS};
-pub use compile::{compile, unit_factor, Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
+pub use compile::{compile, Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
+pub use errors::{LoadErrors, MAX_SHOWN};
+pub use merge::chain_label;
+pub use rule::unit_factor;
 
 use std::path::Path;
 

@@ -21,6 +21,65 @@ pub struct ProfileSpec {
     /// Stats API mappings by name.
     #[serde(default)]
     pub apis: BTreeMap<String, ApiSpec>,
+    /// Metrics of this profile's own, outside the catalog (`chain_x_*`).
+    #[serde(default)]
+    pub metrics: Vec<chainwatch_catalog::MetricDecl>,
+    /// Per metric, how rules that update the same series combine (see `CombineSpec`).
+    #[serde(default)]
+    pub combine: BTreeMap<String, CombineSpec>,
+    /// Test cases run by `chainwatch-exporter test`.
+    #[serde(default)]
+    pub tests: Vec<TestCase>,
+}
+
+/// How the rules writing one metric combine when a node writes the same fact twice (a line per
+/// event and a JSON running total; two profiles reading the same line). Exactly one field.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CombineSpec {
+    /// These rules, best first, are the source of truth: once one of them has updated a series,
+    /// rules after it (and rules not listed) no longer do. Before that, they do, so a node that
+    /// writes only the other form is still measured. A running total that takes over counts only
+    /// what the counter does not already hold.
+    #[serde(default)]
+    pub prefer: Vec<String>,
+    /// Only these rules update the metric; the others' actions on it are dropped at load.
+    #[serde(default)]
+    pub only: Vec<String>,
+    /// Gauges and states only: every rule reports the same current value; the last line wins.
+    #[serde(default)]
+    pub latest: bool,
+}
+
+/// Lines in, series out: the `promtool test rules` of a profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    #[serde(default)]
+    pub name: String,
+    /// Log lines, fed in order to a fresh engine.
+    pub lines: Vec<String>,
+    /// Every `chain_*` series afterwards, exactly (`name{label="v"}` → value; constant labels are
+    /// left out, histograms are given by `_count` and `_sum`). `{}`: the lines produce nothing.
+    pub expect: BTreeMap<String, f64>,
+    /// When given, the rules that matched and on how many lines, exactly (`rule` of this profile,
+    /// or `profile/rule`). `{}`: no rule may match any of the lines.
+    #[serde(default)]
+    pub matched: Option<BTreeMap<String, u64>>,
+}
+
+/// A test file beside profiles: which profiles (merged, as a config would) and their tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFileSpec {
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Built-in names or paths (relative to the test file).
+    pub profiles: Vec<String>,
+    /// Constant labels, as a configuration's `labels:` (the `chain` of profiles that disagree).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub tests: Vec<TestCase>,
 }
 
 fn one() -> u32 {
@@ -37,6 +96,10 @@ pub struct RuleSpec {
     /// JSON-line matching: the line must be a JSON object holding these fields.
     #[serde(default)]
     pub json: Option<JsonSpec>,
+    /// A line this regex matches is not matched by the rule (`Broadcasting CID x failed` is no
+    /// broadcast): the negative lookahead Rust's linear-time regexes do not have.
+    #[serde(default)]
+    pub unless: Option<String>,
     pub actions: Vec<ActionSpec>,
     /// Sample lines this rule must match; checked when the profile is loaded, so a profile
     /// documents and tests itself.

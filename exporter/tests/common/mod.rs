@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod httpd;
+pub mod journal;
 pub mod process;
 
 use std::collections::BTreeMap;
