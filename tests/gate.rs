@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use chainwatch_tests::http::{self, urlencode};
 use chainwatch_tests::process::Proc;
 use chainwatch_tests::stack::{fresh_bin, root, start_on_free_port, system_bin};
 use chainwatch_tests::wait;
@@ -67,6 +68,7 @@ fn append(log: &Path, line: &str) {
 
 struct Live {
     _sidecar: Proc,
+    rendered: PathBuf,
     prometheus: Proc,
     prometheus_url: String,
     log: PathBuf,
@@ -138,6 +140,7 @@ fn start() -> Live {
     });
     Live {
         _sidecar: sidecar,
+        rendered,
         prometheus,
         prometheus_url,
         log,
@@ -197,6 +200,18 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
     );
     assert_eq!(go["groups"][0]["nodes_not_elapsed"], Value::Array(vec![]));
 
+    // The canary templates rendered with the same rules ask the same Prometheus the same thing.
+    let canary = canary_queries(&live.rendered, "consensus-shadow");
+    for (name, value) in answers(&prom, &canary) {
+        let want = if name.starts_with("rollback-") {
+            0.0
+        } else {
+            1.0
+        };
+        assert_eq!(value, Some(want), "{name} before the divergence");
+    }
+    every_canary_query_runs(&prom, &live.rendered);
+
     // A divergence: roll back, and the proceed condition fails.
     append(
         &live.log,
@@ -221,6 +236,17 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
         "fail"
     );
 
+    for (name, value) in answers(&prom, &canary) {
+        let want = match name.as_str() {
+            "rollback-divergence-stay-in-shadow-back-to-legacy" => 1.0,
+            "proceed-zero-divergences-for-1-week" => 0.0,
+            "proceed-zero-rust-errors" => 1.0,
+            "flagger" => 0.0,
+            other => panic!("unexpected canary metric {other}"),
+        };
+        assert_eq!(value, Some(want), "{name} after the divergence");
+    }
+
     // Prometheus gone: unknown, whatever the last answer was.
     live.prometheus.stop();
     let (code, gone) = check(&prom, "consensus-shadow", &[]);
@@ -229,4 +255,71 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
         gone["error"].as_str().unwrap().contains("unreachable"),
         "{gone:#}"
     );
+}
+
+/// The queries of a gate's Argo AnalysisTemplate (by metric name) and Flagger MetricTemplate
+/// (`flagger`), with the template arguments a canary of this node would pass.
+fn canary_queries(rendered: &Path, gate: &str) -> Vec<(String, String)> {
+    let fill = |q: &str| {
+        q.replace("{{args.chain}}", "coinjecture")
+            .replace("{{args.network}}", "testnet")
+            .replace("{{ variables.chain }}", "coinjecture")
+            .replace("{{ variables.network }}", "testnet")
+    };
+    let read = |p: PathBuf| -> serde_norway::Value {
+        serde_norway::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    };
+    let argo = read(rendered.join(format!("canary/argo-rollouts/{gate}.yaml")));
+    let mut out: Vec<(String, String)> = argo["spec"]["metrics"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                fill(m["provider"]["prometheus"]["query"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    let flagger = read(rendered.join(format!("canary/flagger/{gate}.yaml")));
+    out.push((
+        "flagger".into(),
+        fill(flagger["spec"]["query"].as_str().unwrap()),
+    ));
+    out
+}
+
+/// Each query's single value (as Argo's `result[0]` and Flagger read it), None when empty.
+fn answers(prom: &str, queries: &[(String, String)]) -> Vec<(String, Option<f64>)> {
+    queries
+        .iter()
+        .map(|(name, q)| {
+            let url = format!("{prom}/api/v1/query?query={}", urlencode(q));
+            let v = http::get_json(&url);
+            assert_eq!(v["status"], "success", "{name}: {q}: {v}");
+            let r = v["data"]["result"].as_array().unwrap();
+            assert!(r.len() <= 1, "{name}: one series per canary, got {r:?}");
+            let value = r
+                .first()
+                .map(|s| s["value"][1].as_str().unwrap().parse::<f64>().unwrap());
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+/// Every template's every query is accepted by the real Prometheus (most find no series: only a
+/// consensus node is scraped here).
+fn every_canary_query_runs(prom: &str, rendered: &Path) {
+    let mut n = 0;
+    for tool in ["argo-rollouts", "flagger"] {
+        for e in std::fs::read_dir(rendered.join("canary").join(tool)).unwrap() {
+            let gate = e.unwrap().path();
+            let gate = gate.file_stem().unwrap().to_str().unwrap().to_string();
+            if tool == "flagger" {
+                continue; // canary_queries reads both tools' files of a gate
+            }
+            n += answers(prom, &canary_queries(rendered, &gate)).len();
+        }
+    }
+    assert!(n > 30, "{n} canary queries run");
 }

@@ -509,7 +509,10 @@ fn every_alert_links_to_its_own_runbook_section_with_first_checks() {
     );
     for g in ["gate-consensus-shadow", "gate-coinjecture-stage-4"] {
         let body = &sections[g];
-        assert!(body.contains("| Proceed when, on every node"), "{g}: {body}");
+        assert!(
+            body.contains("| Proceed when, on every node"),
+            "{g}: {body}"
+        );
         assert!(body.contains("chainwatch-gate check"), "{g}: {body}");
     }
 }
