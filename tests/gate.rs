@@ -211,6 +211,10 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
         assert_eq!(value, Some(want), "{name} before the divergence");
     }
     every_canary_query_runs(&prom, &live.rendered);
+    // The CI step of deploy/ci/ lets the pipeline go on.
+    let (code, out) = ci_step(&prom, &live.rendered, "true");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("gate consensus-shadow: proceed"), "{out}");
 
     // A divergence: roll back, and the proceed condition fails.
     append(
@@ -246,6 +250,16 @@ fn gate_check_holds_then_proceeds_rolls_back_and_is_unknown_without_prometheus()
         };
         assert_eq!(value, Some(want), "{name} after the divergence");
     }
+
+    // … and runs the rollback command when the gate says roll back.
+    let marker = live.rendered.join("rolled-back");
+    let (code, out) = ci_step(
+        &prom,
+        &live.rendered,
+        &format!("touch {}", marker.display()),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(marker.exists(), "the rollback command did not run: {out}");
 
     // Prometheus gone: unknown, whatever the last answer was.
     live.prometheus.stop();
@@ -322,4 +336,31 @@ fn every_canary_query_runs(prom: &str, rendered: &Path) {
         }
     }
     assert!(n > 30, "{n} canary queries run");
+}
+
+/// `deploy/ci/gate-step.sh` for the phase-1 gate: (exit code, stdout + stderr).
+fn ci_step(prom: &str, rendered: &Path, rollback: &str) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg(root().join("deploy/ci/gate-step.sh"))
+        .env("PROMETHEUS", prom)
+        .env("GATE", "consensus-shadow")
+        .env("CHAIN", "coinjecture")
+        .env("NETWORK", "testnet")
+        .env("WAIT", "10s")
+        .env("INTERVAL", "1s")
+        .env("ROLLBACK", rollback)
+        .env("THRESHOLDS", root().join("thresholds.yaml"))
+        .env("OVERLAY", root().join(OVERLAY))
+        .env("CHAINWATCH_GATE", fresh_bin("chainwatch-gate"))
+        .current_dir(rendered)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
