@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod log;
 pub mod arbiter;
+pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -18,5 +19,6 @@ pub mod registry;
 pub mod replay;
 pub mod serve;
 pub mod source;
+pub mod timestamps;
 pub mod total;
 pub mod web;
