@@ -1,14 +1,16 @@
 //! Stage 2, validation: the spec → the model, every error collected by one `Ctx` and reported
 //! as `file:line:col: field.path: message`; nothing is rendered from an input with an error.
 //!
-//! The order below is the order of the checks. The rules come first, each kind in its own file:
-//! the defaults and criteria (`defaults`), severities and receivers' types, recording rules
+//! The order below is the order of the checks. The metrics declared for this file come first
+//! (`declared`: its `metrics:` and the files of `catalogs:`), then the rules, each kind in its own
+//! file: the defaults and criteria (`defaults`), severities and receivers' types, recording rules
 //! (each may use the ones above it), alerts, gates, the documentation fields. Only when they hold
 //! does the second half run, which reads the alerts and rules built: Alertmanager's receivers,
 //! routes and inhibitions, then Grafana's dashboards and panels.
 
 mod alerts;
 mod ctx;
+mod declared;
 mod defaults;
 mod docs;
 mod gates;
@@ -48,6 +50,7 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     if !defaults::version(spec, &mut cx) {
         return Err(cx.into_errors());
     }
+    declared::catalog(spec, loc, &mut cx);
     let evaluation_interval = defaults::defaults(spec, &mut cx);
     defaults::criteria(spec, &mut cx);
     let severities = severities::severities(spec, &mut cx);
