@@ -2,6 +2,8 @@
 //! rename it over the target, fsync the directory. A crash at any point leaves either the old
 //! content or the new one — what checkpoints and generated files need.
 
+pub mod versioned;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;

@@ -564,14 +564,14 @@ pub static CATALOG: &[Metric] = &[
     gauge(
         "chainwatch_source_up",
         Unit::None,
-        "1 if the source's last read or poll succeeded, else 0.",
+        "1 if the source's latest attempt to read succeeded, 0 if it failed, before the first and after a stop. Polled: the answer fetched, decoded and every mapped value applied; file: every matched path listed, opened and read; journal: journalctl running and proven by an entry or 10 s without exiting.",
         &["source"],
         &[],
     ),
     gauge(
         "chainwatch_source_last_success_timestamp_seconds",
         Unit::Seconds,
-        "Unix time of the source's last successful read or poll.",
+        "Unix time of the source's last success (a successful poll; lines read while up).",
         &["source"],
         &[],
     ),
@@ -584,7 +584,7 @@ pub static CATALOG: &[Metric] = &[
     ),
     counter(
         "chainwatch_source_errors_total",
-        "Source errors, by kind.",
+        "Source errors, by kind: timeout, connect, http_status, too_large, decode, rpc (polled sources); read, watch, checkpoint (file); exited, journalctl, decode, checkpoint (journal).",
         &["source", "kind"],
         &[],
     ),

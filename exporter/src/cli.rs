@@ -258,10 +258,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::CheckConfig) => {
             let cfg = Config::load_or_default(cli.config.as_deref())?;
             let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
-            // Resolve every polled source's mapping as serving would.
-            for a in &cfg.apis {
-                serve::prepare_poller(&cfg, a, &p.apis, &mut p.metrics)?;
-            }
+            // Every source prepared as serving prepares it (mappings resolved), none started.
+            let sources = crate::source::prepare::prepare(&cfg, cfg.state_dir.as_deref(), &mut p)?;
             if let Some(w) = cli.web_config.as_deref() {
                 serve::load_security(Some(w))?;
                 println!("{}: OK", w.display());
@@ -272,7 +270,7 @@ fn run(cli: Cli) -> Result<()> {
                 p.profile_names.len(),
                 p.engine.rules().len(),
                 p.apis.len(),
-                cfg.files.len() + cfg.journals.len() + cfg.apis.len()
+                sources.len()
             );
             // What the series will carry once environment variables are expanded; labels left
             // out here are the Prometheus target labels' to set.

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod expand;
 pub mod health;
 pub mod mapping;
+pub mod memory;
 pub mod pipeline;
 pub mod profile;
 pub mod profile_test;

@@ -44,6 +44,11 @@ pub struct Metrics {
 /// while a capture that puts a block hash in a label cannot grow memory without bound.
 pub const DEFAULT_SERIES_CAP: usize = 2000;
 
+/// The longest label value taken from an API answer (JSON, native metrics): with the series cap,
+/// what one metric's label values can hold is bounded (2,000 × 1 KiB). A longer value is a value
+/// that could not be read (Prometheus's `label_value_length_limit` refuses the same).
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+
 /// Bounds the label sets a metric written from captured or API-provided label values may have.
 pub struct Guard {
     cap: usize,
@@ -65,6 +70,16 @@ impl Guard {
         }
         known.insert(h);
         true
+    }
+
+    /// How many label sets the metric may have.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// A sample dropped before it reached `admit` (its label sets could not all be kept).
+    pub fn refuse(&self) {
+        self.dropped.inc();
     }
 
     /// A label set whose series was removed frees its place.

@@ -7,19 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use crate::config::{ApiSource, ApiSourceKind, Config};
+use crate::config::Config;
 use crate::health::Health;
-use crate::mapping::Api;
 use crate::pipeline;
-use crate::profile::spec::ApiKind;
 use crate::registry::Metrics;
-use crate::source::api::Poller;
-use crate::source::fetch::Target;
-use crate::source::poll::{self, PollMetrics};
-use crate::source::{file, journal};
+use crate::source::prepare::Sources;
+use crate::source::{self, file, journal, poll};
 use crate::web::server::{self, Shared, Web};
 
 pub struct WebOptions {
@@ -39,9 +32,7 @@ pub struct WebOptions {
 struct Prepared {
     shared: Arc<Shared>,
     engine: Arc<crate::engine::Engine>,
-    files: Vec<file::Prepared>,
-    journals: Vec<journal::Prepared>,
-    pollers: Vec<(Poller, Duration, PollMetrics)>,
+    sources: Sources,
     profile_names: Vec<String>,
 }
 
@@ -55,39 +46,14 @@ struct Generation {
 
 fn prepare(cfg: &Config, state_dir: &Path) -> Result<Prepared> {
     let mut p = pipeline::build(&cfg.profiles, &cfg.labels, cfg.max_series_per_metric)?;
-    let mut files = Vec::new();
-    for f in &cfg.files {
-        files.push(file::prepare(
-            f,
-            Some(state_dir),
-            cfg.max_line_bytes,
-            &p.engine,
-            &mut p.metrics,
-        )?);
-    }
-    let mut journals = Vec::new();
-    for j in &cfg.journals {
-        journals.push(journal::prepare(
-            j,
-            Some(state_dir),
-            cfg.max_line_bytes,
-            &p.engine,
-            &mut p.metrics,
-        )?);
-    }
-    let mut pollers = Vec::new();
-    for a in &cfg.apis {
-        pollers.push(prepare_poller(cfg, a, &p.apis, &mut p.metrics)?);
-    }
+    let sources = source::prepare::prepare(cfg, Some(state_dir), &mut p)?;
     Ok(Prepared {
         shared: Arc::new(Shared {
             metrics: Arc::new(p.metrics),
             health: Arc::new(Health::default()),
         }),
         engine: Arc::new(p.engine),
-        files,
-        journals,
-        pollers,
+        sources,
         profile_names: p.profile_names,
     })
 }
@@ -97,20 +63,19 @@ impl Prepared {
     fn start(self) -> Result<Generation> {
         let health = self.shared.health.clone();
         let mut files = Vec::new();
-        for pr in self.files {
+        for pr in self.sources.files {
             files.push(file::start(pr, self.engine.clone(), health.clone())?);
         }
         let mut journals = Vec::new();
-        for j in self.journals {
+        for j in self.sources.journals {
             journals.push(journal::start(j, self.engine.clone(), health.clone())?);
         }
         let (stop_polls, rx) = watch::channel(false);
         let polls = self
-            .pollers
+            .sources
+            .polls
             .into_iter()
-            .map(|(poller, interval, pm)| {
-                tokio::spawn(poll::run(poller, interval, pm, health.clone(), rx.clone()))
-            })
+            .map(|p| tokio::spawn(poll::run(p, health.clone(), rx.clone())))
             .collect();
         Ok(Generation {
             shared: self.shared,
@@ -171,6 +136,7 @@ impl Drop for PrivateState {
 }
 
 pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
+    crate::memory::configure();
     // First: a bad web config must stop us before anything runs or listens.
     let security = load_security(web.web_config.as_deref())?;
     let mut private = None;
@@ -338,127 +304,6 @@ impl Signals {
             _ = self.hup.recv() => Signal::Reload,
         }
     }
-}
-
-/// Resolve a polled source's mapping and build its poller and self-metrics.
-pub fn prepare_poller(
-    cfg: &Config,
-    a: &ApiSource,
-    apis: &BTreeMap<String, Arc<Api>>,
-    metrics: &mut Metrics,
-) -> Result<(Poller, Duration, PollMetrics)> {
-    let at = |f: &str| format!("sources[{}].{f}", a.index);
-    let pm = PollMetrics::new(metrics, &a.name)?;
-    let wanted = match a.kind {
-        ApiSourceKind::HttpJson => ApiKind::HttpJson,
-        ApiSourceKind::JsonRpc => ApiKind::Jsonrpc,
-        ApiSourceKind::Prometheus => ApiKind::Prometheus,
-        ApiSourceKind::Health => {
-            let target =
-                Target::parse(&a.url, None).map_err(|e| cfg.positions.error(at("url"), e))?;
-            let up = metrics
-                .gauge_vec("chain_node_up", &[])?
-                .with_label_values(&[] as &[&str]);
-            let duration = metrics
-                .gauge_vec("chain_node_health_probe_duration_seconds", &[])?
-                .with_label_values(&[] as &[&str]);
-            return Ok((
-                Poller::Health {
-                    target,
-                    up,
-                    duration,
-                    timeout: a.timeout,
-                },
-                a.interval,
-                pm,
-            ));
-        }
-    };
-    let fitting: Vec<&Arc<Api>> = apis.values().filter(|x| x.bound.kind() == wanted).collect();
-    let api = match &a.mapping {
-        Some(n) => {
-            let api = apis.get(n).ok_or_else(|| {
-                let names: Vec<&str> = fitting.iter().map(|x| x.name.as_str()).collect();
-                cfg.positions.error(
-                    at("mapping"),
-                    format!(
-                        "no mapping `{n}` in the profiles (`{}` mappings: {})",
-                        wanted.name(),
-                        if names.is_empty() {
-                            "none".into()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                )
-            })?;
-            if api.bound.kind() != wanted {
-                return Err(cfg
-                    .positions
-                    .error(
-                        at("mapping"),
-                        format!(
-                            "mapping `{n}` is a {} mapping, not {}",
-                            api.bound.kind().name(),
-                            wanted.name()
-                        ),
-                    )
-                    .into());
-            }
-            api.clone()
-        }
-        None => match fitting.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
-                return Err(cfg
-                    .positions
-                    .error(
-                        at("type"),
-                        format!("the profiles define no `{}` mapping", wanted.name()),
-                    )
-                    .into())
-            }
-            many => {
-                let names: Vec<&str> = many.iter().map(|x| x.name.as_str()).collect();
-                return Err(cfg
-                    .positions
-                    .error(
-                        at("mapping"),
-                        format!(
-                            "several `{}` mappings fit; choose one with `mapping:` ({})",
-                            wanted.name(),
-                            names.join(", ")
-                        ),
-                    )
-                    .into());
-            }
-        },
-    };
-    let target = Target::parse(&a.url, api.path.as_deref())
-        .map_err(|e| cfg.positions.error(at("url"), e))?;
-    let poller = match a.kind {
-        ApiSourceKind::HttpJson => Poller::HttpJson {
-            target,
-            api,
-            timeout: a.timeout,
-            max_body: a.max_body_bytes,
-        },
-        ApiSourceKind::JsonRpc => Poller::JsonRpc {
-            target,
-            api,
-            auth: a.auth.clone(),
-            timeout: a.timeout,
-            max_body: a.max_body_bytes,
-        },
-        ApiSourceKind::Prometheus => Poller::Prometheus {
-            target,
-            api,
-            timeout: a.timeout,
-            max_body: a.max_body_bytes,
-        },
-        ApiSourceKind::Health => unreachable!("returned above"),
-    };
-    Ok((poller, a.interval, pm))
 }
 
 /// Load `--web.config.file` (errors carry file:line:column, so they exit with code 2).

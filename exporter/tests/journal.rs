@@ -95,3 +95,54 @@ fn journal_entries_become_metrics_and_survive_a_restart() {
         31.0
     );
 }
+
+/// `chainwatch_source_up` of a journal source whose journalctl keeps dying (a journal directory
+/// that does not exist): 0, and it stays 0 through the restarts; each exit is counted. Once
+/// journalctl can read (the directory appears) and delivers an entry, it is 1.
+#[test]
+fn a_journal_whose_journalctl_keeps_dying_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("journal");
+    let cfg = dir.path().join("chainwatch.yaml");
+    write(
+        &cfg,
+        &format!(
+            "version: 1\nprofiles: [coinjecture-network]\nlabels: {{node: n1}}\nsources:\n  - name: api-journal\n    type: journal\n    units: [coinjecture-api.service]\n    directory: {}\n",
+            journals.display()
+        ),
+    );
+    let s = Sidecar::start(&cfg, &[]);
+    let src = [("source", "api-journal")];
+    let exits = |m: &[(Series, f64)]| {
+        value(
+            m,
+            "chainwatch_source_errors_total",
+            &[("source", "api-journal"), ("kind", "exited")],
+        )
+        .unwrap_or(0.0)
+    };
+    // Through at least two restarts, every scrape says down.
+    let mut seen_up = false;
+    poll_until("two exits", || {
+        let m = s.metrics();
+        seen_up |= value(&m, "chainwatch_source_up", &src) == Some(1.0);
+        (exits(&m) >= 3.0).then_some(())
+    });
+    let m = s.metrics();
+    assert!(!seen_up, "a journalctl that keeps dying showed up");
+    assert_eq!(value(&m, "chainwatch_source_up", &src), Some(0.0));
+    // The journal appears: the next run reads, and an entry proves it.
+    std::fs::create_dir(&journals).unwrap();
+    let journal = journals.join("node.journal");
+    append(
+        &journal,
+        "coinjecture-api",
+        &[b"INFO \xf0\x9f\x93\xa1 Broadcasting CID x".to_vec()],
+    );
+    poll_until("up once an entry is read", || {
+        let m = s.metrics();
+        (value(&m, "chainwatch_source_up", &src) == Some(1.0)
+            && value(&m, "chain_cid_broadcasts_total", &[]) == Some(1.0))
+        .then_some(())
+    });
+}

@@ -436,3 +436,52 @@ fn concurrent_scrapes_share_one_encode() {
         "peak RSS {hwm_kb} kB under 40 concurrent scrapes"
     );
 }
+
+/// `chainwatch_source_up` of a file source: 0 while a path it matches cannot be read (a symlink
+/// loop: unreadable for root too), with the error counted as `read`; the files it can read are
+/// read all along; 1 again once the problem is gone.
+#[test]
+fn a_file_source_that_cannot_read_its_paths_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let looped = dir.path().join("node.log.loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let s = Sidecar::start(&config(dir.path(), "    poll_interval: 100ms\n"), &[]);
+    let src = [("source", "node-log")];
+    poll_until("down with a read error", || {
+        let m = s.metrics();
+        (value(&m, "chainwatch_source_up", &src) == Some(0.0)
+            && value(
+                &m,
+                "chainwatch_source_errors_total",
+                &[("source", "node-log"), ("kind", "read")],
+            ) >= Some(1.0))
+        .then_some(())
+    });
+    let (_, health) = s.get("/health");
+    assert!(health.contains("node.log.loop"), "{health}");
+    append(
+        &dir.path().join("node.log"),
+        "[INFO] BLOCK FOUND! height=5\n",
+    );
+    poll_until("the readable file read", || {
+        (mined(&s) == 1.0).then_some(())
+    });
+    assert_eq!(value(&s.metrics(), "chainwatch_source_up", &src), Some(0.0));
+    std::fs::remove_file(&looped).unwrap();
+    poll_until("up again", || {
+        (value(&s.metrics(), "chainwatch_source_up", &src) == Some(1.0)).then_some(())
+    });
+    let m = s.metrics();
+    assert!(value(&m, "chainwatch_source_last_success_timestamp_seconds", &src) > Some(0.0));
+    for kind in ["watch", "checkpoint"] {
+        assert_eq!(
+            value(
+                &m,
+                "chainwatch_source_errors_total",
+                &[("source", "node-log"), ("kind", kind)]
+            ),
+            Some(0.0),
+            "{kind}"
+        );
+    }
+}

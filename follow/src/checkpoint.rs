@@ -1,9 +1,9 @@
 //! Versioned on-disk record of how far each file has been processed.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use chainwatch_atomic::versioned::{self, LoadError};
 use serde::{Deserialize, Serialize};
 
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -28,7 +28,6 @@ pub(crate) struct Entry {
 
 #[derive(Serialize, Deserialize)]
 struct Disk {
-    version: u32,
     files: Vec<DiskEntry>,
 }
 
@@ -47,34 +46,11 @@ struct DiskEntry {
     copy: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum LoadError {
-    #[error("reading checkpoint: {0}")]
-    Io(#[from] io::Error),
-    #[error("corrupt checkpoint: {0}")]
-    Corrupt(String),
-    #[error("unsupported checkpoint version {0} (expected {CHECKPOINT_VERSION})")]
-    Version(u64),
-}
-
 /// `Ok(None)` when there is no checkpoint yet (first run).
 pub(crate) fn load(path: &Path) -> Result<Option<Vec<Entry>>, LoadError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(disk) = versioned::load::<Disk>(path, CHECKPOINT_VERSION)? else {
+        return Ok(None);
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt(e.to_string()))?;
-    // Check the version before the shape so a future format is reported as
-    // such and not as corruption.
-    match value.get("version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(CHECKPOINT_VERSION) => {}
-        Some(v) => return Err(LoadError::Version(v)),
-        None => return Err(LoadError::Corrupt("missing version".into())),
-    }
-    let disk: Disk =
-        serde_json::from_value(value).map_err(|e| LoadError::Corrupt(e.to_string()))?;
     disk.files
         .into_iter()
         .map(|e| {
@@ -93,11 +69,9 @@ pub(crate) fn load(path: &Path) -> Result<Option<Vec<Entry>>, LoadError> {
         .map(Some)
 }
 
-/// Atomic replace: temp file in the same directory, fsync, rename, fsync the
-/// directory, so a crash leaves either the old or the new checkpoint.
+/// Atomic replace (see `chainwatch_atomic`): a crash leaves either the old or the new checkpoint.
 pub(crate) fn store(path: &Path, entries: &[Entry]) -> io::Result<()> {
     let disk = Disk {
-        version: CHECKPOINT_VERSION,
         files: entries
             .iter()
             .map(|e| DiskEntry {
@@ -110,15 +84,13 @@ pub(crate) fn store(path: &Path, entries: &[Entry]) -> io::Result<()> {
             })
             .collect(),
     };
-    let json = serde_json::to_vec_pretty(&disk).map_err(io::Error::other)?;
-    let mut json = json;
-    json.push(b'\n');
-    chainwatch_atomic::write(path, &json)
+    versioned::store(path, CHECKPOINT_VERSION, &disk)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn entry(n: u64) -> Entry {
         Entry {
@@ -161,7 +133,7 @@ mod tests {
         fs::write(&p, b"{not json").unwrap();
         assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
         fs::write(&p, br#"{"version":2,"files":[]}"#).unwrap();
-        assert!(matches!(load(&p), Err(LoadError::Version(2))));
+        assert!(matches!(load(&p), Err(LoadError::Version { found: 2, .. })));
         fs::write(&p, br#"{"version":1,"files":[{"dev":1}]}"#).unwrap();
         assert!(matches!(load(&p), Err(LoadError::Corrupt(_))));
         fs::write(

@@ -17,7 +17,7 @@ use crate::config::FollowConfig;
 use crate::error::FollowError;
 use crate::fingerprint::{head_of, read_full_at, read_head, Head, HEAD_BYTES};
 use crate::scan::{self, FileId, Scan};
-use crate::sink::{Event, Sink};
+use crate::sink::{Event, Problem, Sink};
 use crate::tracked::Tracked;
 use crate::watcher::{self, DirWatcher, WatcherFactory};
 
@@ -202,18 +202,34 @@ enum Kind {
     Checkpoint,
 }
 
+impl Kind {
+    fn problem(self) -> Problem {
+        match self {
+            Kind::Scan | Kind::File => Problem::Read,
+            Kind::Watch => Problem::Watch,
+            Kind::Checkpoint => Problem::Checkpoint,
+        }
+    }
+}
+
 /// Reports each distinct problem once until it clears, so a permanently
 /// unreadable file does not flood the sink on every wake.
 #[derive(Default)]
 struct ErrorLog {
     active: HashMap<(Kind, PathBuf), String>,
+    /// What the last `Event::Problems` said: read, watch, checkpoint.
+    published: (usize, usize, usize),
 }
 
 impl ErrorLog {
     fn report(&mut self, sink: &mut dyn Sink, kind: Kind, path: &Path, msg: String) {
         let key = (kind, path.to_path_buf());
         if self.active.get(&key) != Some(&msg) {
-            sink.event(Event::Error { path, error: &msg });
+            sink.event(Event::Error {
+                path,
+                error: &msg,
+                problem: kind.problem(),
+            });
             self.active.insert(key, msg);
         }
     }
@@ -221,6 +237,34 @@ impl ErrorLog {
     fn clear(&mut self, kind: Kind, path: &Path) {
         if !self.active.is_empty() {
             self.active.remove(&(kind, path.to_path_buf()));
+        }
+    }
+
+    /// Drops the problems of files that are neither matched nor followed any
+    /// more: a file that vanished takes its problem with it.
+    fn retain_files(&mut self, keep: impl Fn(&Path) -> bool) {
+        if !self.active.is_empty() {
+            self.active.retain(|(k, p), _| *k != Kind::File || keep(p));
+        }
+    }
+
+    /// Tells the sink how many problems are unresolved, when that changed.
+    fn publish(&mut self, sink: &mut dyn Sink) {
+        let mut now = (0, 0, 0);
+        for (kind, _) in self.active.keys() {
+            match kind.problem() {
+                Problem::Read => now.0 += 1,
+                Problem::Watch => now.1 += 1,
+                Problem::Checkpoint => now.2 += 1,
+            }
+        }
+        if now != self.published {
+            self.published = now;
+            sink.event(Event::Problems {
+                read: now.0,
+                watch: now.1,
+                checkpoint: now.2,
+            });
         }
     }
 
@@ -396,7 +440,7 @@ impl Engine {
                     let p = p.clone();
                     // Starting as a first run loses nothing that a garbled
                     // checkpoint could have told us reliably.
-                    let msg = format!("{e}; starting without checkpoint");
+                    let msg = format!("checkpoint {e}; starting without checkpoint");
                     self.errors.report(sink, Kind::Checkpoint, &p, msg);
                     None
                 }
@@ -457,6 +501,7 @@ impl Engine {
         }
         // Positions only: reading starts with the first pass, after Ready.
         self.evaluate_candidates(sink, &scan, now, false);
+        self.settle_problems(sink, &scan);
         sink.event(Event::Ready);
     }
 
@@ -589,6 +634,15 @@ impl Engine {
             return;
         }
         self.evaluate_candidates(sink, &scan, now, true);
+        self.settle_problems(sink, &scan);
+    }
+
+    fn settle_problems(&mut self, sink: &mut dyn Sink, scan: &Scan) {
+        let tracked = &self.tracked;
+        self.errors.retain_files(|p| {
+            scan.files.values().flatten().any(|q| q == p) || tracked.values().any(|t| t.path == p)
+        });
+        self.errors.publish(sink);
     }
 
     /// Decides for each candidate whose first line is complete whether it is

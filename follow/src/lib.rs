@@ -55,4 +55,4 @@ pub use config::FollowConfig;
 pub use error::FollowError;
 pub use fingerprint::{fingerprint_of, fnv1a64, HEAD_BYTES};
 pub use follower::{Follower, StopHandle};
-pub use sink::{Event, Sink};
+pub use sink::{Event, Problem, Sink};

@@ -15,6 +15,17 @@ pub trait Sink {
     fn event(&mut self, event: Event<'_>);
 }
 
+/// What an [`Event::Error`] concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Problem {
+    /// A matched file or directory cannot be listed, opened or read.
+    Read,
+    /// inotify (watches, or inotify itself): polling goes on.
+    Watch,
+    /// The checkpoint cannot be loaded or written.
+    Checkpoint,
+}
+
 /// Lifecycle notifications. `path` is the file's current name as last seen by
 /// a scan; for errors not tied to one file it is the most relevant directory
 /// or an empty path.
@@ -35,7 +46,21 @@ pub enum Event<'a> {
     /// One line longer than `max_line_bytes` was cut to that length.
     LineTruncated { path: &'a Path },
     /// A non-fatal problem; the operation is retried on the next wake.
-    Error { path: &'a Path, error: &'a str },
+    Error {
+        path: &'a Path,
+        error: &'a str,
+        problem: Problem,
+    },
+    /// The problems reported by `Error` that are still unresolved, after a
+    /// pass in which their number changed (all zero: every one is resolved).
+    /// `read`: a matched file or directory that cannot be opened, read or
+    /// listed; `watch`: inotify (polling goes on); `checkpoint`: the
+    /// checkpoint cannot be loaded or written.
+    Problems {
+        read: usize,
+        watch: usize,
+        checkpoint: usize,
+    },
     /// A file a pattern matches is compressed (by its magic bytes, whatever
     /// its name); it is never read. Reported once per file.
     SkippedCompressed { path: &'a Path, format: Compression },

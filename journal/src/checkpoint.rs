@@ -1,9 +1,9 @@
 //! Versioned on-disk record of the last processed journal entry.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use chainwatch_atomic::versioned::{self, LoadError};
 use serde::{Deserialize, Serialize};
 
 pub const CURSOR_VERSION: u32 = 1;
@@ -18,55 +18,26 @@ pub fn cursor_path(state_dir: &Path, name: &str) -> PathBuf {
 
 #[derive(Serialize, Deserialize)]
 struct Disk {
-    version: u32,
     /// `__CURSOR` of the last entry handed to the sink (or skipped because it
     /// had no message).
     cursor: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum LoadError {
-    #[error("reading journal cursor: {0}")]
-    Io(#[from] io::Error),
-    #[error("corrupt journal cursor file: {0}")]
-    Corrupt(String),
-    #[error("unsupported journal cursor version {0} (expected {CURSOR_VERSION})")]
-    Version(u64),
-}
-
 /// `Ok(None)` when there is no cursor yet (first run).
 pub(crate) fn load(path: &Path) -> Result<Option<String>, LoadError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(disk) = versioned::load::<Disk>(path, CURSOR_VERSION)? else {
+        return Ok(None);
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt(e.to_string()))?;
-    // The version first, so a future format is reported as such and not as
-    // corruption.
-    match value.get("version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(CURSOR_VERSION) => {}
-        Some(v) => return Err(LoadError::Version(v)),
-        None => return Err(LoadError::Corrupt("missing version".into())),
-    }
-    let disk: Disk =
-        serde_json::from_value(value).map_err(|e| LoadError::Corrupt(e.to_string()))?;
     check_cursor(&disk.cursor).map_err(LoadError::Corrupt)?;
     Ok(Some(disk.cursor))
 }
 
-/// Atomic replace: temp file in the same directory, fsync, rename, fsync the
-/// directory, so a crash leaves either the old or the new cursor.
+/// Atomic replace (see `chainwatch_atomic`): a crash leaves either the old or the new cursor.
 pub(crate) fn store(path: &Path, cursor: &str) -> io::Result<()> {
     let disk = Disk {
-        version: CURSOR_VERSION,
         cursor: cursor.to_string(),
     };
-    let json = serde_json::to_vec_pretty(&disk).map_err(io::Error::other)?;
-    let mut json = json;
-    json.push(b'\n');
-    chainwatch_atomic::write(path, &json)
+    versioned::store(path, CURSOR_VERSION, &disk)
 }
 
 /// Accepts what `sd_journal_seek_cursor` accepts, a little more strictly:
@@ -133,6 +104,7 @@ fn is_id128(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     const REAL: &str = "s=9990c99acc9649bfa32191c29267ef03;i=1;b=0123456789abcdef0123456789abcdef;m=3e8;t=660d2145a3c6a;x=2c7621a3fb80ff55";
 
@@ -166,7 +138,7 @@ mod tests {
         ] {
             fs::write(&p, text).unwrap();
             match load(&p) {
-                Err(LoadError::Version(2)) if version => {}
+                Err(LoadError::Version { found: 2, .. }) if version => {}
                 Err(LoadError::Corrupt(_)) if !version => {}
                 other => panic!("{:?}: {other:?}", String::from_utf8_lossy(text)),
             }

@@ -28,10 +28,13 @@ pub struct JournalConfig {
     pub checkpoint_interval: Duration,
     /// Delay before the first restart of a journalctl that exited or could
     /// not be started; doubled on each further failure up to `backoff_max`,
-    /// back to `backoff_min` once journalctl has run for
-    /// [`HEALTHY_RUN`](crate::HEALTHY_RUN).
+    /// back to `backoff_min` once journalctl has run for `healthy_run`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// A journalctl that has run this long without exiting is working:
+    /// [`Event::Healthy`](crate::Event::Healthy) is reported, and the backoff
+    /// starts over when it exits. Default [`HEALTHY_RUN`](crate::HEALTHY_RUN).
+    pub healthy_run: Duration,
     /// Longer lines are cut to this many bytes (plus the newline) and
     /// reported with [`Event::LineTruncated`](crate::Event::LineTruncated).
     pub max_line_bytes: usize,
@@ -50,6 +53,7 @@ impl Default for JournalConfig {
             checkpoint_interval: Duration::from_secs(1),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            healthy_run: crate::HEALTHY_RUN,
             max_line_bytes: 64 * 1024,
         }
     }

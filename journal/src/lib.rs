@@ -55,7 +55,8 @@
 //! reaps; dropping the reader mid-run (a panicking sink) kills and reaps
 //! too. A journalctl that exits is restarted after `backoff_min`, doubled
 //! per consecutive failure up to `backoff_max`, reset once one has run for
-//! [`HEALTHY_RUN`].
+//! `healthy_run` ([`HEALTHY_RUN`] by default), which it reports as
+//! [`Event::Healthy`].
 //!
 //! # Exactness
 //!
@@ -90,4 +91,4 @@ pub use checkpoint::{cursor_path, CURSOR_VERSION};
 pub use config::JournalConfig;
 pub use error::JournalError;
 pub use reader::{JournalReader, StopHandle, HEALTHY_RUN, STOP_GRACE};
-pub use sink::{Event, Sink};
+pub use sink::{Event, Problem, Sink};

@@ -14,10 +14,10 @@ use crate::child::{Child, Msg, Spawn};
 use crate::config::JournalConfig;
 use crate::decode::Batch;
 use crate::error::JournalError;
-use crate::sink::{Event, Sink};
+use crate::sink::{Event, Problem, Sink};
 
-/// A journalctl that ran at least this long before exiting resets the
-/// restart backoff to `backoff_min`.
+/// Default of [`JournalConfig::healthy_run`]: a journalctl that ran at least
+/// this long is working; when it exits, the restart backoff starts over.
 pub const HEALTHY_RUN: Duration = Duration::from_secs(10);
 
 /// On stop, journalctl gets SIGTERM and this long to exit before SIGKILL.
@@ -136,7 +136,10 @@ impl JournalReader {
             Some(Ok(id)) => sup.machine_id = Some(id),
             Some(Err(why)) => {
                 let msg = format!("{why}; following the current boot only");
-                sup.sink.event(Event::Error { error: &msg });
+                sup.sink.event(Event::Error {
+                    error: &msg,
+                    problem: Problem::MachineId,
+                });
             }
             None => {}
         }
@@ -225,6 +228,15 @@ struct Running {
     deadline: Option<Instant>,
     /// 0: nothing sent, 1: SIGTERM sent, 2: SIGKILL sent.
     signals: u8,
+    /// `Event::Healthy` was reported for this run.
+    healthy: bool,
+}
+
+impl Running {
+    /// When this run becomes healthy, if it has not yet and still runs.
+    fn healthy_at(&self, after: Duration) -> Option<Instant> {
+        (!self.healthy && self.status.is_none()).then(|| self.child.started + after)
+    }
 }
 
 enum State {
@@ -270,8 +282,11 @@ impl Supervisor<'_> {
             Err(e) => {
                 // Starting as a first run loses nothing that a garbled file
                 // could have told us reliably.
-                let msg = format!("{}: {e}; starting from now", path.display());
-                self.sink.event(Event::Error { error: &msg });
+                let msg = format!("journal cursor {}: {e}; starting from now", path.display());
+                self.sink.event(Event::Error {
+                    error: &msg,
+                    problem: Problem::Checkpoint,
+                });
             }
         }
     }
@@ -301,6 +316,10 @@ impl Supervisor<'_> {
                     if r.deadline.is_some_and(|d| now >= d) {
                         self.escalate(&mut r, now);
                     }
+                    if r.healthy_at(self.cfg.healthy_run).is_some_and(|t| now >= t) {
+                        r.healthy = true;
+                        self.sink.event(Event::Healthy);
+                    }
                     State::Running(r)
                 }
                 s => s,
@@ -308,9 +327,10 @@ impl Supervisor<'_> {
             let wake_at = match &state {
                 State::Waiting { until } => (*until).min(next_checkpoint),
                 State::Running(r) if r.status.is_some() && r.stdout_done => now,
-                State::Running(r) => r
-                    .deadline
-                    .map_or(next_checkpoint, |d| d.min(next_checkpoint)),
+                State::Running(r) => [r.deadline, r.healthy_at(self.cfg.healthy_run)]
+                    .into_iter()
+                    .flatten()
+                    .fold(next_checkpoint, Instant::min),
             };
             let timeout = wake_at.saturating_duration_since(Instant::now());
             if timeout.is_zero() {
@@ -353,11 +373,15 @@ impl Supervisor<'_> {
                     status: None,
                     deadline: None,
                     signals: 0,
+                    healthy: false,
                 }))
             }
             Err(e) => {
                 let msg = format!("cannot start {}: {e}", self.cfg.journalctl.display());
-                self.sink.event(Event::Error { error: &msg });
+                self.sink.event(Event::Error {
+                    error: &msg,
+                    problem: Problem::Journalctl,
+                });
                 self.restart_later(None)
             }
         }
@@ -370,7 +394,7 @@ impl Supervisor<'_> {
     }
 
     fn restart_later(&mut self, ran: Option<Duration>) -> State {
-        if ran.is_some_and(|d| d >= HEALTHY_RUN) {
+        if ran.is_some_and(|d| d >= self.cfg.healthy_run) {
             self.failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
@@ -402,7 +426,10 @@ impl Supervisor<'_> {
                 if let Some(r) = current.filter(|r| r.child.gen == gen && !r.stdout_done) {
                     r.stdout_done = true;
                     if let Some(e) = error {
-                        self.sink.event(Event::Error { error: &e });
+                        self.sink.event(Event::Error {
+                            error: &e,
+                            problem: Problem::Journalctl,
+                        });
                     }
                     if r.status.is_none() {
                         // Exiting; if it does not, it is made to.
@@ -431,6 +458,7 @@ impl Supervisor<'_> {
             r.deadline = None;
             self.sink.event(Event::Error {
                 error: "journalctl exited but its output stayed open; not waiting for it",
+                problem: Problem::Journalctl,
             });
             return;
         }
@@ -495,7 +523,10 @@ impl Supervisor<'_> {
     fn checkpoint(&mut self) {
         if let Err(e) = self.write_checkpoint() {
             let msg = format!("{e}; retrying");
-            self.sink.event(Event::Error { error: &msg });
+            self.sink.event(Event::Error {
+                error: &msg,
+                problem: Problem::Checkpoint,
+            });
         }
     }
 

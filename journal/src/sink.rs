@@ -19,6 +19,17 @@ pub trait Sink {
     fn event(&mut self, event: Event<'_>);
 }
 
+/// What an [`Event::Error`] concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Problem {
+    /// journalctl cannot be started, or its output cannot be read.
+    Journalctl,
+    /// The saved cursor cannot be loaded or written.
+    Checkpoint,
+    /// `/etc/machine-id` cannot be read: only the current boot is followed.
+    MachineId,
+}
+
 /// Lifecycle notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
@@ -29,6 +40,10 @@ pub enum Event<'a> {
     Ready,
     /// A journalctl process was started.
     Started { pid: u32 },
+    /// The journalctl started last has run
+    /// [`JournalConfig::healthy_run`](crate::JournalConfig::healthy_run)
+    /// without exiting. Once per run; a run that exits earlier never gets it.
+    Healthy,
     /// journalctl ended on its own or was killed by someone else, e.g.
     /// `exit status: 1` or `signal: 9 (SIGKILL)`. A restart follows. Not
     /// emitted for the journalctl stopped by [`StopHandle::stop`](crate::StopHandle::stop).
@@ -37,7 +52,7 @@ pub enum Event<'a> {
     Restarting { after: Duration },
     /// A non-fatal problem: journalctl could not be started, the saved
     /// cursor was unusable, a checkpoint could not be written (retried).
-    Error { error: &'a str },
+    Error { error: &'a str, problem: Problem },
     /// One line journalctl wrote to its stderr (warnings such as missing
     /// read permission on the journal, or why it is about to exit). Cut to
     /// 4 KiB.

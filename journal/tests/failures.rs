@@ -178,6 +178,42 @@ fn journalctl_failing_is_reported_and_retried() {
     for pid in rec.pids() {
         assert!(!process_exists(pid), "journalctl {pid} left behind");
     }
+    assert_eq!(
+        rec.count_events(|e| *e == Ev::Healthy),
+        0,
+        "{:?}",
+        rec.events
+    );
+}
+
+/// A journalctl that keeps running is reported healthy once per run, after
+/// `healthy_run`, also when the journal is quiet.
+#[test]
+fn a_running_journalctl_is_reported_healthy_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jf = JournalFile::new(dir.path().join("x.journal"));
+    jf.append(&[seq_entry("a.service", 1000)]);
+    let mut cfg = config("healthy");
+    cfg.directory = Some(dir.path().to_path_buf());
+    cfg.healthy_run = Duration::from_millis(300);
+    let r = Running::start(cfg);
+    r.wait("healthy", |rec| rec.events.contains(&Ev::Healthy));
+    let started = r
+        .rec()
+        .events
+        .iter()
+        .position(|e| matches!(e, Ev::Started(_)));
+    std::thread::sleep(Duration::from_millis(600));
+    let rec = r.stop();
+    let healthy = rec.events.iter().position(|e| *e == Ev::Healthy);
+    assert!(started.is_some() && started < healthy, "{:?}", rec.events);
+    assert_eq!(
+        rec.count_events(|e| *e == Ev::Healthy),
+        1,
+        "{:?}",
+        rec.events
+    );
+    assert_eq!(rec.pids().len(), 1, "{:?}", rec.events);
 }
 
 /// A panicking sink unwinds through `run`: journalctl is killed and reaped

@@ -8,7 +8,8 @@ use chainwatch_catalog::{Catalog, Kind, Metric};
 use chainwatch_yaml::{Positions, SpecError};
 use prometheus::{CounterVec, GaugeVec};
 
-use super::json::{JsonKind, JsonMetric, JsonNode, LabelVal};
+use super::doc::Need as DocNeed;
+use super::json::{JsonKind, JsonMapping, JsonMetric, JsonNode, LabelVal};
 use crate::profile::spec::{ApiKind, ApiSpec, JsonMetricSpec, SeriesSpec};
 use crate::profile::Loaded;
 use crate::registry::{Family, Metrics};
@@ -22,7 +23,7 @@ pub struct Api {
 }
 
 pub enum BoundApi {
-    HttpJson(Vec<JsonNode>),
+    HttpJson(JsonMapping),
     JsonRpc(Vec<RpcCall>),
     Prometheus(Vec<BoundSeries>),
 }
@@ -40,7 +41,26 @@ impl BoundApi {
 pub struct RpcCall {
     pub method: String,
     pub params: Vec<serde_json::Value>,
-    pub metrics: Vec<JsonNode>,
+    /// Applied to the call's `result`.
+    pub mapping: JsonMapping,
+    /// What of the response is read: `result` as the mapping needs it, `error` whole.
+    pub envelope: DocNeed,
+}
+
+impl RpcCall {
+    fn new(method: String, params: Vec<serde_json::Value>, mapping: JsonMapping) -> Self {
+        let mut envelope = DocNeed::default();
+        *envelope.at("/result") = mapping.need.clone();
+        envelope.value("/result");
+        envelope.whole("/error");
+        envelope.finish();
+        RpcCall {
+            method,
+            params,
+            mapping,
+            envelope,
+        }
+    }
 }
 
 pub struct BoundSeries {
@@ -353,19 +373,20 @@ pub fn bind(
                 p.positions.error(format!("apis.{name}"), e.to_string())
             };
             let bound = match api.kind {
-                ApiKind::HttpJson => BoundApi::HttpJson(
-                    bind_json(catalog, &api.metrics, &BTreeMap::new(), metrics)
-                        .map_err(internal)?,
-                ),
+                ApiKind::HttpJson => BoundApi::HttpJson(JsonMapping::new(
+                    bind_json(catalog, &api.metrics, &BTreeMap::new(), metrics).map_err(internal)?,
+                )),
                 ApiKind::Jsonrpc => {
                     let mut calls = Vec::new();
                     for c in &api.calls {
-                        calls.push(RpcCall {
-                            method: c.method.clone(),
-                            params: c.params.clone(),
-                            metrics: bind_json(catalog, &c.metrics, &BTreeMap::new(), metrics)
-                                .map_err(internal)?,
-                        });
+                        calls.push(RpcCall::new(
+                            c.method.clone(),
+                            c.params.clone(),
+                            JsonMapping::new(
+                                bind_json(catalog, &c.metrics, &BTreeMap::new(), metrics)
+                                    .map_err(internal)?,
+                            ),
+                        ));
                     }
                     BoundApi::JsonRpc(calls)
                 }

@@ -2,7 +2,9 @@
 //! metrics become catalog metrics. Validated at load like log rules; applied by the API sources.
 
 mod compile;
+pub mod doc;
 pub mod json;
+pub mod native;
 pub mod promtext;
 
 pub use compile::{api_label_demands, bind, Api, BoundApi, BoundSeries, RpcCall, SeriesTarget};

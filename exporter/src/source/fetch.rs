@@ -19,6 +19,9 @@ pub enum FetchError {
     Status(u16),
     #[error("response body larger than {0} bytes")]
     TooLarge(usize),
+    /// The body fits, but holds more than the source keeps (values, label sets).
+    #[error("the answer holds {0}")]
+    TooMany(String),
     #[error("cannot decode the response: {0}")]
     Decode(String),
     #[error("JSON-RPC error: {0}")]
@@ -31,7 +34,7 @@ impl FetchError {
             FetchError::Timeout(_) => "timeout",
             FetchError::Connect(_) => "connect",
             FetchError::Status(_) => "http_status",
-            FetchError::TooLarge(_) => "too_large",
+            FetchError::TooLarge(_) | FetchError::TooMany(_) => "too_large",
             FetchError::Decode(_) => "decode",
             FetchError::Rpc(_) => "rpc",
         }

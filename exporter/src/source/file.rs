@@ -3,19 +3,23 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use chainwatch_follow::{Event, FollowConfig, Follower, Sink};
-use prometheus::{Counter, CounterVec, Gauge};
+use chainwatch_follow::{Event, FollowConfig, Follower, Problem, Sink};
+use prometheus::{Counter, Gauge};
 
 use crate::config::FileSource;
 use crate::engine::{Engine, Scratch, SourceStats};
 use crate::health::Health;
 use crate::registry::Metrics;
 
+use super::metrics::SourceMetrics;
 use super::thread;
 pub use super::thread::Running;
+
+/// Error kinds of a file source: `read` fails the source (see `source::metrics`), `watch` and
+/// `checkpoint` are counted.
+pub const ERROR_KINDS: &[&str] = &["read", "watch", "checkpoint"];
 
 /// Self-metrics of one file source, resolved before the thread starts.
 pub struct FileMetrics {
@@ -24,9 +28,7 @@ pub struct FileMetrics {
     skipped_compressed: Counter,
     followed: Gauge,
     checkpoints: Counter,
-    up: Gauge,
-    last_success: Gauge,
-    errors: CounterVec,
+    source: SourceMetrics,
 }
 
 pub struct Prepared {
@@ -57,9 +59,7 @@ pub fn prepare(
         skipped_compressed: one(m, "chainwatch_file_skipped_compressed_total")?,
         checkpoints: one(m, "chainwatch_checkpoint_writes_total")?,
         followed: gauge(m, "chainwatch_files_followed")?,
-        up: gauge(m, "chainwatch_source_up")?,
-        last_success: gauge(m, "chainwatch_source_last_success_timestamp_seconds")?,
-        errors: m.counter_vec("chainwatch_source_errors_total", &["source", "kind"])?,
+        source: SourceMetrics::new(m, name, ERROR_KINDS)?,
     };
     let stats = engine.source_stats(m, name)?;
     let follow = FollowConfig {
@@ -84,7 +84,7 @@ pub fn start(p: Prepared, engine: Arc<Engine>, health: Arc<Health>) -> Result<Ru
     let follower =
         Follower::new(p.follow.clone()).with_context(|| format!("source `{}`", p.name))?;
     let stop = follower.stop_handle();
-    let up = p.metrics.up.clone();
+    let source = p.metrics.source.clone();
     let mut sink = EngineSink {
         name: p.name.clone(),
         scratch: engine.scratch(),
@@ -92,12 +92,13 @@ pub fn start(p: Prepared, engine: Arc<Engine>, health: Arc<Health>) -> Result<Ru
         stats: p.stats,
         metrics: p.metrics,
         health: health.clone(),
+        read_problems: 0,
     };
     thread::spawn(
         &p.name,
         "file",
         health,
-        up,
+        source,
         move || stop.stop(),
         move || follower.run(&mut sink).map_err(|e| e.to_string()),
     )
@@ -110,28 +111,24 @@ struct EngineSink {
     scratch: Scratch,
     metrics: FileMetrics,
     health: Arc<Health>,
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    /// Unresolved read problems, as the follower last said.
+    read_problems: usize,
 }
 
 impl Sink for EngineSink {
     fn lines(&mut self, _path: &Path, chunk: &[u8]) {
         self.engine.process(chunk, &self.stats, &mut self.scratch);
-        self.metrics.up.set(1.0);
-        self.metrics.last_success.set(now());
+        self.metrics.source.read();
     }
 
     fn event(&mut self, event: Event<'_>) {
         let m = &self.metrics;
         match event {
             Event::Ready => {
-                m.up.set(1.0);
-                m.last_success.set(now());
+                // Problems found by the initial scan came before, as `Problems`.
+                if self.read_problems == 0 {
+                    m.source.succeeded();
+                }
                 self.health.update(&self.name, |s| {
                     s.ready = true;
                     s.state = "following";
@@ -172,13 +169,29 @@ impl Sink for EngineSink {
             }
             Event::LineTruncated { .. } => self.stats.truncated.inc(),
             Event::CheckpointWritten => m.checkpoints.inc(),
-            Event::Error { path, error } => {
-                m.errors
-                    .with_label_values(&[self.name.as_str(), "read"])
-                    .inc();
+            Event::Error {
+                path,
+                error,
+                problem,
+            } => {
+                match problem {
+                    Problem::Read => m.source.failed("read"),
+                    Problem::Watch => m.source.count("watch"),
+                    Problem::Checkpoint => m.source.count("checkpoint"),
+                }
                 let msg = format!("{}: {error}", path.display());
                 warn!("source error", source = self.name, error = msg);
                 self.health.update(&self.name, |s| s.last_error = Some(msg));
+            }
+            Event::Problems { read, .. } => {
+                let before = std::mem::replace(&mut self.read_problems, read);
+                if read > 0 {
+                    m.source.down();
+                } else if before > 0 {
+                    m.source.succeeded();
+                    self.health.update(&self.name, |s| s.last_error = None);
+                    info!("source reads again", source = self.name);
+                }
             }
         }
     }

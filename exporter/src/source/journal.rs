@@ -3,28 +3,30 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use chainwatch_journal::{Event, JournalConfig, JournalReader, Sink};
-use prometheus::{Counter, CounterVec, Gauge};
+use chainwatch_journal::{Event, JournalConfig, JournalReader, Problem, Sink};
+use prometheus::Counter;
 
 use crate::config::JournalSource;
 use crate::engine::{Engine, Scratch, SourceStats};
 use crate::health::Health;
 use crate::registry::Metrics;
 
+use super::metrics::SourceMetrics;
 use super::thread;
 pub use super::thread::Running;
+
+/// Error kinds of a journal source: `exited` and `journalctl` (it cannot be started or read) fail
+/// the source (see `source::metrics`); `decode` (an entry skipped) and `checkpoint` are counted.
+pub const ERROR_KINDS: &[&str] = &["exited", "journalctl", "decode", "checkpoint"];
 
 pub struct Prepared {
     name: String,
     cfg: JournalConfig,
     stats: SourceStats,
-    up: Gauge,
-    last_success: Gauge,
+    source: SourceMetrics,
     checkpoints: Counter,
-    errors: CounterVec,
 }
 
 pub fn prepare(
@@ -50,19 +52,10 @@ pub fn prepare(
         name: name.to_string(),
         cfg,
         stats: engine.source_stats(m, name)?,
-        up: m
-            .gauge_vec("chainwatch_source_up", &["source"])?
-            .with_label_values(&[name]),
-        last_success: m
-            .gauge_vec(
-                "chainwatch_source_last_success_timestamp_seconds",
-                &["source"],
-            )?
-            .with_label_values(&[name]),
+        source: SourceMetrics::new(m, name, ERROR_KINDS)?,
         checkpoints: m
             .counter_vec("chainwatch_checkpoint_writes_total", &["source"])?
             .with_label_values(&[name]),
-        errors: m.counter_vec("chainwatch_source_errors_total", &["source", "kind"])?,
     })
 }
 
@@ -70,18 +63,19 @@ pub fn start(p: Prepared, engine: Arc<Engine>, health: Arc<Health>) -> Result<Ru
     let reader =
         JournalReader::new(p.cfg.clone()).with_context(|| format!("source `{}`", p.name))?;
     let stop = reader.stop_handle();
-    let (name, up) = (p.name.clone(), p.up.clone());
+    let (name, source) = (p.name.clone(), p.source.clone());
     let mut sink = JournalSink {
         scratch: engine.scratch(),
         engine,
         p,
         health: health.clone(),
+        failed: false,
     };
     thread::spawn(
         &name,
         "journal",
         health,
-        up,
+        source,
         move || stop.stop(),
         move || reader.run(&mut sink).map_err(|e| e.to_string()),
     )
@@ -92,29 +86,32 @@ struct JournalSink {
     scratch: Scratch,
     p: Prepared,
     health: Arc<Health>,
+    /// A run failed and no run has proved to work since (for the log and /health).
+    failed: bool,
 }
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+impl JournalSink {
+    fn working(&mut self) {
+        if std::mem::take(&mut self.failed) {
+            info!("journalctl works again", source = self.p.name);
+            self.health.update(&self.p.name, |s| s.last_error = None);
+        }
+        self.p.source.succeeded();
+    }
 }
 
 impl Sink for JournalSink {
     fn lines(&mut self, chunk: &[u8]) {
         self.engine.process(chunk, &self.p.stats, &mut self.scratch);
-        self.p.last_success.set(now());
+        if self.p.source.is_up() {
+            self.p.source.read();
+        } else {
+            self.working();
+        }
     }
 
     fn event(&mut self, event: Event<'_>) {
         let name = self.p.name.clone();
-        let err = |kind: &str| {
-            self.p
-                .errors
-                .with_label_values(&[name.as_str(), kind])
-                .inc()
-        };
         match event {
             Event::Ready => {
                 self.health.update(&name, |s| {
@@ -124,27 +121,39 @@ impl Sink for JournalSink {
                 info!("source ready", source = name);
             }
             Event::Started { pid } => {
-                self.p.up.set(1.0);
-                self.p.last_success.set(now());
+                // A run has yet to prove itself: an entry, or `Healthy`.
                 self.health.update(&name, |s| s.files = 1);
                 debug!("journalctl started", source = name, pid = pid);
             }
+            Event::Healthy => self.working(),
             Event::Exited { status } => {
-                self.p.up.set(0.0);
-                err("exited");
+                self.failed = true;
+                self.p.source.failed("exited");
                 warn!("journalctl exited", source = name, status = status);
                 self.health.update(&name, |s| {
                     s.files = 0;
                     s.last_error = Some(format!("journalctl exited: {status}"));
                 });
             }
-            Event::Restarting { after } => info!(
-                "restarting journalctl",
-                source = name,
-                after = format!("{after:?}")
-            ),
-            Event::Error { error } => {
-                err("journalctl");
+            Event::Restarting { after } => {
+                // Every failed run (or start) is followed by one.
+                self.failed = true;
+                self.p.source.down();
+                info!(
+                    "restarting journalctl",
+                    source = name,
+                    after = format!("{after:?}")
+                )
+            }
+            Event::Error { error, problem } => {
+                match problem {
+                    Problem::Journalctl => {
+                        self.failed = true;
+                        self.p.source.failed("journalctl");
+                    }
+                    Problem::Checkpoint => self.p.source.count("checkpoint"),
+                    Problem::MachineId => self.p.source.count("journalctl"),
+                }
                 warn!("journal source error", source = name, error = error);
                 self.health
                     .update(&name, |s| s.last_error = Some(error.to_string()));
@@ -152,7 +161,7 @@ impl Sink for JournalSink {
             Event::Stderr { line } => warn!("journalctl", source = name, stderr = line),
             Event::LineTruncated => self.p.stats.truncated.inc(),
             Event::InvalidEntry { error } => {
-                err("decode");
+                self.p.source.count("decode");
                 debug!("skipped journal entry", source = name, error = error);
             }
             Event::CheckpointWritten => self.p.checkpoints.inc(),

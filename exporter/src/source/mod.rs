@@ -5,5 +5,7 @@ pub mod api;
 pub mod fetch;
 pub mod file;
 pub mod journal;
+pub mod metrics;
 pub mod poll;
+pub mod prepare;
 pub mod thread;

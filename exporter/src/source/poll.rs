@@ -1,78 +1,31 @@
-//! The loop every polled source runs: poll, record the outcome alike for all sources (up, last
-//! success, duration, errors by kind), wait for the next tick. Polls never overlap.
+//! The loop every polled source runs: poll, record the outcome in the source's metrics (up, last
+//! success, duration, errors by kind: `source::metrics`), wait for the next tick. Polls never
+//! overlap.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use prometheus::{CounterVec, Gauge, Histogram};
 use tokio::sync::watch;
 
 use super::api::Poller;
-use super::fetch::FetchError;
+use super::metrics::SourceMetrics;
 use crate::health::Health;
-use crate::registry::{Metrics, RegistryError};
 
-pub struct PollMetrics {
-    source: String,
-    up: Gauge,
-    last_success: Gauge,
-    duration: Histogram,
-    errors: CounterVec,
-}
-
-impl PollMetrics {
-    pub fn new(m: &mut Metrics, source: &str) -> Result<Self, RegistryError> {
-        let s = &[source];
-        Ok(Self {
-            source: source.to_string(),
-            up: m
-                .gauge_vec("chainwatch_source_up", &["source"])?
-                .with_label_values(s),
-            last_success: m
-                .gauge_vec(
-                    "chainwatch_source_last_success_timestamp_seconds",
-                    &["source"],
-                )?
-                .with_label_values(s),
-            duration: m
-                .histogram_vec("chainwatch_source_poll_duration_seconds", &["source"])?
-                .with_label_values(s),
-            errors: m.counter_vec("chainwatch_source_errors_total", &["source", "kind"])?,
-        })
-    }
-
-    /// Record one poll; returns the error message for health and logs.
-    fn record(&self, took: Duration, r: &Result<(), FetchError>) {
-        self.duration.observe(took.as_secs_f64());
-        match r {
-            Ok(()) => {
-                self.up.set(1.0);
-                self.last_success.set(
-                    SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0),
-                );
-            }
-            Err(e) => {
-                self.up.set(0.0);
-                self.errors
-                    .with_label_values(&[self.source.as_str(), e.kind()])
-                    .inc();
-            }
-        }
-    }
+/// A polled source ready to run.
+pub struct Prepared {
+    pub poller: Poller,
+    pub interval: Duration,
+    pub metrics: SourceMetrics,
 }
 
 /// Poll until `shutdown` turns true.
-pub async fn run(
-    poller: Poller,
-    interval: Duration,
-    metrics: PollMetrics,
-    health: Arc<Health>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let name = metrics.source.clone();
+pub async fn run(p: Prepared, health: Arc<Health>, mut shutdown: watch::Receiver<bool>) {
+    let Prepared {
+        poller,
+        interval,
+        metrics,
+    } = p;
+    let name = metrics.source().to_string();
     health.update(&name, |s| {
         s.kind = poller.kind_name();
         s.state = "polling";
@@ -84,7 +37,13 @@ pub async fn run(
         let jitter = Duration::from_secs_f64(interval.as_secs_f64() * 0.1 * next_unit(&mut rng));
         let start = Instant::now();
         let r = poller.poll().await;
-        metrics.record(start.elapsed(), &r);
+        metrics.observe(start.elapsed());
+        // What the answer took is free again; give it back before waiting.
+        crate::memory::release();
+        match &r {
+            Ok(()) => metrics.succeeded(),
+            Err(e) => metrics.failed(e.kind()),
+        }
         let msg = r.as_ref().err().map(|e| e.to_string());
         if msg != last_err {
             match &msg {

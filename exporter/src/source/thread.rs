@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
-use prometheus::Gauge;
 
+use super::metrics::SourceMetrics;
 use crate::health::Health;
 
 pub struct Running {
@@ -30,12 +30,12 @@ impl Running {
 }
 
 /// Run `body` (the source's loop, until `stop` is called) on a thread named `kind:name`; when it
-/// returns, its outcome goes to /health and the source's up gauge to 0.
+/// returns, its outcome goes to /health and the source is down.
 pub fn spawn(
     name: &str,
     kind: &'static str,
     health: Arc<Health>,
-    up: Gauge,
+    metrics: SourceMetrics,
     stop: impl Fn() + Send + Sync + 'static,
     body: impl FnOnce() -> Result<(), String> + Send + 'static,
 ) -> Result<Running> {
@@ -54,7 +54,7 @@ pub fn spawn(
                     s.last_error = Some(e.clone());
                 }
             });
-            up.set(0.0);
+            metrics.down();
             r
         })
         .with_context(|| format!("spawning the {kind} source thread"))?;

@@ -16,6 +16,8 @@ pub enum Reply {
     Huge(u64),
     /// Accept, read the request, close without a word.
     Hangup,
+    /// A 200 with these bytes (not UTF-8, say).
+    Raw(Vec<u8>),
 }
 
 #[derive(Debug, Clone)]
@@ -133,5 +135,9 @@ fn serve(stream: TcpStream, handler: Arc<Handler>, requests: Arc<Mutex<Vec<Reque
             }
         }
         Reply::Hangup => {}
+        Reply::Raw(b) => {
+            let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len());
+            let _ = out.write_all(&b);
+        }
     }
 }

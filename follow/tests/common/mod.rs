@@ -24,6 +24,8 @@ pub enum Ev {
     Closed(PathBuf),
     LineTruncated(PathBuf),
     Error(PathBuf, String),
+    /// read, watch, checkpoint
+    Problems(usize, usize, usize),
     SkippedCompressed(PathBuf, &'static str),
     CheckpointWritten,
 }
@@ -166,7 +168,12 @@ impl Sink for TestSink {
             Event::Truncated { path } => Ev::Truncated(path.into()),
             Event::Closed { path } => Ev::Closed(path.into()),
             Event::LineTruncated { path } => Ev::LineTruncated(path.into()),
-            Event::Error { path, error } => Ev::Error(path.into(), error.to_string()),
+            Event::Error { path, error, .. } => Ev::Error(path.into(), error.to_string()),
+            Event::Problems {
+                read,
+                watch,
+                checkpoint,
+            } => Ev::Problems(read, watch, checkpoint),
             Event::SkippedCompressed { path, format } => {
                 Ev::SkippedCompressed(path.into(), format.name())
             }

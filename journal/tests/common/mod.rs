@@ -163,6 +163,7 @@ fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 pub enum Ev {
     Ready,
     Started(u32),
+    Healthy,
     Exited(String),
     Restarting(Duration),
     Error(String),
@@ -311,9 +312,10 @@ impl Sink for TestSink {
         let ev = match event {
             Event::Ready => Ev::Ready,
             Event::Started { pid } => Ev::Started(pid),
+            Event::Healthy => Ev::Healthy,
             Event::Exited { status } => Ev::Exited(status.to_string()),
             Event::Restarting { after } => Ev::Restarting(after),
-            Event::Error { error } => Ev::Error(error.to_string()),
+            Event::Error { error, .. } => Ev::Error(error.to_string()),
             Event::Stderr { line } => Ev::Stderr(line.to_string()),
             Event::LineTruncated => Ev::LineTruncated,
             Event::InvalidEntry { error } => Ev::InvalidEntry(error.to_string()),
