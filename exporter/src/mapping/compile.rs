@@ -374,7 +374,8 @@ pub fn bind(
             };
             let bound = match api.kind {
                 ApiKind::HttpJson => BoundApi::HttpJson(JsonMapping::new(
-                    bind_json(catalog, &api.metrics, &BTreeMap::new(), metrics).map_err(internal)?,
+                    bind_json(catalog, &api.metrics, &BTreeMap::new(), metrics)
+                        .map_err(internal)?,
                 )),
                 ApiKind::Jsonrpc => {
                     let mut calls = Vec::new();
