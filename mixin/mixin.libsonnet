@@ -22,8 +22,9 @@
             "for": "5m",
             "labels": {
               "criterion": "N10",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -40,8 +41,9 @@
             "for": "5m",
             "labels": {
               "criterion": "N11",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -58,8 +60,9 @@
             "for": "5m",
             "labels": {
               "criterion": "N12",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
@@ -106,8 +109,9 @@
             "labels": {
               "alertgroup": "cid-propagation",
               "criterion": "C1",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -125,8 +129,9 @@
             "labels": {
               "alertgroup": "cid-propagation",
               "criterion": "C2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -143,8 +148,9 @@
             "for": "10m",
             "labels": {
               "criterion": "C4",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
@@ -173,8 +179,9 @@
             "expr": "increase(chain_consensus_divergences_total[5m]) > 0",
             "labels": {
               "criterion": "M1",
+              "priority": "P0",
               "scope": "node",
-              "severity": "P0"
+              "severity": "critical"
             }
           },
           {
@@ -191,8 +198,9 @@
             "labels": {
               "alertgroup": "consensus-fallback",
               "criterion": "M2",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -210,8 +218,9 @@
             "labels": {
               "alertgroup": "consensus-fallback",
               "criterion": "M3",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -229,8 +238,9 @@
             "labels": {
               "alertgroup": "consensus-fallback",
               "criterion": "M4",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -247,8 +257,9 @@
             "for": "5m",
             "labels": {
               "criterion": "M5",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -265,8 +276,9 @@
             "for": "1h",
             "labels": {
               "criterion": "M6",
+              "priority": "P3",
               "scope": "node",
-              "severity": "P3"
+              "severity": "info"
             }
           },
           {
@@ -281,8 +293,9 @@
             "expr": "(chain_consensus_mode == 1) and (changes(chain_consensus_mode[10m]) > 0)",
             "labels": {
               "criterion": "M7",
+              "priority": "P3",
               "scope": "node",
-              "severity": "P3"
+              "severity": "info"
             }
           }
         ]
@@ -309,8 +322,9 @@
             "labels": {
               "alertgroup": "equilibrium-deviation",
               "criterion": "E1",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -328,8 +342,9 @@
             "labels": {
               "alertgroup": "equilibrium-deviation",
               "criterion": "E2,F2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           }
         ]
@@ -359,8 +374,9 @@
             "for": "5m",
             "labels": {
               "criterion": "F1",
+              "priority": "P0",
               "scope": "fleet",
-              "severity": "P0"
+              "severity": "critical"
             }
           },
           {
@@ -376,8 +392,9 @@
             "for": "2m",
             "labels": {
               "criterion": "N1,F2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -395,8 +412,9 @@
             "labels": {
               "alertgroup": "region-health",
               "criterion": "N2",
+              "priority": "P0",
               "scope": "region",
-              "severity": "P0"
+              "severity": "critical"
             }
           },
           {
@@ -413,8 +431,9 @@
             "for": "2m",
             "labels": {
               "criterion": "N3",
+              "priority": "P0",
               "scope": "fleet",
-              "severity": "P0"
+              "severity": "critical"
             }
           },
           {
@@ -430,8 +449,9 @@
             "for": "2m",
             "labels": {
               "criterion": "N5",
+              "priority": "P0",
               "scope": "fleet",
-              "severity": "P0"
+              "severity": "critical"
             }
           },
           {
@@ -446,8 +466,9 @@
             "expr": "(delta(chain_block_height{chain=\"bitcell\"}[5m]) <= 0 and chain_block_height{chain=\"bitcell\"} offset 5m)\nor\n(delta(chain_block_height{chain=\"coinjecture\"}[10m]) <= 0 and chain_block_height{chain=\"coinjecture\"} offset 10m)\nor\n(delta(chain_block_height{chain=\"dilithion\"}[10m]) <= 0 and chain_block_height{chain=\"dilithion\"} offset 10m)\nor\n(delta(chain_block_height{chain=\"pop\"}[5m]) <= 0 and chain_block_height{chain=\"pop\"} offset 5m)\nor\n(delta(chain_block_height{chain!~\"bitcell|coinjecture|dilithion|pop\"}[50m]) <= 0 and chain_block_height{chain!~\"bitcell|coinjecture|dilithion|pop\"} offset 50m)",
             "labels": {
               "criterion": "N7,F2",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -464,8 +485,9 @@
             "for": "5m",
             "labels": {
               "criterion": "N8",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -483,8 +505,9 @@
             "labels": {
               "alertgroup": "region-health",
               "criterion": "N13",
+              "priority": "P2",
               "scope": "region",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -501,8 +524,9 @@
             "for": "10m",
             "labels": {
               "criterion": "N14",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
@@ -511,20 +535,21 @@
         "name": "chainwatch-meta",
         "rules": [
           {
-            "alert": "Watchdog",
+            "alert": "ChainwatchWatchdog",
             "annotations": {
               "description": "Always firing. If the heartbeat receiver stops getting this alert, Prometheus or Alertmanager is down (PrometheusDown).",
               "response_time": "P3 (info): respond within next business day",
-              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#watchdog",
-              "summary": "Watchdog: Prometheus is evaluating rules",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#chainwatchwatchdog",
+              "summary": "ChainwatchWatchdog: Prometheus is evaluating rules",
               "threshold": "raw PromQL condition"
             },
             "expr": "vector(1)",
             "labels": {
               "criterion": "N6",
               "heartbeat": "true",
+              "priority": "P3",
               "scope": "fleet",
-              "severity": "P3"
+              "severity": "info"
             }
           }
         ]
@@ -558,8 +583,9 @@
             "for": "10m",
             "labels": {
               "criterion": "C5",
+              "priority": "P3",
               "scope": "node",
-              "severity": "P3"
+              "severity": "info"
             }
           }
         ]
@@ -581,8 +607,9 @@
             "labels": {
               "alertgroup": "peer-count",
               "criterion": "P4,N4",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -600,8 +627,9 @@
             "labels": {
               "alertgroup": "peer-count",
               "criterion": "P7,N9",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
@@ -635,8 +663,9 @@
             "for": "5m",
             "labels": {
               "criterion": "P1",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -654,8 +683,9 @@
             "labels": {
               "alertgroup": "send-timeouts",
               "criterion": "P2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -673,8 +703,9 @@
             "labels": {
               "alertgroup": "send-timeouts",
               "criterion": "P6",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -689,8 +720,9 @@
             "expr": "((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"bitcell\"}[1m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"bitcell\"}[1m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"bitcell\"} offset 1m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"coinjecture\"}[2m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"coinjecture\"}[2m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"coinjecture\"} offset 2m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"dilithion\"}[2m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"dilithion\"}[2m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"dilithion\"} offset 2m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain=\"pop\"}[1m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain=\"pop\"}[1m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain=\"pop\"} offset 1m))\nor\n((sum by (chain, network, region, node) (increase(chain_block_broadcasts_total{chain!~\"bitcell|coinjecture|dilithion|pop\"}[10m])) + sum by (chain, network, region, node) (increase(chain_blocks_received_total{chain!~\"bitcell|coinjecture|dilithion|pop\"}[10m]))) <= 0 and sum by (chain, network, region, node) (chain_block_broadcasts_total{chain!~\"bitcell|coinjecture|dilithion|pop\"} offset 10m))",
             "labels": {
               "criterion": "P3,F2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -708,8 +740,9 @@
             "labels": {
               "alertgroup": "block-propagation-time",
               "criterion": "P5",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -726,8 +759,9 @@
             "for": "15m",
             "labels": {
               "criterion": "P8",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -745,8 +779,9 @@
             "labels": {
               "alertgroup": "block-propagation-time",
               "criterion": "P9",
+              "priority": "P3",
               "scope": "node",
-              "severity": "P3"
+              "severity": "info"
             }
           },
           {
@@ -763,8 +798,9 @@
             "for": "5m",
             "labels": {
               "criterion": "P10",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
@@ -785,8 +821,9 @@
             "for": "2m",
             "labels": {
               "criterion": "N1,N6",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -802,8 +839,9 @@
             "for": "2m",
             "labels": {
               "criterion": "N6",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -819,8 +857,9 @@
             "for": "10m",
             "labels": {
               "criterion": "N6",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -836,8 +875,9 @@
             "expr": "increase(chainwatch_series_dropped_total[10m]) > 0",
             "labels": {
               "criterion": "N6",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -853,8 +893,9 @@
             "expr": "increase(chainwatch_source_errors_total{kind=\"exited\"}[15m]) > 3",
             "labels": {
               "criterion": "N6",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
@@ -892,8 +933,9 @@
             "for": "10m",
             "labels": {
               "criterion": "V1",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -910,8 +952,9 @@
             "for": "2m",
             "labels": {
               "criterion": "V2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -928,8 +971,9 @@
             "labels": {
               "alertgroup": "pop-network-health",
               "criterion": "V2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -946,8 +990,9 @@
             "labels": {
               "alertgroup": "pop-network-health",
               "criterion": "V2",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -964,8 +1009,9 @@
             "for": "10m",
             "labels": {
               "criterion": "V3",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -982,8 +1028,9 @@
             "for": "10m",
             "labels": {
               "criterion": "V5",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]

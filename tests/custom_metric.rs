@@ -206,7 +206,8 @@ fn a_metric_declared_by_a_users_profile_is_served_alerted_on_and_checked_by_prom
         ("chain", "mychain"),
         ("node", "n1"),
         ("reason", "sizelimit"),
-        ("severity", "P2"),
+        ("priority", "P2"),
+        ("severity", "warning"),
         ("criterion", "MEM1"),
         ("job", "mempool"),
     ] {

@@ -9,7 +9,7 @@
 //! with the generated configuration whose receivers the test redirects to its webhook (it
 //! rewrites the URLs and secret files of the rendered file, then `amtool check-config`).
 //!
-//! First a healthy fleet must be quiet (nothing but the Watchdog pending or firing). Then the
+//! First a healthy fleet must be quiet (nothing but the ChainwatchWatchdog pending or firing). Then the
 //! scenarios run at the same time on different nodes and regions:
 //! - (a) consensus divergence on cj-eu-1 pages: PagerDuty + Slack #bitcell-critical;
 //! - (b) us-east's hosts die, their sidecars with them: RegionDown (one page per chain of the
@@ -30,12 +30,12 @@
 //!   low-urgency channel, ConsensusFallback (P2) #bitcell-warnings;
 //! - (e) recovery: divergence, region, sidecar, partition and drift cleared, the resolved
 //!   notifications arrive and no liveness alert is left;
-//! - (f) the Watchdog heartbeat arrives, repeatedly, at the heartbeat receiver only, with its
+//! - (f) the ChainwatchWatchdog heartbeat arrives, repeatedly, at the heartbeat receiver only, with its
 //!   bearer token.
 //!
 //! Then every Grafana panel query is run against that Prometheus (and every dashboard variable
 //! must offer the fleet's chains, regions and nodes), and every delivered
-//! notification is checked against the routing of 004 (severity → receivers, region scope →
+//! notification is checked against the routing of 004 (priority → receivers, region scope →
 //! #bitcell-regional, heartbeat alone).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -155,19 +155,19 @@ impl Rules {
             .unwrap_or("")
     }
 
-    /// The receivers 004 prescribes for an alert: severity P0 → PagerDuty + #bitcell-critical,
+    /// The receivers 004 prescribes for an alert: priority P0 → PagerDuty + #bitcell-critical,
     /// P1 → PagerDuty + #bitcell-alerts, P2 → #bitcell-warnings, P3 → the low-urgency channel;
     /// whole-region alerts also to #bitcell-regional; the heartbeat to its receiver alone.
     fn expected_receivers(&self, alert: &str) -> BTreeSet<&'static str> {
         if self.label(alert, "heartbeat") == "true" {
             return ["heartbeat"].into();
         }
-        let mut r: BTreeSet<&str> = match self.label(alert, "severity") {
+        let mut r: BTreeSet<&str> = match self.label(alert, "priority") {
             "P0" => ["pagerduty", "slack-critical"].into(),
             "P1" => ["pagerduty", "slack-alerts"].into(),
             "P2" => ["slack-warnings"].into(),
             "P3" => ["slack-low"].into(),
-            other => panic!("alert {alert}: severity {other:?}"),
+            other => panic!("alert {alert}: priority {other:?}"),
         };
         if self.label(alert, "scope") == "region" {
             r.insert("slack-regional");
@@ -220,11 +220,11 @@ fn wait_notification(
     )
 }
 
-/// The notification's subject, as every receiver's template writes it: severity, alert,
+/// The notification's subject, as every receiver's template writes it: priority, alert,
 /// chain/network and region of the group (`P0 RegionDown dilithion/testnet (us-east)`).
 fn subject(rules: &Rules, alert: &str, labels: &[(&str, &str)]) -> String {
     let get = |k: &str| labels.iter().find(|(l, _)| *l == k).map(|(_, v)| *v);
-    let mut s = format!("{} {alert}", rules.label(alert, "severity"));
+    let mut s = format!("{} {alert}", rules.label(alert, "priority"));
     if let (Some(c), Some(n)) = (get("chain"), get("network")) {
         s.push_str(&format!(" {c}/{n}"));
     }
@@ -288,12 +288,15 @@ fn slack_texts(
 fn check_page(n: &Notification, rules: &Rules, alert: &str, labels: &[(&str, &str)]) {
     let j = &n.request.json;
     assert_eq!(j["routing_key"], "e2e-routing-key-pagerduty", "{j}");
+    // 004: P0/P1 are critical (they page), P2 a warning; the rule's `severity` says the same.
+    let priority = rules.label(alert, "priority");
     let severity = rules.label(alert, "severity");
-    let pd_severity = if matches!(severity, "P0" | "P1") {
+    let pd_severity = if matches!(priority, "P0" | "P1") {
         "critical"
     } else {
         "warning"
     };
+    assert_eq!(severity, pd_severity, "{alert}: severity label");
     assert_eq!(j["payload"]["severity"], pd_severity, "{j}");
     let summary = j["payload"]["summary"].as_str().unwrap();
     for want in [
@@ -309,6 +312,7 @@ fn check_page(n: &Notification, rules: &Rules, alert: &str, labels: &[(&str, &st
     let d = &j["payload"]["custom_details"];
     assert_eq!(d["alertname"], alert, "{j}");
     assert_eq!(d["severity"], severity, "{j}");
+    assert_eq!(d["priority"], priority, "{j}");
     for f in ["threshold", "response_time", "runbook_url"] {
         assert_eq!(d[f], rules.annotation(alert, f, labels), "{f} in {j}");
     }
@@ -427,7 +431,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
     let _report = Report(&stack);
     let rules = Rules::load(&stack.rendered);
 
-    // (f) The dead man's switch: Watchdog keeps arriving at the heartbeat receiver, with the
+    // (f) The dead man's switch: ChainwatchWatchdog keeps arriving at the heartbeat receiver, with the
     // bearer token read from its credentials file.
     let beats = wait::until("two heartbeats", SOON, || {
         let b: Vec<Notification> = delivered(&stack, &rules)
@@ -446,15 +450,16 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
             b.request.header("authorization"),
             Some(&*format!("Bearer {token}"))
         );
-        assert_eq!(b.alertnames, ["Watchdog"], "{}", b.text);
+        assert_eq!(b.alertnames, ["ChainwatchWatchdog"], "{}", b.text);
         assert_eq!(b.status, "firing");
         let labels = &b.request.json["alerts"][0]["labels"];
         assert_eq!(labels["heartbeat"], "true");
-        assert_eq!(labels["severity"], "P3");
+        assert_eq!(labels["priority"], "P3");
+        assert_eq!(labels["severity"], "info");
         assert_eq!(labels["criterion"], "N6");
     }
 
-    // A healthy fleet is quiet: once the rate windows hold data, nothing but the Watchdog is
+    // A healthy fleet is quiet: once the rate windows hold data, nothing but the ChainwatchWatchdog is
     // pending or firing.
     wait::until("rate windows filled", SOON, || {
         let r = stack.query("node:chain_cid_success:ratio_rate5m")?;
@@ -465,7 +470,7 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         }
     });
     let noise = stack
-        .query("max_over_time(ALERTS{alertname!=\"Watchdog\"}[1h])")
+        .query("max_over_time(ALERTS{alertname!=\"ChainwatchWatchdog\"}[1h])")
         .unwrap();
     let noise: Vec<String> = noise.iter().map(|s| s["metric"].to_string()).collect();
     assert!(noise.is_empty(), "alerts on a healthy fleet: {noise:#?}");
@@ -525,7 +530,8 @@ fn alerts_travel_from_simulated_nodes_to_receivers_routed_inhibited_and_resolved
         ("chain", "coinjecture"),
         ("network", "testnet"),
         ("region", "eu-central"),
-        ("severity", "P0"),
+        ("priority", "P0"),
+        ("severity", "critical"),
         ("scope", "node"),
         ("criterion", "M1"),
     ] {

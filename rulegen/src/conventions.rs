@@ -123,11 +123,28 @@ pub const ALERTMANAGER_NOTIFICATIONS_PATH: &str = "alertmanager/templates/chainw
 pub const ALERTMANAGER_TEMPLATES_GLOB: &str = "templates/*.tmpl";
 
 /// Prefix of the generated "more urgent mutes milder" inhibitions (reserved in thresholds.yaml).
-pub const ALERTGROUP_RULE: &str = "alertgroup-severity";
+pub const ALERTGROUP_RULE: &str = "alertgroup-priority";
 
-/// The generated inhibition by which alerts of `severity` mute the milder ones of their group.
-pub fn alertgroup_rule(severity: &str) -> String {
-    format!("{ALERTGROUP_RULE}-{severity}")
+/// The generated inhibition by which alerts of `priority` mute the milder ones of their group.
+pub fn alertgroup_rule(priority: &str) -> String {
+    format!("{ALERTGROUP_RULE}-{priority}")
+}
+
+/// The label every alert carries with its level (the monitoring-mixins convention, so routes
+/// and silences written for kube-prometheus or node-mixin alerts also apply to chainwatch's).
+pub const SEVERITY_LABEL: &str = "severity";
+/// The label every alert carries with its priority (a key of `severities:`, P0..P3 in the seeds):
+/// chainwatch's routes and inhibitions key on it.
+pub const PRIORITY_LABEL: &str = "priority";
+/// The levels a priority maps to, most urgent first (also PagerDuty's severities).
+pub const LEVELS: &[&str] = &["critical", "warning", "info"];
+
+/// Rank of a level in `LEVELS` (unknown levels last): priorities are ordered by (rank, name).
+pub fn level_rank(level: &str) -> usize {
+    LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .unwrap_or(LEVELS.len())
 }
 
 // ------------------------------------------------------------------------------- Grafana

@@ -136,7 +136,12 @@ fn amtool_checks_the_config_and_every_routing_case_passes() {
         .args(["config", "routes", "test"])
         .arg(format!("--config.file={}", cfg.display()))
         .arg("--verify.receivers=slack-low")
-        .args(["alertname=RegionDown", "severity=P0", "scope=region"])
+        .args([
+            "alertname=RegionDown",
+            "priority=P0",
+            "severity=critical",
+            "scope=region",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success(), "{}", text(&o));
@@ -163,7 +168,11 @@ fn every_alert_has_a_routing_case_with_the_designed_receivers() {
     assert_eq!(rs("PeerChurnHigh"), "slack-low");
     assert_eq!(rs("RegionDown"), "slack-regional,pagerduty,slack-critical");
     assert_eq!(rs("RegionDegraded"), "slack-regional,slack-warnings");
-    assert_eq!(rs("Watchdog"), "heartbeat");
+    assert_eq!(rs("ChainwatchWatchdog"), "heartbeat");
+    // Other mixins' alerts (a level, no priority) as the level's most urgent priority.
+    assert_eq!(rs("foreign-critical"), "pagerduty,slack-critical");
+    assert_eq!(rs("foreign-warning"), "slack-warnings");
+    assert_eq!(rs("foreign-info"), "slack-low");
     assert_eq!(rs("unknown-severity"), "slack-warnings");
 }
 
@@ -222,7 +231,7 @@ fn inhibition_rules_and_cases_cover_the_design() {
         strs(&r["equal"]),
         vec!["chain", "network", "region", "node"]
     );
-    let r = find(r#"severity="P1""#);
+    let r = find(r#"priority="P1""#);
     assert!(strs(&r["equal"]).contains(&"alertgroup".to_string()));
     // No rule may mute the heartbeat.
     for r in rules {
@@ -271,7 +280,7 @@ fn inhibition_rules_and_cases_cover_the_design() {
         "NoPeers mutes LowPeerCount (same alertgroup, chain, network, region, node)",
         true,
     );
-    has("RegionDown does not mute Watchdog", false);
+    has("RegionDown does not mute ChainwatchWatchdog", false);
     // Every rule has a muting case and a not-muting one.
     let rule_names: BTreeSet<&str> = cases.iter().map(|c| c.rule.as_str()).collect();
     for r in &rule_names {
@@ -496,10 +505,11 @@ fn every_alert_links_to_its_own_runbook_section_with_first_checks() {
                 );
                 assert!(body.contains("respond within"), "{name}");
                 assert!(body.contains("| Routed to |"), "{name}");
+                let pri = r["labels"]["priority"].as_str().unwrap();
                 let sev = r["labels"]["severity"].as_str().unwrap();
                 assert!(
-                    body.contains(&format!(", {sev} (")),
-                    "{name}: severity {sev}"
+                    body.contains(&format!(", {pri} ({sev})")),
+                    "{name}: priority {pri}, severity {sev}"
                 );
             }
         }
@@ -625,7 +635,7 @@ fn notifications_say_what_broke_for_every_severity() {
         // A node alert of this severity, one with a value to show where there is one.
         let (name, (rule_labels, annotations)) = alerts
             .iter()
-            .filter(|(_, (l, _))| l["severity"] == sev && l["scope"] == "node")
+            .filter(|(_, (l, _))| l["priority"] == sev && l["scope"] == "node")
             .max_by_key(|(_, (_, a))| a.contains_key("value"))
             .unwrap_or_else(|| panic!("no node alert of severity {sev}"));
         let nodes = [("bc-us-1", "41.5%"), ("bc-us-2", "42.5%")];
@@ -752,4 +762,178 @@ fn notifications_say_what_broke_for_every_severity() {
     ] {
         assert!(checked.contains(c), "{c} not checked: {checked:?}");
     }
+}
+
+// ------------------------------------------------------------------ priority and severity
+
+/// Written by hand from seed 004 ("P0 alerts → PagerDuty + Slack (#bitcell-critical)", "P2
+/// alerts → Slack (#bitcell-warnings)") and issue 15 (alerts of other mixins carry
+/// `severity="critical"` and no priority, and must page too), against the committed
+/// alertmanager/alertmanager.yml, not the routing cases generated from the same model.
+#[test]
+fn committed_config_routes_by_priority_and_pages_foreign_critical_alerts() {
+    let root = workspace();
+    let cfg = root.join("alertmanager/alertmanager.yml");
+    let route = |labels: &[&str], want: &str| {
+        let o = Command::new(amtool())
+            .args(["config", "routes", "test"])
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--verify.receivers={want}"))
+            .args(labels)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{labels:?} → {want}: {}", text(&o));
+    };
+    // kube-prometheus's alerts: severity only.
+    route(
+        &[
+            "alertname=KubePodCrashLooping",
+            "severity=critical",
+            "namespace=default",
+        ],
+        "pagerduty,slack-critical",
+    );
+    route(
+        &[
+            "alertname=KubeDeploymentReplicasMismatch",
+            "severity=warning",
+        ],
+        "slack-warnings",
+    );
+    route(
+        &["alertname=InfoInhibitor", "severity=none"],
+        "slack-warnings",
+    );
+    // chainwatch's own: the priority decides, the severity says the level.
+    route(
+        &[
+            "alertname=ConsensusDivergence",
+            "priority=P0",
+            "severity=critical",
+            "scope=network",
+        ],
+        "pagerduty,slack-critical",
+    );
+    route(
+        &[
+            "alertname=NodeDown",
+            "priority=P1",
+            "severity=critical",
+            "scope=node",
+        ],
+        "pagerduty,slack-alerts",
+    );
+    route(
+        &[
+            "alertname=LowPeerCount",
+            "priority=P2",
+            "severity=warning",
+            "scope=node",
+        ],
+        "slack-warnings",
+    );
+    route(
+        &[
+            "alertname=RegionDown",
+            "priority=P0",
+            "severity=critical",
+            "scope=region",
+        ],
+        "slack-regional,pagerduty,slack-critical",
+    );
+    // A wrong expectation fails: a foreign critical does not go to the warnings channel.
+    let o = Command::new(amtool())
+        .args(["config", "routes", "test"])
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg("--verify.receivers=slack-warnings")
+        .args(["alertname=KubePodCrashLooping", "severity=critical"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+
+    // PagerDuty's severity, rendered by amtool from the committed receiver, for both kinds.
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&fs::read_to_string(&cfg).unwrap()).unwrap();
+    let pd = doc["receivers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|r| r["pagerduty_configs"].as_sequence())
+        .expect("a pagerduty receiver");
+    let field = pd[0]["severity"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (labels, want) in [
+        (
+            serde_json::json!({"alertname": "KubePodCrashLooping", "severity": "critical"}),
+            "critical",
+        ),
+        (
+            serde_json::json!({"alertname": "KubeletDown", "severity": "warning"}),
+            "warning",
+        ),
+        (
+            serde_json::json!({"alertname": "KubeQuotaAlmostFull", "severity": "info"}),
+            "info",
+        ),
+        (
+            serde_json::json!({"alertname": "NodeDown", "priority": "P1", "severity": "critical"}),
+            "critical",
+        ),
+        (
+            serde_json::json!({"alertname": "LowPeerCount", "priority": "P2", "severity": "warning"}),
+            "warning",
+        ),
+        (
+            serde_json::json!({"alertname": "PeerChurnHigh", "priority": "P3", "severity": "info"}),
+            "info",
+        ),
+    ] {
+        let file = dir.path().join("data.json");
+        let data = serde_json::json!({
+            "receiver": "pagerduty", "status": "firing",
+            "alerts": [{"status": "firing", "labels": labels, "annotations": {}}],
+            "groupLabels": {}, "commonLabels": labels, "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example:9093",
+        });
+        fs::write(&file, data.to_string()).unwrap();
+        assert_eq!(render(&root, field, &file), want, "{labels}");
+    }
+}
+
+/// Issue 15: chainwatch's alerts share an Alertmanager with kube-prometheus's and node-mixin's,
+/// so none may take one of their names (a silence or inhibition of theirs would hit ours). The
+/// list is kube-prometheus's, kept in testdata with its source.
+#[test]
+fn no_generated_alert_name_collides_with_kube_prometheus_or_node_mixin() {
+    let root = workspace();
+    let list =
+        fs::read_to_string(root.join("rulegen/tests/testdata/foreign_alert_names.txt")).unwrap();
+    let foreign: BTreeSet<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for known in [
+        "Watchdog",
+        "InfoInhibitor",
+        "TargetDown",
+        "NodeFilesystemSpaceFillingUp",
+    ] {
+        assert!(foreign.contains(known), "{known} missing from the list");
+    }
+    let ours = alert_names(&root);
+    assert!(ours.len() >= 40, "{ours:?}");
+    assert!(ours.iter().any(|a| a == "ChainwatchWatchdog"), "{ours:?}");
+    // The seeds' names stay where nothing collides.
+    for seed in ["NodeDown", "RegionDown", "NoPeers", "ChainNotProgressing"] {
+        assert!(ours.iter().any(|a| a == seed), "{seed}");
+    }
+    let clash: Vec<&String> = ours
+        .iter()
+        .filter(|a| foreign.contains(a.as_str()))
+        .collect();
+    assert!(
+        clash.is_empty(),
+        "alert names taken by kube-prometheus/node-mixin: {clash:?}"
+    );
 }

@@ -762,6 +762,7 @@ fn hand_written_promtool_tests_pass_against_the_committed_rules() {
         "seed004_region_degraded",
         "seed004_removed_from_discovery",
         "seed004_sidecar_down",
+        "seed004_priorities",
         "no_progress_startup",
     ] {
         assert!(
@@ -822,4 +823,43 @@ fn runbook_links_are_absolute_unless_allowed() {
     let absolute = render(&base);
     assert!(absolute["prometheus/rules/fleet.rules.yml"]
         .contains(&format!("runbook_url: \"{url}#nodedown\"")));
+}
+
+/// Issue 15 item 3: every link to the runbook comes from the one `runbook_base_url`: the
+/// alerts' `runbook_url`, the dashboards' panel links, the notifications (they use the
+/// annotation), the gates' runbook sections and the canary templates' annotation. Moved to
+/// another base, no generated file may still hold the old one or a relative link.
+#[test]
+fn every_runbook_link_follows_the_one_base_url() {
+    let base = fs::read_to_string(workspace().join("thresholds.yaml")).unwrap();
+    let old = "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md";
+    let new = "https://wiki.example.com/ops/chainwatch-runbook";
+    let files = render(&base.replace(
+        &format!("runbook_base_url: {old}\n"),
+        &format!("runbook_base_url: {new}\n"),
+    ));
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (path, text) in &files {
+        assert!(!text.contains(old), "{path} still links {old}");
+        assert!(
+            !text.contains("\"docs/runbook.md#") && !text.contains(" docs/runbook.md#"),
+            "{path}: a relative runbook link"
+        );
+        let n = text.matches(&format!("{new}#")).count();
+        let kind = path.split('/').next().unwrap_or("");
+        *seen.entry(kind).or_default() += n;
+        if path.starts_with("prometheus/rules/") {
+            assert_eq!(
+                n,
+                text.matches("runbook_url:").count(),
+                "{path}: every runbook_url from the base"
+            );
+        }
+        if path.starts_with("canary/") {
+            assert!(n >= 1, "{path}: no runbook annotation from the base");
+        }
+    }
+    for kind in ["prometheus", "grafana", "canary", "kubernetes", "mixin"] {
+        assert!(seen.get(kind).copied().unwrap_or(0) > 0, "{kind}: {seen:?}");
+    }
 }

@@ -303,7 +303,7 @@ impl Stack {
             cmd.arg(format!("--config.file={}", prom_config.display()))
                 .arg(format!("--storage.tsdb.path={}", d.join("tsdb").display()))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                // Alerts firing at the first evaluation (the Watchdog) are dropped when
+                // Alerts firing at the first evaluation (the ChainwatchWatchdog) are dropped when
                 // Alertmanager is not discovered yet; resend within seconds, not the default
                 // minute. Firing alerts are then valid for 4 × 5s without a resend.
                 .arg("--rules.alert.resend-delay=5s");

@@ -22,7 +22,9 @@ pub use measure::{
 };
 pub use outputs::{KubernetesM, OutputsM, PodMonitorM};
 pub use record::{CondM, GateM, GroupM, Origin, Record};
-pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
+pub use routing::{
+    rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, PriorityRoute, ReceiverM, Timings,
+};
 
 /// Everything thresholds.yaml says, validated.
 #[derive(Debug, Clone)]

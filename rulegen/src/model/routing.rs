@@ -143,6 +143,16 @@ impl HeartbeatM {
     }
 }
 
+/// Where the alerts of one priority go, and when.
+#[derive(Debug, Clone)]
+pub struct PriorityRoute {
+    pub name: String,
+    /// critical, warning or info: the `severity` label of its alerts.
+    pub level: String,
+    pub timings: Timings,
+    pub receivers: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Alerting {
     pub default_receiver: String,
@@ -150,8 +160,11 @@ pub struct Alerting {
     pub resolve_timeout: Option<Duration>,
     pub root: Timings,
     pub heartbeat: Option<HeartbeatM>,
-    /// Severity name → (timings, receivers), in name order (P0 first).
-    pub severities: BTreeMap<String, (Timings, Vec<String>)>,
+    /// The priorities' routes, most urgent first (by level, then name).
+    pub priorities: Vec<PriorityRoute>,
+    /// The labels routes key on: the priority, and the level (the one other mixins' alerts carry).
+    pub priority_label: String,
+    pub severity_label: String,
     /// Scope label value → extra receivers.
     pub scope_receivers: BTreeMap<String, Vec<String>>,
     pub receivers: BTreeMap<String, ReceiverM>,
@@ -175,8 +188,8 @@ impl Alerting {
                 out.extend(rs.iter().cloned());
             }
         }
-        match labels.get("severity").and_then(|s| self.severities.get(s)) {
-            Some((_, rs)) => out.extend(rs.iter().cloned()),
+        match self.route_of(labels) {
+            Some(p) => out.extend(p.receivers.iter().cloned()),
             None => {
                 if out.is_empty() {
                     out.push(self.default_receiver.clone());
@@ -194,8 +207,27 @@ impl Alerting {
             .map(|r| r.name.as_str())
     }
 
-    /// Timings an alert of this severity's notifications follow.
-    pub fn timings_of(&self, severity: &str) -> Option<Timings> {
-        self.severities.get(severity).map(|(t, _)| *t)
+    /// The priority route an alert takes: its `priority`'s, or, for an alert of another mixin
+    /// that carries a `severity` but no `priority`, that of the most urgent priority of its level.
+    pub fn route_of(&self, labels: &LabelMap) -> Option<&PriorityRoute> {
+        match labels.get(&self.priority_label) {
+            Some(p) => self.priorities.iter().find(|r| &r.name == p),
+            None => labels
+                .get(&self.severity_label)
+                .and_then(|l| self.foreign(l)),
+        }
+    }
+
+    /// The route of the alerts of `level` that carry no priority (none when no priority has it).
+    pub fn foreign(&self, level: &str) -> Option<&PriorityRoute> {
+        self.priorities.iter().find(|r| r.level == level)
+    }
+
+    /// Timings an alert of this priority's notifications follow.
+    pub fn timings_of(&self, priority: &str) -> Option<Timings> {
+        self.priorities
+            .iter()
+            .find(|r| r.name == priority)
+            .map(|r| r.timings)
     }
 }

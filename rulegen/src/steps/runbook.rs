@@ -133,15 +133,16 @@ fn runbook(m: &Model) -> String {
     );
     let _ = writeln!(
         out,
-        "| alert | severity | respond within | criteria |\n|---|---|---|---|"
+        "| alert | priority | severity | respond within | criteria |\n|---|---|---|---|---|"
     );
     for a in &m.alerts {
         let _ = writeln!(
             out,
-            "| [{}](#{}) | {} | {} | {} |",
+            "| [{}](#{}) | {} | {} | {} | {} |",
             a.name,
             runbook_anchor(&a.name),
             a.severity,
+            m.severities[&a.severity].level,
             m.severities[&a.severity].response_time,
             a.criteria.join(", ")
         );

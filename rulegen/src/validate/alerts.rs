@@ -18,7 +18,14 @@ use super::measures::{measure, parse_block_times};
 use super::selectors::check_expr;
 
 /// Labels an alert's own `labels` may not set: the rule sets them.
-const RESERVED_LABELS: &[&str] = &["severity", "criterion", "scope", "alertname", "alertgroup"];
+const RESERVED_LABELS: &[&str] = &[
+    conventions::SEVERITY_LABEL,
+    conventions::PRIORITY_LABEL,
+    "criterion",
+    "scope",
+    "alertname",
+    "alertgroup",
+];
 
 pub fn alerts(spec: &Spec, cx: &mut Ctx, severities: &BTreeMap<String, SeverityM>) -> Vec<AlertM> {
     let mut out = Vec::new();
@@ -156,7 +163,7 @@ fn fields(spec: &Spec, cx: &mut Ctx, severities: &BTreeMap<String, SeverityM>, a
         cx.err(
             &format!("{p}.severity"),
             format!(
-                "unknown severity `{}` (known: {})",
+                "unknown priority `{}` (an alert's `severity` names a key of `severities:`: {}; its level follows from there)",
                 a.severity,
                 known.join(", ")
             ),
@@ -442,7 +449,10 @@ fn assemble(
     // The variants differ in their chain matchers only, so their results carry the same labels.
     let scope = scope_of(&variants[0].out_labels);
     let mut rule_labels = a.labels.clone();
-    rule_labels.insert("severity".into(), a.severity.clone());
+    rule_labels.insert(conventions::PRIORITY_LABEL.into(), a.severity.clone());
+    if let Some(sev) = severities.get(&a.severity) {
+        rule_labels.insert(conventions::SEVERITY_LABEL.into(), sev.level.clone());
+    }
     rule_labels.insert("criterion".into(), a.criteria.join(","));
     rule_labels.insert("scope".into(), scope.into());
     if let Some(g) = &a.alertgroup {

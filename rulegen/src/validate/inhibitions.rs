@@ -84,8 +84,10 @@ pub fn alertgroups(m: &Model, cx: &mut Ctx) -> Vec<InhibitionM> {
     if groups.is_empty() {
         return Vec::new();
     }
-    // One rule per severity that has a milder one: it mutes all milder severities.
-    let names: Vec<&String> = m.severities.keys().collect();
+    // One rule per priority that has a milder one: it mutes all milder priorities.
+    let mut order: Vec<&crate::model::SeverityM> = m.severities.values().collect();
+    order.sort_by_key(|s| (conventions::level_rank(&s.level), s.name.clone()));
+    let names: Vec<&String> = order.iter().map(|s| &s.name).collect();
     let mut equal = vec!["alertgroup".to_string()];
     equal.extend(CONSTANT_LABELS.iter().map(|s| s.to_string()));
     let mut out = Vec::new();
@@ -101,12 +103,12 @@ pub fn alertgroups(m: &Model, cx: &mut Ctx) -> Vec<InhibitionM> {
                 milder.join("/")
             ),
             source: vec![
-                AmMatcher { name: "severity".into(), op: "=".into(), value: s.to_string() },
+                AmMatcher { name: conventions::PRIORITY_LABEL.into(), op: "=".into(), value: s.to_string() },
                 AmMatcher { name: "alertgroup".into(), op: "=~".into(), value: ".+".into() },
             ],
             target: vec![
                 AmMatcher {
-                    name: "severity".into(),
+                    name: conventions::PRIORITY_LABEL.into(),
                     op: if milder.len() == 1 { "=" } else { "=~" }.into(),
                     value: milder.join("|"),
                 },

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use chainwatch_duration::Duration;
 
-use crate::model::{Alerting, HeartbeatM, Labels, Model, ReceiverM, Timings};
+use crate::conventions;
+use crate::model::{Alerting, HeartbeatM, Labels, Model, PriorityRoute, ReceiverM, Timings};
 use crate::spec::v1::{Alertmanager, Heartbeat};
 use crate::spec::Spec;
 
@@ -60,7 +61,7 @@ pub fn routes(
         ],
         alertmanager_defaults(),
     );
-    let mut severities = BTreeMap::new();
+    let mut priorities = Vec::new();
     for (name, s) in &spec.severities {
         let sp = format!("severities.{name}");
         if s.receivers.is_empty() {
@@ -79,8 +80,14 @@ pub fn routes(
             ],
             root,
         );
-        severities.insert(name.clone(), (t, s.receivers.clone()));
+        priorities.push(PriorityRoute {
+            name: name.clone(),
+            level: s.level.clone(),
+            timings: t,
+            receivers: s.receivers.clone(),
+        });
     }
+    priorities.sort_by_key(|r| (conventions::level_rank(&r.level), r.name.clone()));
     let heartbeat = am
         .heartbeat
         .as_ref()
@@ -91,7 +98,9 @@ pub fn routes(
         resolve_timeout,
         root,
         heartbeat,
-        severities,
+        priorities,
+        priority_label: conventions::PRIORITY_LABEL.into(),
+        severity_label: conventions::SEVERITY_LABEL.into(),
         scope_receivers: spec.scope_receivers.clone(),
         receivers,
         inhibitions: Vec::new(),

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::conventions::{
     ALERTMANAGER_CONFIG_PATH, ALERTMANAGER_INHIBITIONS_PATH, ALERTMANAGER_NOTIFICATIONS_PATH,
-    ALERTMANAGER_ROUTES_PATH, ALERTMANAGER_TEMPLATES_GLOB,
+    ALERTMANAGER_ROUTES_PATH, ALERTMANAGER_TEMPLATES_GLOB, LEVELS, PRIORITY_LABEL, SEVERITY_LABEL,
 };
-use crate::model::{Alerting, AmMatcher, Model, Timings};
+use crate::model::{Alerting, AmMatcher, Model, PriorityRoute, Timings};
 use crate::write::templates::{TemplateError, Templates, ALERTMANAGER_TEMPLATE, NOTIFICATIONS};
 use crate::write::text::one_line;
 use crate::write::Files;
@@ -92,18 +92,23 @@ const PD_DESCRIPTION: &str = r#"{{ template "chainwatch.pagerduty.summary" . }}"
 const PD_ALERTS: &str = r#"{{ template "chainwatch.pagerduty.alerts" . }}"#;
 const PD_LINK_TEXT: &str = r#"Runbook: {{ .CommonLabels.alertname }}"#;
 
-fn pd_severity(m: &Model) -> String {
+/// PagerDuty's severity: from the priority of chainwatch's alerts, else from the `severity` of
+/// another mixin's (both come down to critical, warning or info; PagerDuty has the same three).
+fn pd_severity(al: &Alerting) -> String {
     let mut s = String::new();
-    for (i, (name, sev)) in m.severities.iter().enumerate() {
-        let pd = match sev.level.as_str() {
-            "critical" => "critical",
-            "warning" => "warning",
-            _ => "info",
-        };
-        let kw = if i == 0 { "if" } else { "else if" };
+    let mut kw = "if";
+    for p in &al.priorities {
         s.push_str(&format!(
-            "{{{{ {kw} eq .CommonLabels.severity \"{name}\" }}}}{pd}"
+            "{{{{ {kw} eq .CommonLabels.{} \"{}\" }}}}{}",
+            PRIORITY_LABEL, p.name, p.level
         ));
+        kw = "else if";
+    }
+    for level in LEVELS {
+        s.push_str(&format!(
+            "{{{{ {kw} eq .CommonLabels.{SEVERITY_LABEL} \"{level}\" }}}}{level}"
+        ));
+        kw = "else if";
     }
     s.push_str("{{ else }}error{{ end }}");
     s
@@ -151,7 +156,7 @@ pub fn render(m: &Model, al: &Alerting, t: &Templates) -> Result<Files, Template
     c.insert("pd_description", PD_DESCRIPTION);
     c.insert("pd_alerts", PD_ALERTS);
     c.insert("pd_link_text", PD_LINK_TEXT);
-    c.insert("pd_severity", &pd_severity(m));
+    c.insert("pd_severity", &pd_severity(al));
     let mut files = Files::new();
     files.insert(
         ALERTMANAGER_CONFIG_PATH.into(),
@@ -170,7 +175,7 @@ pub fn render(m: &Model, al: &Alerting, t: &Templates) -> Result<Files, Template
 }
 
 /// The route tree under the root: the heartbeat alone, then each scope's receivers (continuing
-/// to the severities), then each severity's receivers.
+/// to the priorities), then each priority's receivers, then other mixins' alerts by level.
 fn routes(m: &Model, al: &Alerting) -> Vec<RouteCtx> {
     let mut routes = Vec::new();
     if let Some(hb) = &al.heartbeat {
@@ -189,26 +194,20 @@ fn routes(m: &Model, al: &Alerting) -> Vec<RouteCtx> {
     }
     for (scope, rs) in &al.scope_receivers {
         let Some(first) = rs.first() else { continue };
-        let children = al
-            .severities
-            .iter()
-            .map(|(name, (tm, _))| RouteCtx {
+        let children = keyed(al)
+            .into_iter()
+            .map(|(matchers, p)| RouteCtx {
                 comment: String::new(),
-                matchers: vec![AmMatcher {
-                    name: "severity".into(),
-                    op: "=".into(),
-                    value: name.clone(),
-                }
-                .render()],
+                matchers,
                 receiver: first.clone(),
                 continue_: false,
-                timings: Some(tctx(tm)),
+                timings: Some(tctx(&p.timings)),
                 routes: fanout(rs, ""),
             })
             .collect();
         routes.push(RouteCtx {
             comment: format!(
-                "Alerts about a whole {scope} also go to {} (with their severity's timings), then on to their severity's receivers.",
+                "Alerts about a whole {scope} also go to {} (with their priority's timings), then on to their priority's receivers.",
                 rs.join(", ")
             ),
             matchers: vec![AmMatcher { name: "scope".into(), op: "=".into(), value: scope.clone() }.render()],
@@ -218,29 +217,69 @@ fn routes(m: &Model, al: &Alerting) -> Vec<RouteCtx> {
             routes: children,
         });
     }
-    for (name, (tm, rs)) in &al.severities {
-        let sev = &m.severities[name];
-        routes.push(RouteCtx {
-            comment: format!(
-                "{name} ({}, respond within {}): {}",
-                sev.level,
+    for (matchers, p) in keyed(al) {
+        let sev = &m.severities[&p.name];
+        let comment = if matchers[0].starts_with(PRIORITY_LABEL) {
+            format!(
+                "{} ({}, respond within {}): {}",
+                p.name,
+                p.level,
                 sev.response_time,
-                rs.join(" + ")
-            ),
-            matchers: vec![AmMatcher {
-                name: "severity".into(),
-                op: "=".into(),
-                value: name.clone(),
-            }
-            .render()],
-            receiver: rs
+                p.receivers.join(" + ")
+            )
+        } else {
+            format!(
+                "Alerts of other mixins (kube-prometheus, node-mixin) with severity {} and no priority: as {}, {}",
+                p.level,
+                p.name,
+                p.receivers.join(" + ")
+            )
+        };
+        routes.push(RouteCtx {
+            comment,
+            matchers,
+            receiver: p
+                .receivers
                 .first()
                 .cloned()
                 .unwrap_or_else(|| al.default_receiver.clone()),
             continue_: false,
-            timings: Some(tctx(tm)),
-            routes: fanout(rs, ""),
+            timings: Some(tctx(&p.timings)),
+            routes: fanout(&p.receivers, ""),
         });
     }
     routes
+}
+
+/// The matchers of each priority's route (`priority="P0"`), then those of other mixins' alerts
+/// of each level (`severity="critical"`, `priority=""`), with the priority whose route they take.
+fn keyed(al: &Alerting) -> Vec<(Vec<String>, &PriorityRoute)> {
+    let mut out: Vec<(Vec<String>, &PriorityRoute)> = al
+        .priorities
+        .iter()
+        .map(|p| {
+            let m = AmMatcher {
+                name: PRIORITY_LABEL.into(),
+                op: "=".into(),
+                value: p.name.clone(),
+            };
+            (vec![m.render()], p)
+        })
+        .collect();
+    for level in LEVELS {
+        if let Some(p) = al.foreign(level) {
+            let sev = AmMatcher {
+                name: SEVERITY_LABEL.into(),
+                op: "=".into(),
+                value: level.to_string(),
+            };
+            let none = AmMatcher {
+                name: PRIORITY_LABEL.into(),
+                op: "=".into(),
+                value: String::new(),
+            };
+            out.push((vec![sev.render(), none.render()], p));
+        }
+    }
+    out
 }

@@ -3,6 +3,7 @@
 //! walking the rendered tree, so `amtool config routes test --verify.receivers` tests the
 //! rendering.
 
+use crate::conventions::{LEVELS, SEVERITY_LABEL};
 use crate::model::{Alerting, LabelMap, Model};
 
 /// One line per alert (plus an alert of no known severity): name, receivers, labels.
@@ -26,9 +27,17 @@ pub fn routes_tsv(m: &Model, al: &Alerting) -> String {
     for a in &m.alerts {
         line(&a.name, &a.sample_labels);
     }
+    // Alerts of other mixins: a level and no priority take the route of that level's most
+    // urgent priority; anything else reaches the default receiver.
+    for level in LEVELS {
+        let mut foreign = LabelMap::new();
+        foreign.insert("alertname".into(), "NotFromChainwatch".into());
+        foreign.insert(SEVERITY_LABEL.into(), level.to_string());
+        line(&format!("foreign-{level}"), &foreign);
+    }
     let mut stray = LabelMap::new();
     stray.insert("alertname".into(), "NotFromChainwatch".into());
-    stray.insert("severity".into(), "page".into());
+    stray.insert(SEVERITY_LABEL.into(), "page".into());
     line("unknown-severity", &stray);
     s
 }
