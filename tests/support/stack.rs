@@ -59,6 +59,22 @@ pub fn fresh_bin(name: &str) -> PathBuf {
     crate::workspace_bin(name)
 }
 
+/// Every rule file of a rulegen output `dir`: the regional ones (`prometheus/rules/*.rules.yml`)
+/// and the global tier's (`prometheus/rules/global/*.rules.yml`), sorted.
+pub fn rule_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in ["prometheus/rules", "prometheus/rules/global"] {
+        for e in std::fs::read_dir(dir.join(d)).unwrap() {
+            let p = e.unwrap().path();
+            if p.to_string_lossy().ends_with(".rules.yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A system binary: `$ENV` if set, else the first of `names` found on PATH.
 pub fn system_bin(env: &str, names: &[&str], package: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
@@ -287,7 +303,7 @@ impl Stack {
             &prom_config,
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-                 rule_files: ['{rules}/*.rules.yml']\n\
+                 rule_files: ['{rules}/*.rules.yml', '{rules}/global/*.rules.yml']\n\
                  alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['{am}']}}]\n\
                  scrape_configs:\n  - job_name: chainwatch\n    static_configs:\n{targets}",
                 rules = rendered.join("prometheus/rules").display(),

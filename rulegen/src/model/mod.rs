@@ -19,7 +19,7 @@ pub use docs::{CriterionText, NotMeasurable, Runbook};
 pub use measure::{
     LabelMap, Labels, Matcher, Measure, Op, Part, RawTestM, RollOp, Scope, Sel, Source, Via,
 };
-pub use record::{CondM, GateM, GroupM, Origin, Record};
+pub use record::{CondM, GateM, GroupM, Origin, Record, Tier};
 pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
 
 /// Everything thresholds.yaml says, validated.
@@ -43,4 +43,11 @@ pub struct Model {
     pub alerting: Option<Alerting>,
     pub grafana: Option<GrafanaM>,
     pub dashboards: Vec<DashboardM>,
+}
+
+impl Model {
+    /// The tier a group runs on (a group without an entry under `groups:` is regional).
+    pub fn tier(&self, group: &str) -> Tier {
+        self.groups.get(group).map(|g| g.tier).unwrap_or_default()
+    }
 }

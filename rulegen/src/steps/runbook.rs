@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::conventions::{self, runbook_anchor, TestKind, RUNBOOK_PATH};
-use crate::model::{AlertM, Alerting, DashboardM, Model, PanelM};
+use crate::model::{AlertM, Alerting, DashboardM, Model, PanelM, Tier};
 use crate::write::text::{one_line, replace_labels};
 use crate::write::Files;
 
@@ -56,7 +56,7 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
     let _ = writeln!(
         out,
         "| Rule | `{}` (group `{}`), tested by `{}` |",
-        conventions::rule_file_path(&a.group),
+        conventions::rule_file_path(&a.group, m.tier(&a.group) == Tier::Global),
         conventions::rule_group(&a.group),
         conventions::test_file_path(TestKind::Alert, &a.name)
     );

@@ -23,6 +23,7 @@ mod records;
 mod routes;
 mod selectors;
 mod severities;
+mod tiers;
 
 use chainwatch_catalog::CONSTANT_LABELS;
 use chainwatch_yaml::SpecError;
@@ -92,6 +93,8 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         grafana: None,
         dashboards: Vec::new(),
     };
+    tiers::tiers(&model, &mut cx);
+    cx.stop()?;
     model.alerting = alerting(spec, &model, &mut cx);
     (model.grafana, model.dashboards) = panels::grafana(spec, &model, &mut cx);
     cx.stop()?;
