@@ -113,8 +113,6 @@ fn prometheus(name: &str, config: &Path, d: &Path, port: Option<u16>) -> (Proc, 
                 d.join(format!("tsdb-{name}")).display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            // A server killed with SIGKILL leaves its lock file behind.
-            .arg("--storage.tsdb.no-lockfile")
             // As tests/e2e.rs: resend firing alerts within seconds, not the default minute.
             .arg("--rules.alert.resend-delay=5s");
         cmd
