@@ -371,6 +371,11 @@ fn federated_patterns(global: &Yaml) -> Vec<String> {
         .find(|j| j["metrics_path"] == "/federate")
         .expect("a job scraping /federate");
     assert_eq!(fed["honor_labels"], Yaml::Bool(true), "federation keeps the regional labels");
+    assert_eq!(
+        fed["honor_timestamps"],
+        Yaml::Bool(false),
+        "a dead regional server's series go stale"
+    );
     let mut out = Vec::new();
     for m in fed["params"]["match[]"].as_sequence().expect("match[] params") {
         let m = m.as_str().unwrap();
