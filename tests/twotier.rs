@@ -28,8 +28,8 @@ use chainwatch_tests::notify::Notification;
 use chainwatch_tests::process::Proc;
 use chainwatch_tests::readme;
 use chainwatch_tests::stack::{
-    render, root, rule_files, start_alertmanager, start_on_free_port, start_sim, system_bin,
-    Node, Redirect,
+    render, root, rule_files, start_alertmanager, start_on_free_port, start_sim, system_bin, Node,
+    Redirect,
 };
 use chainwatch_tests::wait;
 use chainwatch_tests::webhook::Webhook;
@@ -164,7 +164,8 @@ impl Delivered<'_> {
             .received()
             .iter()
             .map(|r| {
-                Notification::parse(r, self.receivers, &self.names).unwrap_or_else(|e| panic!("{e}"))
+                Notification::parse(r, self.receivers, &self.names)
+                    .unwrap_or_else(|e| panic!("{e}"))
             })
             .collect()
     }
@@ -221,8 +222,9 @@ fn wait_inhibited(am: &str, alert: &str, nodes: &[&Node]) {
                     a["labels"]["alertname"] == alert && a["labels"]["node"] == n.name.as_str()
                 });
                 match a {
-                    Some(a) if a["status"]["state"] == "suppressed"
-                        && !a["status"]["inhibitedBy"].as_array().unwrap().is_empty() => {}
+                    Some(a)
+                        if a["status"]["state"] == "suppressed"
+                            && !a["status"]["inhibitedBy"].as_array().unwrap().is_empty() => {}
                     other => missing.push(format!("{}: {other:?}", n.name)),
                 }
             }
@@ -260,7 +262,11 @@ fn region_down_fires_at_the_global_tier_also_when_the_regional_prometheus_dies()
             .iter()
             .filter(|n| n.region == region)
             .map(|n| {
-                assert_eq!(n.target_labels["region"], region, "{}: region label", n.name);
+                assert_eq!(
+                    n.target_labels["region"], region,
+                    "{}: region label",
+                    n.name
+                );
                 (
                     n.sidecar_url.trim_start_matches("http://").to_string(),
                     n.target_labels.clone(),
@@ -276,7 +282,12 @@ fn region_down_fires_at_the_global_tier_also_when_the_regional_prometheus_dies()
     // The global one, federating from both.
     let fed: Vec<(String, BTreeMap<String, String>)> = regional
         .values()
-        .map(|(_, url, _)| (url.trim_start_matches("http://").to_string(), BTreeMap::new()))
+        .map(|(_, url, _)| {
+            (
+                url.trim_start_matches("http://").to_string(),
+                BTreeMap::new(),
+            )
+        })
         .collect();
     let gcfg = d.join("prometheus-global.yml");
     std::fs::write(&gcfg, localize(GLOBAL, &rendered, &am_url, &fed)).unwrap();
@@ -286,7 +297,12 @@ fn region_down_fires_at_the_global_tier_also_when_the_regional_prometheus_dies()
     let g_rules = alert_rules(&global);
     for (region, (_, url, _)) in &regional {
         let r = alert_rules(url);
-        for a in ["RegionDown", "RegionDegraded", "HighNodeDownRate", "FleetErrors"] {
+        for a in [
+            "RegionDown",
+            "RegionDegraded",
+            "HighNodeDownRate",
+            "FleetErrors",
+        ] {
             assert!(g_rules.contains(a), "global evaluates no {a}: {g_rules:?}");
             assert!(!r.contains(a), "{region}'s Prometheus evaluates {a}");
         }
@@ -321,7 +337,11 @@ fn region_down_fires_at_the_global_tier_also_when_the_regional_prometheus_dies()
         &global,
         r#"ALERTS{alertname="RegionDown", alertstate="firing", region="eu-central"}"#,
     );
-    assert_eq!(firing.len(), 1, "RegionDown on the global Prometheus: {firing:?}");
+    assert_eq!(
+        firing.len(),
+        1,
+        "RegionDown on the global Prometheus: {firing:?}"
+    );
     wait_inhibited(&am_url, "NodeDown", &in_region("eu-central"));
     control(r#"{"scenario": "region_down", "region": "eu-central", "on": false}"#);
     delivered.wait("slack-regional", "RegionDown", "resolved", subject);
@@ -334,13 +354,20 @@ fn region_down_fires_at_the_global_tier_also_when_the_regional_prometheus_dies()
     };
     control(r#"{"scenario": "region_down", "region": "us-east"}"#);
     let instance = us_url.trim_start_matches("http://").to_string();
-    wait::until("the global Prometheus sees us-east's server down", SOON, || {
-        let up = query(&global, &format!(r#"up{{job="federate", instance="{instance}"}}"#));
-        match up.first() {
-            Some(u) if u["value"][1] == "0" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    wait::until(
+        "the global Prometheus sees us-east's server down",
+        SOON,
+        || {
+            let up = query(
+                &global,
+                &format!(r#"up{{job="federate", instance="{instance}"}}"#),
+            );
+            match up.first() {
+                Some(u) if u["value"][1] == "0" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
     let subject = "RegionDown dilithion/testnet (us-east)";
     delivered.wait("slack-regional", "RegionDown", "firing", subject);
     delivered.wait("pagerduty", "RegionDown", "firing", subject);
@@ -357,7 +384,10 @@ fn region_down_fires_at_the_global_tier_also_when_the_regional_prometheus_dies()
         .filter(|n| n.is("NodeDown") || n.is("SidecarDown"))
         .map(|n| n.summary())
         .collect();
-    assert!(node_alerts.is_empty(), "node alerts delivered: {node_alerts:#?}");
+    assert!(
+        node_alerts.is_empty(),
+        "node alerts delivered: {node_alerts:#?}"
+    );
 }
 
 // ----------------------------------------------------------------------------- what is read
@@ -370,14 +400,21 @@ fn federated_patterns(global: &Yaml) -> Vec<String> {
         .iter()
         .find(|j| j["metrics_path"] == "/federate")
         .expect("a job scraping /federate");
-    assert_eq!(fed["honor_labels"], Yaml::Bool(true), "federation keeps the regional labels");
+    assert_eq!(
+        fed["honor_labels"],
+        Yaml::Bool(true),
+        "federation keeps the regional labels"
+    );
     assert_eq!(
         fed["honor_timestamps"],
         Yaml::Bool(false),
         "a dead regional server's series go stale"
     );
     let mut out = Vec::new();
-    for m in fed["params"]["match[]"].as_sequence().expect("match[] params") {
+    for m in fed["params"]["match[]"]
+        .as_sequence()
+        .expect("match[] params")
+    {
         let m = m.as_str().unwrap();
         let re = m
             .strip_prefix(r#"{__name__=~""#)
@@ -386,7 +423,8 @@ fn federated_patterns(global: &Yaml) -> Vec<String> {
         for alt in re.split('|') {
             let lit = alt.strip_suffix(".*").unwrap_or(alt);
             assert!(
-                lit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                lit.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
                 "match[] alternative {alt}: only names and name prefixes are read here"
             );
             out.push(alt.to_string());
@@ -508,7 +546,12 @@ fn the_global_rules_read_only_what_the_regional_servers_federate() {
         ["chain_node_up"]
     );
     assert_eq!(
-        unseen("target:chainwatch_build_info:max1h", &own, &regional, &patterns),
+        unseen(
+            "target:chainwatch_build_info:max1h",
+            &own,
+            &regional,
+            &patterns
+        ),
         ["target:chainwatch_build_info:max1h"]
     );
     assert_eq!(
@@ -519,15 +562,29 @@ fn the_global_rules_read_only_what_the_regional_servers_federate() {
         .iter()
         .flat_map(|e| unseen(e, &own, &regional, &patterns))
         .collect();
-    assert!(bad.is_empty(), "the global rules read what is not sent: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "the global rules read what is not sent: {bad:?}"
+    );
     // The fleet and region alerts of the README are the global tier's, and only its.
-    for a in ["RegionDown", "RegionDegraded", "HighNodeDownRate", "FleetErrors", "NoActiveMiners"]
-    {
+    for a in [
+        "RegionDown",
+        "RegionDegraded",
+        "HighNodeDownRate",
+        "FleetErrors",
+        "NoActiveMiners",
+    ] {
         assert!(global_alerts.contains(a), "{a} is not in the global rules");
-        assert!(!regional_alerts.contains(a), "{a} is in the regional rules too");
+        assert!(
+            !regional_alerts.contains(a),
+            "{a} is in the regional rules too"
+        );
     }
     for a in ["NodeDown", "SidecarDown"] {
-        assert!(regional_alerts.contains(a) && !global_alerts.contains(a), "{a}");
+        assert!(
+            regional_alerts.contains(a) && !global_alerts.contains(a),
+            "{a}"
+        );
     }
     // The README shows exactly these files.
     for (name, rel) in [("twotier-regional", REGIONAL), ("twotier-global", GLOBAL)] {

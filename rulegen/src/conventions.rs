@@ -46,7 +46,10 @@ fn rule_file_in_tier(group: &str, global: bool) -> String {
 }
 
 pub fn rule_file_path(group: &str, global: bool) -> String {
-    format!("{PROMETHEUS_DIR}/rules/{}", rule_file_in_tier(group, global))
+    format!(
+        "{PROMETHEUS_DIR}/rules/{}",
+        rule_file_in_tier(group, global)
+    )
 }
 
 /// A rule file as a test file (two levels below `prometheus/tests/`) names it.

@@ -48,7 +48,10 @@ fn recording_rules(root: &Path) -> BTreeSet<String> {
     let global = fs::read_dir(root.join("prometheus/rules/global"))
         .into_iter()
         .flatten();
-    for e in fs::read_dir(root.join("prometheus/rules")).unwrap().chain(global) {
+    for e in fs::read_dir(root.join("prometheus/rules"))
+        .unwrap()
+        .chain(global)
+    {
         let p = e.unwrap().path();
         if p.is_dir() {
             continue;

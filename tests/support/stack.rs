@@ -189,7 +189,8 @@ impl Stack {
 
         let (sim, control_url, nodes) = start_sim(fleet, &d, &logs);
         let rendered = render(overlay, &d);
-        let (alertmanager, alertmanager_url, receivers) = start_alertmanager(&rendered, &d, &logs, &webhook);
+        let (alertmanager, alertmanager_url, receivers) =
+            start_alertmanager(&rendered, &d, &logs, &webhook);
 
         // Prometheus: every sidecar every second, the rendered rules every second. A node that
         // leaves its identity to Prometheus gets it as target labels, as relabeling would set.

@@ -24,7 +24,9 @@ fn reads(m: &Measure, model: &Model) -> Vec<(String, Option<usize>, bool)> {
     if let Measure::Raw { expr, .. } = m {
         if let Ok(e) = promql::parse(expr) {
             for vs in promql::selectors(&e) {
-                let Some(name) = vs.name.clone() else { continue };
+                let Some(name) = vs.name.clone() else {
+                    continue;
+                };
                 let rec = model.records.iter().position(|r| r.name == name);
                 let up = name == "up";
                 out.push((name, rec, up));
