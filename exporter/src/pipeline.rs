@@ -18,6 +18,8 @@ pub struct Pipeline {
     pub profile_names: Vec<String>,
     /// The constant labels every series carries (the configured ones and the default `chain`).
     pub labels: BTreeMap<String, String>,
+    /// Where a line's own time is, as the profiles say (`replay --timestamps`).
+    pub times: crate::timestamps::LineTime,
 }
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
@@ -62,6 +64,7 @@ pub fn build(
         .into_iter()
         .map(|(k, v)| (k, Arc::new(v)))
         .collect();
+    let times = crate::timestamps::LineTime::compile(&loaded)?;
     let engine = Engine::new(rules);
     use crate::version;
     let info = metrics.gauge_vec(
@@ -86,5 +89,6 @@ pub fn build(
         apis,
         profile_names,
         labels,
+        times,
     })
 }

@@ -240,6 +240,8 @@ pub struct Dashboard {
 #[serde(deny_unknown_fields)]
 pub struct Panel {
     pub id: String,
+    /// Required, except on a `gate` panel (whose title is then the gate's stage).
+    #[serde(default)]
     pub title: String,
     #[serde(default)]
     pub description: String,
@@ -262,7 +264,12 @@ pub struct Panel {
     pub width: Option<u32>,
     #[serde(default)]
     pub height: Option<u32>,
+    #[serde(default)]
     pub queries: Vec<Query>,
+    /// A rollout gate whose conditions the panel plots over time (one query per condition,
+    /// generated; `queries` stays empty), with its stage text and a link to its runbook section.
+    #[serde(default)]
+    pub gate: Option<String>,
     /// Alerts whose thresholds are drawn on the panel.
     #[serde(default)]
     pub thresholds: Vec<String>,

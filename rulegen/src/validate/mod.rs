@@ -14,6 +14,7 @@ mod ctx;
 mod defaults;
 mod derive;
 mod docs;
+mod gate_panels;
 mod gates;
 mod groups;
 mod inhibitions;

@@ -18,6 +18,7 @@ use crate::spec::v1::{Dashboard, Panel, Query};
 use crate::spec::Spec;
 
 use super::ctx::Ctx;
+use super::gate_panels;
 use super::selectors::series_labels;
 
 /// Variables a dashboard may filter by (each is the label of the same name).
@@ -243,7 +244,18 @@ fn panel(
         }
         None => vars.to_vec(),
     };
-    if p.queries.is_empty() {
+    let gate = match gate_panels::gate_of(m, cx, p, field) {
+        Ok(g) => g,
+        Err(()) => {
+            ok = false;
+            None
+        }
+    };
+    let spec_queries = match gate {
+        Some(g) => gate_panels::queries(g),
+        None => p.queries.clone(),
+    };
+    if spec_queries.is_empty() && p.gate.is_none() {
         cx.err(
             &format!("{field}.queries"),
             "a panel needs at least one query",
@@ -252,7 +264,7 @@ fn panel(
     }
     let mut plotted = Plotted::default();
     let mut queries = Vec::new();
-    for (qi, q) in p.queries.iter().enumerate() {
+    for (qi, q) in spec_queries.iter().enumerate() {
         let qf = format!("{field}.queries[{qi}]");
         let panel = PanelEnv {
             m,
@@ -270,12 +282,31 @@ fn panel(
     if !ok {
         return None;
     }
+    let (title, description, links) = match gate {
+        Some(g) => (
+            gate_panels::title(g, p),
+            format!(
+                "{}\n\n{}",
+                gate_panels::description(g),
+                description(m, d, p, &listed, &lines)
+            ),
+            gate_panels::links(g),
+        ),
+        None => (
+            p.title.clone(),
+            description(m, d, p, &listed, &lines),
+            Vec::new(),
+        ),
+    };
     Some(PanelM {
         id: conventions::panel_id(&d.id, &p.id),
-        title: p.title.clone(),
-        description: description(m, d, p, &listed, &lines),
+        title,
+        description,
         kind,
-        criteria: p.criteria.clone(),
+        criteria: match gate {
+            Some(g) if p.criteria.is_empty() => g.criteria.clone(),
+            _ => p.criteria.clone(),
+        },
         row: p.row.clone(),
         unit: p.unit.clone(),
         min: p.min,
@@ -287,6 +318,7 @@ fn panel(
         uses: plotted.uses.into_iter().collect(),
         sort_by: p.sort_by.clone(),
         mappings: plotted.mappings,
+        links,
     })
 }
 
