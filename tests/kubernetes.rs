@@ -463,7 +463,7 @@ fn numbers_as_floats(v: &Value) -> Value {
 
 /// The plain rule groups, each as promtool reads it.
 fn plain_groups() -> Vec<Value> {
-    files_under("prometheus/rules", ".rules.yml")
+    plain_rule_files()
         .iter()
         .flat_map(|f| doc(f)["groups"].as_array().unwrap().clone())
         .collect()
