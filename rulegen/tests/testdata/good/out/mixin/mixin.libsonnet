@@ -22,8 +22,9 @@
             "for": "10m",
             "labels": {
               "criterion": "X2",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -39,8 +40,9 @@
             "expr": "sum by (chain, network, region, node) (rate(chain_peer_sends_total[10m])) / (sum by (chain, network, region, node) (rate(chain_peer_sends_total[10m])) + sum by (chain, network, region, node) (rate(chain_send_timeouts_total[10m]))) < 0.9",
             "labels": {
               "criterion": "X2",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           }
         ]
@@ -67,8 +69,9 @@
             "labels": {
               "alertgroup": "peers",
               "criterion": "X1",
+              "priority": "P2",
               "scope": "node",
-              "severity": "P2"
+              "severity": "warning"
             }
           },
           {
@@ -84,8 +87,9 @@
             "labels": {
               "alertgroup": "peers",
               "criterion": "X3",
+              "priority": "P1",
               "scope": "node",
-              "severity": "P1"
+              "severity": "critical"
             }
           },
           {
@@ -101,8 +105,9 @@
             "labels": {
               "criterion": "X3",
               "heartbeat": "true",
+              "priority": "P2",
               "scope": "fleet",
-              "severity": "P2"
+              "severity": "warning"
             }
           }
         ]
