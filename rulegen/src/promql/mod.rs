@@ -14,7 +14,7 @@ pub mod reads;
 pub use describe::describe;
 pub use expr::{
     alert_condition, alert_rule, bucket_selector, escape, gate_condition, gate_proceed,
-    gate_rollback, gate_scope, measure_expr, num, selector, subquery_step,
+    gate_rollback, gate_scope, measure_expr, num, selector, slo_burn, subquery_step,
 };
 pub use humanize::value_template;
 pub use inspect::{equality_labels, out_labels, parse, selectors};
