@@ -310,7 +310,7 @@ fn overlay_shortens_for_and_windows_and_its_output_passes_promtool() {
     .collect();
     tests.extend(files_under(out.path(), "prometheus/tests/gates"));
     tests.push(
-        "prometheus/tests/records/node_chain_equilibrium_maintained_ratio_1w.test.yml".into(),
+        "prometheus/tests/records/node_chain_node_up_avg1d.test.yml".into(),
     );
     promtool_all(out.path(), tests);
 }
