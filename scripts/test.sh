@@ -27,6 +27,13 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v curl >/dev/null || need+=(curl)
 # tinyproxy: the real HTTP proxy of the proxy_url test (exporter/tests/fetch_tls.rs).
 command -v tinyproxy >/dev/null || need+=(tinyproxy-bin)
+# jsonnet evaluates the generated mixin, kubectl builds the Kustomize bases (`kubectl kustomize`;
+# Debian's kubernetes-client), node and npm run the schema checks (tests/kubernetes.rs,
+# tests/grafana_schema.rs).
+command -v jsonnet >/dev/null || need+=(jsonnet)
+command -v kubectl >/dev/null || need+=(kubernetes-client)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   SUDO=""
@@ -34,6 +41,11 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+
+# The pinned npm packages of the schema checks (@grafana/schema, kubernetes-types, TypeScript,
+# Ajv), into target/schemas/; a no-op when tests/schemas/package-lock.json has not changed.
+echo "== npm packages of the schema checks"
+bash scripts/schemas.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

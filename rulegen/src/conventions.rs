@@ -5,11 +5,17 @@
 //! that defines it and the file that refers to it.
 
 /// Directories rulegen owns entirely: a file in them that it does not generate is extra.
-pub const OWNED_DIRS: &[&str] = &["prometheus", "alertmanager", "grafana"];
+pub const OWNED_DIRS: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    KUBERNETES_DIR,
+    MIXIN_DIR,
+];
 /// Generated files in directories shared with hand-written ones.
 pub const OWNED_FILES: &[&str] = &[RUNBOOK_PATH];
 /// Extensions of generated files (extra ones are removed on write).
-pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md", "tmpl"];
+pub const GENERATED_EXT: &[&str] = &["yml", "yaml", "json", "tsv", "md", "tmpl", "libsonnet"];
 
 // ------------------------------------------------------------------------------- Prometheus
 
@@ -177,13 +183,98 @@ pub fn dashboard_uid(id: &str) -> String {
     format!("chainwatch-{id}")
 }
 
+pub fn dashboard_file_name(id: &str) -> String {
+    format!("{id}.json")
+}
+
 pub fn dashboard_path(id: &str) -> String {
-    format!("{DASHBOARD_DIR}/{id}.json")
+    format!("{DASHBOARD_DIR}/{}", dashboard_file_name(id))
+}
+
+/// A link, relative to Grafana's root, to another dashboard with the same time range and
+/// variables (Grafana interpolates both in panel links).
+pub fn dashboard_link(uid: &str) -> String {
+    format!("/d/{uid}?${{__url_time_range}}&${{__all_variables}}")
+}
+
+/// A link, relative to Grafana's root, to Grafana's alert rule list filtered to one rule: it
+/// lists the rules of a Prometheus datasource (`manageAlerts`), with their state and instances.
+pub fn alert_rule_link(alert: &str) -> String {
+    format!("/alerting/list?search=rule%3A{}", url_escape(alert))
+}
+
+/// Percent-encoding of everything but RFC 3986's unreserved characters.
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// What coverage and the panel's description call a panel.
 pub fn panel_id(dashboard: &str, panel: &str) -> String {
     format!("{dashboard}/{panel}")
+}
+
+// ------------------------------------------------------------------------------- Kubernetes
+
+pub const KUBERNETES_DIR: &str = "kubernetes";
+/// The Kustomize base of what runs beside Prometheus, Alertmanager and Grafana.
+pub const KUBERNETES_MONITORING_DIR: &str = "kubernetes/monitoring";
+/// The Kustomize base that goes with the sidecar (its PodMonitor), in the node's namespace.
+pub const KUBERNETES_SIDECAR_DIR: &str = "kubernetes/sidecar";
+pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
+/// On every generated object, besides thresholds.yaml's `outputs.kubernetes.labels`.
+pub const PART_OF_LABEL: (&str, &str) = ("app.kubernetes.io/part-of", "chainwatch");
+
+/// The PrometheusRule of a rule group: named as the group in the plain file.
+pub fn prometheus_rule_name(group: &str) -> String {
+    rule_group(group)
+}
+
+/// Relative to `KUBERNETES_MONITORING_DIR`.
+pub fn prometheus_rule_file(group: &str) -> String {
+    format!("prometheusrules/{group}.yaml")
+}
+
+pub const ALERTMANAGER_SECRET_NAME: &str = "chainwatch-alertmanager";
+/// The key prometheus-operator reads an Alertmanager's `configSecret` from.
+pub const ALERTMANAGER_SECRET_KEY: &str = "alertmanager.yaml";
+/// Relative to `KUBERNETES_MONITORING_DIR`.
+pub const ALERTMANAGER_SECRET_FILE: &str = "alertmanager-secret.yaml";
+/// Where prometheus-operator mounts every key of an Alertmanager's `configSecret` (keys cannot
+/// hold a `/`, so the notification templates sit beside the configuration and are named by an
+/// absolute glob: the operator runs Alertmanager on a copy of the configuration in another
+/// directory, against which a relative glob finds nothing).
+pub const ALERTMANAGER_OPERATOR_CONFIG_DIR: &str = "/etc/alertmanager/config";
+
+pub fn dashboard_configmap_name(id: &str) -> String {
+    format!("chainwatch-dashboard-{id}")
+}
+
+/// Relative to `KUBERNETES_MONITORING_DIR`.
+pub fn dashboard_configmap_file(id: &str) -> String {
+    format!("dashboards/{id}.yaml")
+}
+
+pub const POD_MONITOR_NAME: &str = "chainwatch";
+/// Relative to `KUBERNETES_SIDECAR_DIR`.
+pub const POD_MONITOR_FILE: &str = "podmonitor.yaml";
+
+/// Kubernetes object names (DNS-1123 subdomains) hold at most this many characters.
+pub const MAX_OBJECT_NAME_LEN: usize = 253;
+
+// ------------------------------------------------------------------------------- mixin
+
+pub const MIXIN_DIR: &str = "mixin";
+pub const MIXIN_PATH: &str = "mixin/mixin.libsonnet";
+/// Relative to `MIXIN_DIR`, as mixin.libsonnet imports it.
+pub fn mixin_dashboard_file(id: &str) -> String {
+    format!("dashboards/{}", dashboard_file_name(id))
 }
 
 // ------------------------------------------------------------------------------- runbook

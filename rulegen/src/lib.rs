@@ -7,7 +7,8 @@
 //! 1. `spec`: thresholds.yaml v1 as written, the overlay merged over it, where each field is;
 //! 2. `validate`: spec → model, every error with file, line, column and field;
 //! 3. `model`: plain data the steps read (with `promql` for expressions, `conventions` for names);
-//! 4. `steps`: rules, promtool tests, Alertmanager, Grafana, runbook (and the coverage report);
+//! 4. `steps`: rules, promtool tests, Alertmanager, Grafana, runbook (and the coverage report),
+//!    then the packaging of those files: Kubernetes manifests, the mixin;
 //! 5. `write`: templates, and the writer that compares with or writes to the output directory.
 
 pub mod conventions;
@@ -75,5 +76,10 @@ fn render(m: &model::Model, loc: &spec::Locator) -> Result<Files, Error> {
     }
     files.extend(steps::grafana::render(m));
     files.extend(steps::runbook::render(m));
+    // Packaging: the files above, wrapped for Kubernetes and as a mixin.
+    let k8s = steps::kubernetes::render(m, &files);
+    let mixin = steps::mixin::render(m, &files).map_err(Error::Render)?;
+    files.extend(k8s);
+    files.extend(mixin);
     Ok(files)
 }

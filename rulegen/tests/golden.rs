@@ -89,6 +89,13 @@ fn good_thresholds_render_exactly_the_committed_output() {
         "grafana/dashboards/test.json",
         "grafana/provisioning/datasources/prometheus.yml",
         "docs/runbook.md",
+        "kubernetes/monitoring/kustomization.yaml",
+        "kubernetes/monitoring/prometheusrules/test.yaml",
+        "kubernetes/monitoring/alertmanager-secret.yaml",
+        "kubernetes/monitoring/dashboards/test.yaml",
+        "kubernetes/sidecar/podmonitor.yaml",
+        "mixin/mixin.libsonnet",
+        "mixin/dashboards/test.json",
     ] {
         assert!(want.contains_key(p), "testdata/good/out lacks {p}");
     }

@@ -6,6 +6,7 @@ pub mod http;
 pub mod notify;
 pub mod process;
 pub mod readme;
+pub mod schemas;
 pub mod stack;
 pub mod wait;
 pub mod webhook;

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod dashboard;
 pub mod docs;
 pub mod measure;
+pub mod outputs;
 pub mod record;
 pub mod routing;
 pub mod slo;
@@ -20,6 +21,7 @@ pub use docs::{CriterionText, NotMeasurable, Runbook};
 pub use measure::{
     LabelMap, Labels, Matcher, Measure, Op, Part, RawTestM, RollOp, Scope, Sel, Source, Via,
 };
+pub use outputs::{KubernetesM, OutputsM, PodMonitorM};
 pub use record::{CondM, GateM, GroupM, Origin, Record};
 pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
 pub use slo::{BurnM, SloAlertM, SloM};
@@ -46,4 +48,21 @@ pub struct Model {
     pub alerting: Option<Alerting>,
     pub grafana: Option<GrafanaM>,
     pub dashboards: Vec<DashboardM>,
+    pub outputs: OutputsM,
+}
+
+impl Model {
+    /// Every rule group (one rule file each): of the alerts, recording rules and gates, sorted.
+    pub fn rule_groups(&self) -> Vec<&str> {
+        let mut g: Vec<&str> = self
+            .alerts
+            .iter()
+            .map(|a| a.group.as_str())
+            .chain(self.records.iter().map(|r| r.group.as_str()))
+            .chain(self.gates.iter().map(|g| g.group.as_str()))
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    }
 }

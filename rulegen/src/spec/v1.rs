@@ -52,6 +52,91 @@ pub struct Spec {
     pub grafana: Option<Grafana>,
     #[serde(default)]
     pub dashboards: Vec<Dashboard>,
+    /// Outputs besides the plain files (prometheus/, alertmanager/, grafana/, docs/runbook.md),
+    /// which are always written.
+    #[serde(default)]
+    pub outputs: Option<Outputs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outputs {
+    /// prometheus-operator and Grafana-chart manifests under kubernetes/.
+    #[serde(default)]
+    pub kubernetes: Option<Kubernetes>,
+    /// A monitoring mixin under mixin/ (`mixin.libsonnet`).
+    #[serde(default)]
+    pub mixin: bool,
+}
+
+/// kubernetes/monitoring/: PrometheusRules, the Alertmanager config as a Secret, the dashboards
+/// as ConfigMaps; kubernetes/sidecar/: the sidecar's PodMonitor. Each with a kustomization.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// Namespace of the rules, the Secret and the dashboards (the PodMonitor goes with the
+    /// sidecar, in its namespace).
+    pub namespace: String,
+    /// Labels of every generated object: what a Prometheus's `ruleSelector` and
+    /// `podMonitorSelector` select on.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub pod_monitor: PodMonitor,
+    #[serde(default)]
+    pub dashboards: DashboardConfigMaps,
+}
+
+/// How Prometheus scrapes the sidecar.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodMonitor {
+    /// Labels of the pods that run the sidecar.
+    pub selector: BTreeMap<String, String>,
+    /// Name of the sidecar's container port.
+    pub port: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Default: `defaults.scrape_interval`.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Whether the sidecar's `node`, `region`, … win over the target's (README, "Node
+    /// identity"); no default: a choice.
+    pub honor_labels: bool,
+}
+
+/// The Grafana chart's sidecar loads ConfigMaps carrying `label: label_value`, into the folder
+/// named by the `folder_annotation`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfigMaps {
+    #[serde(default = "default_dashboard_label")]
+    pub label: String,
+    #[serde(default = "default_dashboard_label_value")]
+    pub label_value: String,
+    #[serde(default = "default_folder_annotation")]
+    pub folder_annotation: String,
+}
+
+impl Default for DashboardConfigMaps {
+    fn default() -> Self {
+        DashboardConfigMaps {
+            label: default_dashboard_label(),
+            label_value: default_dashboard_label_value(),
+            folder_annotation: default_folder_annotation(),
+        }
+    }
+}
+
+fn default_dashboard_label() -> String {
+    "grafana_dashboard".into()
+}
+
+fn default_dashboard_label_value() -> String {
+    "1".into()
+}
+
+fn default_folder_annotation() -> String {
+    "grafana_folder".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

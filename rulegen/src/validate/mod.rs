@@ -5,8 +5,9 @@
 //! the defaults and criteria (`defaults`), severities and receivers' types, recording rules
 //! (each may use the ones above it), alerts, gates, the documentation fields. Only when they hold
 //! are the derived recording rules made (`derive`: rollups of long windows, shared bucket rates)
-//! and the groups' own intervals checked (`groups`); then the second half runs, which reads the alerts and rules built: Alertmanager's receivers,
-//! routes and inhibitions, then Grafana's dashboards and panels.
+//! and the groups' own intervals checked (`groups`); then the second half runs, which reads the
+//! alerts and rules built: Alertmanager's receivers, routes and inhibitions, then Grafana's
+//! dashboards and panels, then the outputs (Kubernetes names and labels, the mixin).
 
 mod alerts;
 mod ctx;
@@ -17,6 +18,7 @@ mod gates;
 mod groups;
 mod inhibitions;
 mod measures;
+mod outputs;
 mod panels;
 mod receivers;
 mod records;
@@ -95,9 +97,11 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         alerting: None,
         grafana: None,
         dashboards: Vec::new(),
+        outputs: Default::default(),
     };
     model.alerting = alerting(spec, &model, &mut cx);
     (model.grafana, model.dashboards) = panels::grafana(spec, &model, &mut cx);
+    model.outputs = outputs::outputs(spec, &model, &mut cx);
     cx.stop()?;
     Ok(model)
 }

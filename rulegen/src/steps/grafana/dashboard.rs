@@ -5,10 +5,15 @@
 use serde_json::{json, Value};
 
 use crate::conventions::DASHBOARD_TAG;
-use crate::model::{DashboardM, GrafanaM};
+use crate::model::{DashboardM, GrafanaM, Model};
 use crate::write::text::one_line;
 
+use super::links::panel_links;
 use super::panel::{ds, render_panel};
+
+/// The dashboard schema version Grafana 12 writes (`@grafana/schema` 12.4's default dashboard);
+/// the generated JSON needs none of the migrations up to it.
+const SCHEMA_VERSION: u32 = 42;
 
 fn variable(name: &str, vars: &[String]) -> Value {
     // Each variable is narrowed by the ones before it.
@@ -31,7 +36,6 @@ fn variable(name: &str, vars: &[String]) -> Value {
         "type": "query",
         "datasource": ds(),
         "query": q,
-        "definition": q,
         "refresh": 2,
         "sort": 1,
         "multi": true,
@@ -44,7 +48,7 @@ fn variable(name: &str, vars: &[String]) -> Value {
     })
 }
 
-pub fn render_dashboard(g: &GrafanaM, d: &DashboardM) -> String {
+pub fn render_dashboard(m: &Model, g: &GrafanaM, d: &DashboardM) -> String {
     let mut panels = Vec::new();
     let (mut x, mut y, mut row_h, mut id) = (0u32, 0u32, 0u32, 1u32);
     for p in &d.panels {
@@ -63,7 +67,7 @@ pub fn render_dashboard(g: &GrafanaM, d: &DashboardM) -> String {
             x = 0;
             row_h = 0;
         }
-        panels.push(render_panel(p, id, x, y));
+        panels.push(render_panel(p, panel_links(m, d, p), id, x, y));
         id += 1;
         x += p.width;
         row_h = row_h.max(p.height);
@@ -73,7 +77,6 @@ pub fn render_dashboard(g: &GrafanaM, d: &DashboardM) -> String {
         "label": "Data source",
         "type": "datasource",
         "query": "prometheus",
-        "current": {},
         "hide": 0,
         "includeAll": false,
         "multi": false,
@@ -93,7 +96,7 @@ pub fn render_dashboard(g: &GrafanaM, d: &DashboardM) -> String {
         "tags": tags,
         "editable": false,
         "graphTooltip": 1,
-        "schemaVersion": 39,
+        "schemaVersion": SCHEMA_VERSION,
         "version": 1,
         "timezone": "browser",
         "refresh": g.refresh,

@@ -70,8 +70,8 @@ fn level_color(level: &str) -> &'static str {
     }
 }
 
-/// The panel with Grafana id `id` at grid position (`x`, `y`).
-pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
+/// The panel with Grafana id `id` at grid position (`x`, `y`), with its `links`.
+pub fn render_panel(p: &PanelM, links: Vec<Value>, id: u32, x: u32, y: u32) -> Value {
     let mut v = json!({
         "id": id,
         "type": p.kind,
@@ -82,6 +82,7 @@ pub fn render_panel(p: &PanelM, id: u32, x: u32, y: u32) -> Value {
         "targets": targets(p),
         "fieldConfig": {"defaults": field_defaults(p), "overrides": []},
         "options": options(p),
+        "links": links,
     });
     if p.kind == "table" {
         v["transformations"] = transformations(p);
@@ -185,7 +186,7 @@ fn options(p: &PanelM) -> Value {
             json!({"legend": legend, "mergeValues": true, "showValue": "auto", "alignValue": "left", "rowHeight": 0.9, "tooltip": {"mode": "single", "sort": "none"}})
         }
         _ => {
-            json!({"showHeader": true, "cellHeight": "sm", "footer": {"show": false, "reducer": ["sum"], "fields": ""}})
+            json!({"showHeader": true, "cellHeight": "sm"})
         }
     }
 }
