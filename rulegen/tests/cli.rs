@@ -153,7 +153,9 @@ fn every_alert_has_a_test_with_fire_inside_and_before_for_cases() {
     let slo_test_of = |name: &str, key: &str| {
         slo_tests
             .iter()
-            .find(|t| t.contains(&format!("{key}{name}\n")) || t.contains(&format!("{key}\"{name}{{")))
+            .find(|t| {
+                t.contains(&format!("{key}{name}\n")) || t.contains(&format!("{key}\"{name}{{"))
+            })
             .cloned()
     };
     for a in alerts {
@@ -329,9 +331,7 @@ fn overlay_shortens_for_and_windows_and_its_output_passes_promtool() {
     .map(|a| format!("prometheus/tests/alerts/{a}.test.yml"))
     .collect();
     tests.extend(files_under(out.path(), "prometheus/tests/gates"));
-    tests.push(
-        "prometheus/tests/records/node_chain_node_up_avg1d.test.yml".into(),
-    );
+    tests.push("prometheus/tests/records/node_chain_node_up_avg1d.test.yml".into());
     promtool_all(out.path(), tests);
 }
 
