@@ -23,6 +23,9 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 # logrotate: the real rotation (create, copytruncate, compress, dateext) of follow/tests/logrotate.rs
 # and the compressed rotations replayed in exporter/tests/replay_compressed.rs.
 [ -x /usr/sbin/logrotate ] || [ -x /sbin/logrotate ] || need+=(logrotate)
+# jsonschema and yaml for Python: the canary templates checked against the published CRDs
+# (rulegen/tests/crd_check.py).
+python3 -c 'import jsonschema, yaml' 2>/dev/null || need+=(python3-jsonschema python3-yaml)
 # curl: the real TLS client of the --web.config.file tests (exporter/tests/web_tls.rs).
 command -v curl >/dev/null || need+=(curl)
 # tinyproxy: the real HTTP proxy of the proxy_url test (exporter/tests/fetch_tls.rs).

@@ -81,7 +81,27 @@ pub enum Command {
         /// With --unmatched: how many shapes to list.
         #[arg(long = "top", default_value_t = 20, requires = "unmatched")]
         top: usize,
-        /// Log files to read (gzip-compressed ones are read decompressed).
+        /// Write the history the lines make, each at its own time (the profiles' `time:`, a
+        /// journal entry's __REALTIME_TIMESTAMP), sampled every --resolution: the input of
+        /// `promtool tsdb create-blocks-from openmetrics`. Needs --format openmetrics.
+        #[arg(long = "timestamps", requires = "format", conflicts_with = "unmatched")]
+        timestamps: bool,
+        /// Output format: text (the final state, the exposition format) or openmetrics.
+        #[arg(long = "format", value_enum, default_value = "text")]
+        format: ReplayFormat,
+        /// With --timestamps: the time between two samples of a series (a scrape interval).
+        #[arg(long = "resolution", default_value = "15s", requires = "timestamps")]
+        resolution: String,
+        /// With --timestamps: how the input is framed (auto: `journalctl -o json` and `-o export`
+        /// are told by their first bytes, anything else is lines of text).
+        #[arg(
+            long = "input",
+            value_enum,
+            default_value = "auto",
+            requires = "timestamps"
+        )]
+        input: ReplayInput,
+        /// Log files to read (gzip-compressed ones are read decompressed; `-` is standard input).
         #[arg(required = true)]
         logs: Vec<PathBuf>,
     },
@@ -152,6 +172,20 @@ pub fn main() -> i32 {
 
 /// What `replay` runs with: the configuration's profiles, labels and caps when one is given, each
 /// overridden by its flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    Text,
+    Openmetrics,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayInput {
+    Auto,
+    Text,
+    JournalJson,
+    JournalExport,
+}
+
 struct ReplaySettings {
     profiles: Vec<String>,
     labels: BTreeMap<String, String>,
@@ -245,6 +279,10 @@ fn run(cli: Cli) -> Result<()> {
             max_series_per_metric,
             unmatched,
             top,
+            timestamps,
+            format,
+            resolution,
+            input,
             logs,
         }) => {
             let s = replay_settings(
@@ -255,6 +293,42 @@ fn run(cli: Cli) -> Result<()> {
                 max_series_per_metric,
             )?;
             let mut p = pipeline::build(&s.profiles, &s.labels, s.max_series_per_metric)?;
+            if timestamps || format == ReplayFormat::Openmetrics {
+                if !timestamps {
+                    return Err(UsageError(
+                        "--format openmetrics writes a history: add --timestamps".into(),
+                    )
+                    .into());
+                }
+                let res = chainwatch_duration::Duration::parse(&resolution)
+                    .map_err(|e| UsageError(format!("--resolution {resolution}: {e}")))?;
+                if res.is_zero() {
+                    return Err(UsageError("--resolution must be above 0".into()).into());
+                }
+                let input = match input {
+                    ReplayInput::Auto => crate::backfill::Input::Auto,
+                    ReplayInput::Text => crate::backfill::Input::Text,
+                    ReplayInput::JournalJson => crate::backfill::Input::JournalJson,
+                    ReplayInput::JournalExport => crate::backfill::Input::JournalExport,
+                };
+                let times = std::mem::replace(
+                    &mut p.times,
+                    crate::timestamps::LineTime::compile(&[]).expect("no profile, no error"),
+                );
+                let stdout = std::io::stdout();
+                let mut out = stdout.lock();
+                let rep = crate::backfill::backfill(
+                    &mut p,
+                    &times,
+                    &logs,
+                    input,
+                    res.ms(),
+                    s.max_line_bytes,
+                    &mut out,
+                )?;
+                eprintln!("{}", rep.text());
+                return Ok(());
+            }
             let text = if unmatched {
                 replay::unmatched(&mut p, &logs, s.max_line_bytes, top)?
             } else {

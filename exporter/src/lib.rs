@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod log;
 pub mod arbiter;
+pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod replay;
 pub mod serve;
 pub mod source;
 pub mod stamp;
+pub mod timestamps;
 pub mod total;
 pub mod version;
 pub mod web;

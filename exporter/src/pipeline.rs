@@ -18,6 +18,8 @@ pub struct Pipeline {
     pub profile_names: Vec<String>,
     /// The constant labels every series carries (the configured ones and the default `chain`).
     pub labels: BTreeMap<String, String>,
+    /// Where a line's own time is, as the profiles say (`replay --timestamps`).
+    pub times: crate::timestamps::LineTime,
 }
 
 /// Load and compile `profiles` (names or paths); constant `labels` from config or flags. A missing
@@ -48,20 +50,30 @@ pub fn build(
     }
     let mut metrics = Metrics::new(&labels)?;
     metrics.set_series_cap(series_cap);
-    let demands = mapping::api_label_demands(&loaded)?;
-    let rules = match (profile::compile(&loaded, &demands, &mut metrics), chain) {
-        (Ok(rules), Ok(_)) => rules,
-        (Ok(_), Err(c)) => return Err(profile::LoadErrors::from(c).into()),
-        (Err(e), Ok(_)) => return Err(e.into()),
-        (Err(mut e), Err(c)) => {
-            e.0.push(c);
-            return Err(profile::LoadErrors::new(e.0).into());
+    // Log rules and API mappings name metrics of one catalog: the built-in one and the metrics
+    // the profiles declare. Every error of the three is reported together.
+    let (catalog, mut errs) = profile::declared(&loaded);
+    let demands = mapping::api_label_demands(&loaded, &catalog).unwrap_or_else(|e| {
+        errs.push(e);
+        BTreeMap::new()
+    });
+    let compiled = profile::compile(&loaded, &catalog, &demands, &mut metrics);
+    if let Err(c) = chain {
+        errs.push(c);
+    }
+    let rules = match compiled {
+        Ok(rules) if errs.is_empty() => rules,
+        Ok(_) => return Err(profile::LoadErrors::new(errs).into()),
+        Err(e) => {
+            errs.extend(e.0);
+            return Err(profile::LoadErrors::new(errs).into());
         }
     };
-    let apis = mapping::bind(&loaded, &mut metrics)?
+    let apis = mapping::bind(&loaded, &catalog, &mut metrics)?
         .into_iter()
         .map(|(k, v)| (k, Arc::new(v)))
         .collect();
+    let times = crate::timestamps::LineTime::compile(&loaded)?;
     let engine = Engine::new(rules);
     use crate::version;
     let info = metrics.gauge_vec(
@@ -86,5 +98,6 @@ pub fn build(
         apis,
         profile_names,
         labels,
+        times,
     })
 }

@@ -82,7 +82,7 @@ fn read_lines(log: &Path, max_line_bytes: usize, out: &mut dyn FnMut(&[u8])) -> 
 /// The file's bytes as text: gzip members (what logrotate's `compress` writes, also several
 /// concatenated) are decompressed; other compressions are refused rather than matched as text.
 /// The format is told by the first bytes, as the follower tells the rotations it skips.
-fn open(log: &Path, f: File) -> Result<Box<dyn Read>> {
+pub(crate) fn open(log: &Path, f: File) -> Result<Box<dyn Read>> {
     let mut r = BufReader::with_capacity(256 * 1024, f);
     let head = r
         .fill_buf()

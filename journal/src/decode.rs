@@ -33,6 +33,9 @@ impl Batch {
 struct Record {
     #[serde(rename = "__CURSOR", default)]
     cursor: Option<String>,
+    /// Microseconds since the epoch, as a decimal string.
+    #[serde(rename = "__REALTIME_TIMESTAMP", default)]
+    realtime: Option<String>,
     #[serde(rename = "MESSAGE", default)]
     message: Message,
 }
@@ -132,6 +135,18 @@ impl<'de> Visitor<'de> for ElementVisitor {
         }
         Ok(Element::Value(bytes))
     }
+}
+
+/// One entry of `journalctl -o json` (one line, without its newline): when it was logged and
+/// its messages (several when the entry holds MESSAGE several times), for reading a journal
+/// exported earlier rather than following one.
+pub fn json_entry(record: &[u8]) -> Result<crate::Entry, String> {
+    let rec: Record = serde_json::from_slice(record)
+        .map_err(|e| format!("not a journalctl -o json entry ({e}): {}", preview(record)))?;
+    Ok(crate::Entry {
+        realtime_us: rec.realtime.and_then(|t| t.trim().parse().ok()),
+        messages: rec.message.0,
+    })
 }
 
 /// Decodes one JSON record (without its newline) into `batch`.

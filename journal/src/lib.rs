@@ -83,12 +83,15 @@ mod checkpoint;
 mod child;
 mod config;
 mod decode;
+mod entry;
 mod error;
 mod reader;
 mod sink;
 
 pub use checkpoint::{cursor_path, CURSOR_VERSION};
 pub use config::JournalConfig;
+pub use decode::json_entry;
+pub use entry::{Entry, ExportReader};
 pub use error::JournalError;
 pub use reader::{JournalReader, StopHandle, HEALTHY_RUN, STOP_GRACE};
 pub use sink::{Event, Problem, Sink};

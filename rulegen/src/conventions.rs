@@ -11,6 +11,7 @@ pub const OWNED_DIRS: &[&str] = &[
     "grafana",
     KUBERNETES_DIR,
     MIXIN_DIR,
+    CANARY_DIR,
 ];
 /// Generated files in directories shared with hand-written ones.
 pub const OWNED_FILES: &[&str] = &[RUNBOOK_PATH];
@@ -109,6 +110,8 @@ pub const GATE_ROLLBACK: &str = "chainwatch:rollout_gate_rollback:bool";
 /// The label naming the gate on both records.
 pub const GATE_LABEL: &str = "gate";
 /// The labels of the gate records: the gate and what it groups by.
+/// The label that names a node's chain (the first of the sidecar's constant labels).
+pub const CHAIN_LABEL: &str = "chain";
 pub const GATE_RECORD_LABELS: &[&str] = &["chain", "network", "region", GATE_LABEL];
 
 // ------------------------------------------------------------------------------- SLOs
@@ -277,6 +280,29 @@ pub fn mixin_dashboard_file(id: &str) -> String {
     format!("dashboards/{}", dashboard_file_name(id))
 }
 
+// ------------------------------------------------------------------------------- canary analysis
+
+/// Progressive-delivery templates of the rollout gates (Argo Rollouts, Flagger).
+pub const CANARY_DIR: &str = "canary";
+
+/// The Argo Rollouts `AnalysisTemplate` of a gate.
+pub fn argo_template_path(gate: &str) -> String {
+    format!("{CANARY_DIR}/argo-rollouts/{gate}.yaml")
+}
+
+pub fn argo_template_name(gate: &str) -> String {
+    format!("chainwatch-gate-{gate}")
+}
+
+/// The Flagger `MetricTemplate` of a gate.
+pub fn flagger_template_path(gate: &str) -> String {
+    format!("{CANARY_DIR}/flagger/{gate}.yaml")
+}
+
+pub fn flagger_template_name(gate: &str) -> String {
+    format!("chainwatch-gate-{gate}")
+}
+
 // ------------------------------------------------------------------------------- runbook
 
 pub const RUNBOOK_PATH: &str = "docs/runbook.md";
@@ -298,6 +324,11 @@ pub fn runbook_anchor(heading: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The runbook's heading of a rollout gate's section.
+pub fn gate_heading(gate: &str) -> String {
+    format!("Gate {gate}")
 }
 
 /// An alert's `runbook_url` annotation: the runbook (`defaults.runbook_url`) at its section.

@@ -7,8 +7,8 @@
 //! 1. `spec`: thresholds.yaml v1 as written, the overlay merged over it, where each field is;
 //! 2. `validate`: spec → model, every error with file, line, column and field;
 //! 3. `model`: plain data the steps read (with `promql` for expressions, `conventions` for names);
-//! 4. `steps`: rules, promtool tests, Alertmanager, Grafana, runbook (and the coverage report),
-//!    then the packaging of those files: Kubernetes manifests, the mixin;
+//! 4. `steps`: rules, promtool tests, Alertmanager, Grafana, runbook, canary analysis templates
+//!    (and the coverage report), then the packaging of those files: Kubernetes manifests, the mixin;
 //! 5. `write`: templates, and the writer that compares with or writes to the output directory.
 
 pub mod conventions;
@@ -48,6 +48,19 @@ pub fn generate(thresholds: &Path, overlay: Option<&Path>) -> Result<(model::Mod
     pipeline(&input)
 }
 
+/// The model and only the rule files Prometheus loads (what `chainwatch-gate` asks about),
+/// without rendering tests, dashboards and the rest.
+pub fn generate_rules(
+    thresholds: &Path,
+    overlay: Option<&Path>,
+) -> Result<(model::Model, Files), Error> {
+    let input = spec::load(thresholds, overlay).map_err(Error::Invalid)?;
+    let model = validate::model(&input).map_err(Error::Invalid)?;
+    let t = write::Templates::new().map_err(|e| Error::Render(e.to_string()))?;
+    let files = steps::rules::render(&model, &t).map_err(|e| Error::Render(e.to_string()))?;
+    Ok((model, files))
+}
+
 /// Same from text (for tests that change the spec in memory, and the fuzzer).
 pub fn generate_str(path: &Path, text: &str) -> Result<(model::Model, Files), Error> {
     let input = spec::load_str(path, text).map_err(Error::Invalid)?;
@@ -76,6 +89,7 @@ fn render(m: &model::Model, loc: &spec::Locator) -> Result<Files, Error> {
     }
     files.extend(steps::grafana::render(m));
     files.extend(steps::runbook::render(m));
+    files.extend(steps::canary::render(m));
     // Packaging: the files above, wrapped for Kubernetes and as a mixin.
     let k8s = steps::kubernetes::render(m, &files);
     let mixin = steps::mixin::render(m, &files).map_err(Error::Render)?;

@@ -504,11 +504,22 @@ fn every_alert_links_to_its_own_runbook_section_with_first_checks() {
             }
         }
     }
+    // Besides one section per alert, one per rollout gate (linked from the rollout dashboard).
+    let gates: Vec<&String> = sections.keys().filter(|a| a.starts_with("gate-")).collect();
     assert!(
-        n >= 40 && n == sections.len(),
-        "{n} alerts, {} sections",
+        n >= 40 && n + gates.len() == sections.len(),
+        "{n} alerts, {} gates, {} sections",
+        gates.len(),
         sections.len()
     );
+    for g in ["gate-consensus-shadow", "gate-coinjecture-stage-4"] {
+        let body = &sections[g];
+        assert!(
+            body.contains("| Proceed when, on every node"),
+            "{g}: {body}"
+        );
+        assert!(body.contains("chainwatch-gate check"), "{g}: {body}");
+    }
 }
 
 type Strings = BTreeMap<String, String>;

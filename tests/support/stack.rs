@@ -47,6 +47,7 @@ pub fn fresh_bin(name: &str) -> PathBuf {
             "chainwatch-exporter",
             "chainwatch-sim",
             "chainwatch-rulegen",
+            "chainwatch-gate",
         ] {
             cmd.args(["-p", p]);
         }

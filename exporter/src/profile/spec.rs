@@ -30,6 +30,25 @@ pub struct ProfileSpec {
     /// Test cases run by `chainwatch-exporter test`.
     #[serde(default)]
     pub tests: Vec<TestCase>,
+    /// Where a line's own time is (`replay --timestamps`), tried in order; none: a syslog or
+    /// journal prefix, else ISO 8601, at the start of the line.
+    #[serde(default)]
+    pub time: Vec<TimeSpec>,
+}
+
+/// One place a line's time may be: a regex's `time` capture (default: the format's own pattern
+/// at the start of the line, after an optional `[`), or a field of a JSON line; read as `format`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSpec {
+    /// syslog (`Jan  5 12:00:00`, journalctl's default output), iso8601 (`2025-01-05T12:00:00Z`,
+    /// `2025-01-05 12:00:00,123`, with or without an offset), unix (seconds), unix_ms.
+    pub format: String,
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A JSON line's field (a name, or a JSON pointer such as /meta/ts).
+    #[serde(default)]
+    pub json: Option<String>,
 }
 
 /// How the rules writing one metric combine when a node writes the same fact twice (a line per

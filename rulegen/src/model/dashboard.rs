@@ -52,6 +52,8 @@ pub struct PanelM {
     pub sort_by: Option<String>,
     /// Value mappings of state queries: (value, text, color).
     pub mappings: Vec<(u32, String, String)>,
+    /// Panel links: (title, url).
+    pub links: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]

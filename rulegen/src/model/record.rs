@@ -54,6 +54,8 @@ pub struct GateM {
     pub chain: Option<String>,
     pub proceed: Vec<CondM>,
     pub rollback: Vec<CondM>,
+    /// Its section of the runbook (`defaults.runbook_url#gate-<name>`).
+    pub runbook_url: String,
     pub path: String,
 }
 

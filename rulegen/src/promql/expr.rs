@@ -528,11 +528,16 @@ pub fn gate_scope(g: &GateM) -> Scope {
     g.chain.clone().map(Scope::Chain).unwrap_or_default()
 }
 
-/// Per node: did the condition hold (throughout its window)?
+/// Per node: the value a gate condition compares with its threshold.
+pub fn gate_condition_value(c: &CondM, scope: &Scope) -> String {
+    measure_expr(&c.measure, scope)
+}
+
+/// Per node: did the condition hold (throughout its window)? 1 or 0.
 pub fn gate_condition(c: &CondM, scope: &Scope) -> String {
     let inner = format!(
         "{} {} bool {}",
-        measure_expr(&c.measure, scope),
+        gate_condition_value(c, scope),
         c.op.as_str(),
         num(c.threshold)
     );
@@ -547,16 +552,27 @@ pub fn gate_condition(c: &CondM, scope: &Scope) -> String {
     }
 }
 
+/// Per group of the gate: 1 when a proceed condition held on every node (`rollback`: when a
+/// rollback condition holds on any node), else 0. What `gate check` and the canary templates
+/// ask of each condition.
+pub fn gate_condition_group(g: &GateM, c: &CondM, rollback: bool) -> String {
+    let agg = if rollback { "max" } else { "min" };
+    format!(
+        "{agg} by ({}) ({})",
+        g.by.join(", "),
+        gate_condition(c, &gate_scope(g))
+    )
+}
+
 /// 1 when every proceed condition held on every node of the group, else 0 (no data: no answer).
 pub fn gate_proceed(g: &GateM) -> Option<String> {
     if g.proceed.is_empty() {
         return None;
     }
-    let by = g.by.join(", ");
     let parts: Vec<String> = g
         .proceed
         .iter()
-        .map(|c| format!("min by ({by}) ({})", gate_condition(c, &gate_scope(g))))
+        .map(|c| gate_condition_group(g, c, false))
         .collect();
     Some(parts.join("\n  * "))
 }

@@ -24,6 +24,14 @@ pub struct Spec {
     pub scope_receivers: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub chains: BTreeMap<String, Chain>,
+    /// Profiles or catalog extension files, relative to this file, whose `metrics:` declare
+    /// metrics outside the catalog (`chain_x_*`) that this file may name.
+    #[serde(default)]
+    pub catalogs: Vec<String>,
+    /// Metrics outside the catalog declared here, in the format (and read by the same code) as a
+    /// profile's `metrics:`.
+    #[serde(default)]
+    pub metrics: Vec<chainwatch_catalog::MetricDecl>,
     #[serde(default)]
     pub alerts: Vec<Alert>,
     #[serde(default)]
@@ -243,6 +251,8 @@ pub struct Dashboard {
 #[serde(deny_unknown_fields)]
 pub struct Panel {
     pub id: String,
+    /// Required, except on a `gate` panel (whose title is then the gate's stage).
+    #[serde(default)]
     pub title: String,
     #[serde(default)]
     pub description: String,
@@ -265,7 +275,12 @@ pub struct Panel {
     pub width: Option<u32>,
     #[serde(default)]
     pub height: Option<u32>,
+    #[serde(default)]
     pub queries: Vec<Query>,
+    /// A rollout gate whose conditions the panel plots over time (one query per condition,
+    /// generated; `queries` stays empty), with its stage text and a link to its runbook section.
+    #[serde(default)]
+    pub gate: Option<String>,
     /// Alerts whose thresholds are drawn on the panel.
     #[serde(default)]
     pub thresholds: Vec<String>,

@@ -5,6 +5,7 @@
 //! them unchanged.
 
 pub mod alertmanager;
+pub mod canary;
 pub mod coverage;
 pub mod grafana;
 pub mod kubernetes;

@@ -5,8 +5,11 @@
 
 use std::fmt::Write as _;
 
-use crate::conventions::{self, runbook_anchor, TestKind, RUNBOOK_PATH};
-use crate::model::{AlertM, Alerting, DashboardM, Model, PanelM};
+use crate::conventions::{
+    self, runbook_anchor, TestKind, GATE_PROCEED, GATE_ROLLBACK, RUNBOOK_PATH,
+};
+use crate::model::{AlertM, Alerting, CondM, DashboardM, GateM, Model, PanelM};
+use crate::promql::{describe, num};
 use crate::write::text::{one_line, replace_labels};
 use crate::write::Files;
 
@@ -147,10 +150,88 @@ fn runbook(m: &Model) -> String {
     for a in &m.alerts {
         section(m, a, &mut out);
     }
+    if !m.gates.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Rollout gates\n\n\
+             One section per gate of a staged rollout: what may proceed, what must roll back.\n\
+             `chainwatch-gate check --prometheus URL --gate NAME [--chain C] [--network N]` answers a\n\
+             gate with an exit code: 0 proceed, 1 hold (not yet), 2 roll back, 3 unknown.\n"
+        );
+        for g in &m.gates {
+            gate_section(m, g, &mut out);
+        }
+    }
     while out.ends_with("\n\n") {
         out.pop();
     }
     out
+}
+
+fn gate_section(m: &Model, g: &GateM, out: &mut String) {
+    let _ = writeln!(out, "## {}\n", conventions::gate_heading(&g.name));
+    let _ = writeln!(
+        out,
+        "**{}** ({}): window {}.\n",
+        one_line(&g.stage),
+        one_line(&g.source),
+        g.window
+    );
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let cond = |c: &CondM| {
+        let throughout = if c.throughout.is_zero() {
+            String::new()
+        } else {
+            format!(" throughout {}", c.throughout)
+        };
+        format!(
+            "{}: '{} {} {}'{throughout}",
+            c.name,
+            describe(&c.measure),
+            c.op.as_str(),
+            num(c.threshold)
+        )
+    };
+    if !g.proceed.is_empty() {
+        let p: Vec<String> = g.proceed.iter().map(cond).collect();
+        let _ = writeln!(
+            out,
+            "| Proceed when, on every node of a {} | {} |",
+            g.by.join(" and "),
+            cell(&p.join("; "))
+        );
+    }
+    if !g.rollback.is_empty() {
+        let r: Vec<String> = g.rollback.iter().map(cond).collect();
+        let _ = writeln!(
+            out,
+            "| Roll back when, on any node, now or within the window | {} |",
+            cell(&r.join("; "))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| Criteria | {} |",
+        cell(&criteria_text(m, &g.criteria))
+    );
+    let _ = writeln!(
+        out,
+        "| Records | `{GATE_PROCEED}`, `{GATE_ROLLBACK}` with `gate=\"{}\"` (group `{}`, {}) |",
+        g.name,
+        conventions::rule_group(&g.group),
+        conventions::rule_file_path(&g.group)
+    );
+    let _ = writeln!(
+        out,
+        "| Canary analysis | Argo Rollouts `{}`, Flagger `{}` |",
+        conventions::argo_template_path(&g.name),
+        conventions::flagger_template_path(&g.name)
+    );
+    let _ = writeln!(
+        out,
+        "| Ask | `chainwatch-gate check --prometheus URL --gate {}` |\n",
+        g.name
+    );
 }
 
 /// Inhibitions that mute this alert, and those in which it mutes others (for the runbook).

@@ -3,6 +3,7 @@
 
 use chainwatch_duration::Duration;
 
+use crate::conventions;
 use crate::model::{CondM, GateM};
 use crate::promql;
 use crate::spec::v1::{Condition, Gate};
@@ -15,14 +16,14 @@ use super::selectors::check_expr;
 pub fn gates(spec: &Spec, cx: &mut Ctx) -> Vec<GateM> {
     let mut out = Vec::new();
     for (i, g) in spec.gates.iter().enumerate() {
-        if let Some(gm) = gate(cx, i, g) {
+        if let Some(gm) = gate(spec, cx, i, g) {
             out.push(gm);
         }
     }
     out
 }
 
-fn gate(cx: &mut Ctx, i: usize, g: &Gate) -> Option<GateM> {
+fn gate(spec: &Spec, cx: &mut Ctx, i: usize, g: &Gate) -> Option<GateM> {
     let p = format!("gates[{i}]");
     if !is_ident(&g.name.replace('-', "_"), "") {
         cx.err(
@@ -71,6 +72,10 @@ fn gate(cx: &mut Ctx, i: usize, g: &Gate) -> Option<GateM> {
         chain: g.chain.clone(),
         proceed,
         rollback,
+        runbook_url: conventions::runbook_url(
+            &spec.defaults.runbook_base_url,
+            &conventions::gate_heading(&g.name),
+        ),
         path: p.clone(),
     };
     for e in [promql::gate_proceed(&gm), promql::gate_rollback(&gm)]

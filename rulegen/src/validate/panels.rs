@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chainwatch_catalog::{lookup, Kind, CONSTANT_LABELS};
+use chainwatch_catalog::{Kind, CONSTANT_LABELS};
 use chainwatch_duration::Duration;
 
 use crate::conventions::{self, MAX_UID_LEN};
@@ -18,7 +18,8 @@ use crate::spec::v1::{Dashboard, Panel, Query};
 use crate::spec::Spec;
 
 use super::ctx::Ctx;
-use super::selectors::series_labels;
+use super::gate_panels;
+use super::selectors::{series_labels, unknown_metric};
 
 /// Variables a dashboard may filter by (each is the label of the same name).
 pub const FILTER_VARIABLES: &[&str] = &["chain", "network", "region", "node"];
@@ -243,7 +244,18 @@ fn panel(
         }
         None => vars.to_vec(),
     };
-    if p.queries.is_empty() {
+    let gate = match gate_panels::gate_of(m, cx, p, field) {
+        Ok(g) => g,
+        Err(()) => {
+            ok = false;
+            None
+        }
+    };
+    let spec_queries = match gate {
+        Some(g) => gate_panels::queries(g),
+        None => p.queries.clone(),
+    };
+    if spec_queries.is_empty() && p.gate.is_none() {
         cx.err(
             &format!("{field}.queries"),
             "a panel needs at least one query",
@@ -252,7 +264,7 @@ fn panel(
     }
     let mut plotted = Plotted::default();
     let mut queries = Vec::new();
-    for (qi, q) in p.queries.iter().enumerate() {
+    for (qi, q) in spec_queries.iter().enumerate() {
         let qf = format!("{field}.queries[{qi}]");
         let panel = PanelEnv {
             m,
@@ -270,12 +282,31 @@ fn panel(
     if !ok {
         return None;
     }
+    let (title, description, links) = match gate {
+        Some(g) => (
+            gate_panels::title(g, p),
+            format!(
+                "{}\n\n{}",
+                gate_panels::description(g),
+                description(m, d, p, &listed, &lines)
+            ),
+            gate_panels::links(g),
+        ),
+        None => (
+            p.title.clone(),
+            description(m, d, p, &listed, &lines),
+            Vec::new(),
+        ),
+    };
     Some(PanelM {
         id: conventions::panel_id(&d.id, &p.id),
-        title: p.title.clone(),
-        description: description(m, d, p, &listed, &lines),
+        title,
+        description,
         kind,
-        criteria: p.criteria.clone(),
+        criteria: match gate {
+            Some(g) if p.criteria.is_empty() => g.criteria.clone(),
+            _ => p.criteria.clone(),
+        },
         row: p.row.clone(),
         unit: p.unit.clone(),
         min: p.min,
@@ -287,6 +318,7 @@ fn panel(
         uses: plotted.uses.into_iter().collect(),
         sort_by: p.sort_by.clone(),
         mappings: plotted.mappings,
+        links,
     })
 }
 
@@ -316,11 +348,12 @@ fn query(
         }
     };
     let names = query_metrics(m, cx, &parsed, &efield)?;
+    let catalog = &cx.catalog;
     let fil = |metric: &str| -> Vec<(String, String)> {
         if !names.contains(metric) {
             return Vec::new();
         }
-        let carried = series_labels(&m.records, metric).unwrap_or_default();
+        let carried = series_labels(catalog, &m.records, metric).unwrap_or_default();
         filter
             .iter()
             .filter(|v| carried.contains(*v))
@@ -340,10 +373,11 @@ fn query(
             return None;
         }
     };
+    let catalog = &cx.catalog;
     let leaf = |vs: &promql_parser::parser::VectorSelector| {
         vs.name
             .as_deref()
-            .and_then(|n| series_labels(&m.records, n))
+            .and_then(|n| series_labels(catalog, &m.records, n))
     };
     let out = promql::out_labels(&reparsed, &leaf).unwrap_or_default();
     let legend = legend(cx, q, qf, kind, &out);
@@ -395,7 +429,7 @@ fn query_source(
         return Some((e, format!("alert {name}"), format!("{qf}.alert")));
     }
     let name = q.state.as_ref().expect("one is set");
-    match lookup(name).map(|x| x.kind) {
+    match cx.catalog.lookup(name).map(|x| x.kind) {
         Some(Kind::State { label, states }) => {
             if !plotted.mappings.is_empty() {
                 cx.err(&format!("{qf}.state"), "one state query per panel");
@@ -414,7 +448,7 @@ fn query_source(
         _ => {
             cx.err(
                 &format!("{qf}.state"),
-                format!("`{name}` is not a state metric of the catalog"),
+                format!("`{name}` is not a state metric of the catalog or declared for this file"),
             );
             None
         }
@@ -434,13 +468,16 @@ fn query_metrics(
             cx.err(efield, "every selector must name a metric");
             return None;
         };
-        if n == "up" || series_labels(&m.records, &n).is_none() {
+        if n == "up" {
             cx.err(
                 efield,
-                format!(
-                    "unknown metric `{n}`: not in the catalog, not a recording rule of this file"
-                ),
+                "unknown metric `up`: panels plot catalog metrics and recording rules",
             );
+            return None;
+        }
+        if series_labels(&cx.catalog, &m.records, &n).is_none() {
+            let msg = unknown_metric(&cx.catalog, &m.records, &n, false);
+            cx.err(efield, msg);
             return None;
         }
         names.insert(n);
