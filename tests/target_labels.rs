@@ -15,7 +15,8 @@ use std::time::Duration;
 use chainwatch_tests::http::{self, urlencode};
 use chainwatch_tests::process::Proc;
 use chainwatch_tests::readme;
-use chainwatch_tests::stack::{fresh_bin, root, start_on_free_port, system_bin};
+use chainwatch_tests::sidecar;
+use chainwatch_tests::stack::{root, start_on_free_port, system_bin};
 use chainwatch_tests::wait;
 use serde_json::Value;
 
@@ -33,19 +34,7 @@ fn sidecar(dir: &Path, name: &str, labels: &str) -> (Proc, String) {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(fresh_bin("chainwatch-exporter"));
-    cmd.arg("--config")
-        .arg(&cfg)
-        .args(["--web.listen-address", "127.0.0.1:0"]);
-    let mut p = Proc::spawn(&format!("sidecar-{name}"), cmd, dir);
-    let err = p.stderr.clone();
-    let line = p.wait_line(&err, "msg=listening", DEADLINE);
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("address="))
-        .unwrap_or_else(|| panic!("no address= in {line:?}"))
-        .to_string();
-    (p, addr)
+    sidecar::start(name, &cfg, dir, DEADLINE)
 }
 
 fn query(prom: &str, expr: &str) -> Result<Vec<Value>, String> {

@@ -135,6 +135,11 @@ impl Catalog {
         CATALOG.iter().chain(self.declared())
     }
 
+    /// The metric, built in or declared, whose name is closest to the misspelt `name`.
+    pub fn nearest(&self, name: &str) -> Option<&'static str> {
+        crate::nearest(name, self.all().map(|m| m.name))
+    }
+
     /// Where a declared metric was declared (`file:line`).
     pub fn declared_at(&self, name: &str) -> Option<&str> {
         self.declared
@@ -242,7 +247,9 @@ pub fn load_files<P: AsRef<Path>>(files: &[P]) -> Result<Catalog, Vec<SpecError>
     }
 }
 
-fn add_str(c: &mut Catalog, file: &Path, text: &str) -> Result<(), Vec<SpecError>> {
+/// Add the `metrics:` of YAML text read from `file` to `c` (for a caller that reads the file
+/// itself, to say where it looked when it cannot).
+pub fn add_str(c: &mut Catalog, file: &Path, text: &str) -> Result<(), Vec<SpecError>> {
     let (doc, pos): (MetricsOnly, Positions) =
         chainwatch_yaml::from_str(file, text).map_err(|e| vec![e])?;
     c.declare(&doc.metrics, &pos, "metrics")

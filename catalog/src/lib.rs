@@ -138,6 +138,20 @@ pub fn resolve_series(series: &str) -> Option<&'static Metric> {
     None
 }
 
+/// Edits (insertions, deletions, substitutions) a misspelt name may be away from the name meant.
+pub const MAX_TYPO: usize = 4;
+
+/// The candidate closest to `name` within [`MAX_TYPO`] edits (ties: the first in name order), for
+/// the "did you mean" of an unknown name.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(name, c), c))
+        .filter(|(d, _)| *d <= MAX_TYPO)
+        .min()
+        .map(|(_, c)| c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +191,22 @@ mod tests {
         assert_eq!(m.name, "chain_block_propagation_seconds");
         assert!(resolve_series("chain_block_height_bucket").is_none());
         assert!(resolve_series("chain_no_such_metric").is_none());
+    }
+
+    #[test]
+    fn nearest_finds_a_misspelling_and_nothing_far() {
+        let names = [
+            "chain_peers",
+            "chain_block_height",
+            "chain_blocks_mined_total",
+        ];
+        assert_eq!(nearest("chain_peerz", names), Some("chain_peers"));
+        assert_eq!(
+            nearest("chain_blocks_mind_total", names),
+            Some("chain_blocks_mined_total")
+        );
+        assert_eq!(nearest("chain_mempool_size", names), None);
+        // Ties go to the first name in order, whatever the order given.
+        assert_eq!(nearest("ab", ["ad", "ac"]), Some("ac"));
     }
 }

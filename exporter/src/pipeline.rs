@@ -50,17 +50,26 @@ pub fn build(
     }
     let mut metrics = Metrics::new(&labels)?;
     metrics.set_series_cap(series_cap);
-    let demands = mapping::api_label_demands(&loaded)?;
-    let rules = match (profile::compile(&loaded, &demands, &mut metrics), chain) {
-        (Ok(rules), Ok(_)) => rules,
-        (Ok(_), Err(c)) => return Err(profile::LoadErrors::from(c).into()),
-        (Err(e), Ok(_)) => return Err(e.into()),
-        (Err(mut e), Err(c)) => {
-            e.0.push(c);
-            return Err(profile::LoadErrors::new(e.0).into());
+    // Log rules and API mappings name metrics of one catalog: the built-in one and the metrics
+    // the profiles declare. Every error of the three is reported together.
+    let (catalog, mut errs) = profile::declared(&loaded);
+    let demands = mapping::api_label_demands(&loaded, &catalog).unwrap_or_else(|e| {
+        errs.push(e);
+        BTreeMap::new()
+    });
+    let compiled = profile::compile(&loaded, &catalog, &demands, &mut metrics);
+    if let Err(c) = chain {
+        errs.push(c);
+    }
+    let rules = match compiled {
+        Ok(rules) if errs.is_empty() => rules,
+        Ok(_) => return Err(profile::LoadErrors::new(errs).into()),
+        Err(e) => {
+            errs.extend(e.0);
+            return Err(profile::LoadErrors::new(errs).into());
         }
     };
-    let apis = mapping::bind(&loaded, &mut metrics)?
+    let apis = mapping::bind(&loaded, &catalog, &mut metrics)?
         .into_iter()
         .map(|(k, v)| (k, Arc::new(v)))
         .collect();

@@ -196,3 +196,125 @@ fn declarations_and_their_use_are_checked_at_load() {
         "{err}"
     );
 }
+
+/// A profile whose polled stats API feeds metrics it declares, like log rules do.
+const MEMPOOL_API: &str = r#"version: 1
+name: mempool-api
+chain: mychain
+metrics:
+  - name: chain_x_mempool_transactions
+    type: gauge
+    help: Transactions waiting in the mempool, by pool.
+    labels: [pool]
+  - name: chain_x_mempool_evictions_total
+    type: counter
+    help: Transactions evicted from the mempool, by reason.
+    labels: [reason]
+apis:
+  mempool:
+    type: http_json
+    path: /mempool
+    metrics:
+      - gauge: chain_x_mempool_transactions
+        pointer: /pending
+        labels: {pool: main}
+      - each: /evicted
+        metrics:
+          - counter: chain_x_mempool_evictions_total
+            pointer: /count
+            labels: {reason: /reason}
+"#;
+
+#[test]
+fn a_polled_api_feeds_declared_metrics() {
+    use common::httpd::{Reply, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(|r| {
+        if r.path == "/mempool" {
+            Reply::Ok(r#"{"pending": 412, "evicted": [{"reason": "expiry", "count": 7}, {"reason": "sizelimit", "count": 2}]}"#.into())
+        } else {
+            Reply::Status(404, "{}".into())
+        }
+    });
+    let profile = dir.path().join("mempool-api.yaml");
+    write(&profile, MEMPOOL_API);
+    let cfg = dir.path().join("chainwatch.yaml");
+    write(
+        &cfg,
+        &format!(
+            "version: 1\nprofiles: [\"{}\"]\nlabels: {{node: n1}}\nsources:\n  - name: api\n    type: http_json\n    url: {}\n    interval: 200ms\n    timeout: 150ms\n",
+            profile.display(),
+            srv.url()
+        ),
+    );
+    let s = Sidecar::start(&cfg, &[]);
+    let body = poll_until("the mapped declared metrics", || {
+        let (_, body) = s.get("/metrics");
+        let m = parse(&body);
+        (value(
+            &m,
+            "chain_x_mempool_evictions_total",
+            &[("reason", "sizelimit")],
+        ) == Some(2.0))
+        .then_some(body)
+    });
+    promtool_check_metrics(&body);
+    let m = parse(&body);
+    assert_eq!(
+        value(
+            &m,
+            "chain_x_mempool_transactions",
+            &[("pool", "main"), ("chain", "mychain")]
+        ),
+        Some(412.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chain_x_mempool_evictions_total",
+            &[("reason", "expiry")]
+        ),
+        Some(7.0)
+    );
+    assert!(
+        body.lines()
+            .any(|l| l == "# TYPE chain_x_mempool_evictions_total counter"),
+        "{body}"
+    );
+    let (code, _) = s.terminate();
+    assert_eq!(code, 0);
+
+    // A mapping may name only what is declared, with the declared labels and type.
+    for (from, to, field, want) in [
+        (
+            "gauge: chain_x_mempool_transactions",
+            "gauge: chain_x_mempool_transaction",
+            "apis.mempool.metrics[0].gauge",
+            "unknown metric `chain_x_mempool_transaction`: not declared under `metrics:` of a loaded profile; did you mean `chain_x_mempool_transactions`?",
+        ),
+        (
+            "labels: {pool: main}",
+            "labels: {queue: main}",
+            "apis.mempool.metrics[0].labels.queue",
+            "label `queue` is not allowed on `chain_x_mempool_transactions` (allowed: pool)",
+        ),
+        (
+            "counter: chain_x_mempool_evictions_total",
+            "gauge: chain_x_mempool_evictions_total",
+            "apis.mempool.metrics[1].metrics[0].gauge",
+            "`chain_x_mempool_evictions_total` is a counter, it cannot be mapped with `gauge:`",
+        ),
+    ] {
+        let bad = MEMPOOL_API.replace(from, to);
+        write(&profile, &bad);
+        let line = 1 + bad.lines().position(|l| l.contains(to)).unwrap();
+        let out = replay(&["--profile", profile.to_str().unwrap(), "/dev/null"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{}:{line}:", profile.display()))
+                && err.contains(&format!("{field}: {want}")),
+            "no `{field}: {want}` at line {line} in:\n{err}"
+        );
+    }
+}

@@ -1,9 +1,9 @@
 //! A profile as a user writes it: arbitrary bytes as profile YAML, loaded and compiled the way
-//! `pipeline::build` does it (label demands of the `apis:`, rules compiled into a fresh registry,
-//! API mappings bound). An input may carry a log after a NUL byte (YAML cannot contain one): when
-//! the profile compiles, that log is run through an engine built from it and checked against the
-//! rules' matchers tried on every line, so a literal prefilter derived from a fuzzed regex that
-//! hides matching lines is found.
+//! `pipeline::build` does it (the declared metrics, the label demands of the `apis:`, rules
+//! compiled into a fresh registry, API mappings bound). An input may carry a log after a NUL byte
+//! (YAML cannot contain one): when the profile compiles, that log is run through an engine built
+//! from it and checked against the rules' matchers tried on every line, so a literal prefilter
+//! derived from a fuzzed regex that hides matching lines is found.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -29,15 +29,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let loaded = vec![Loaded { spec, positions }];
-    let Ok(demands) = mapping::api_label_demands(&loaded) else {
+    let (catalog, errs) = profile::declared(&loaded);
+    if !errs.is_empty() {
+        return;
+    }
+    let Ok(demands) = mapping::api_label_demands(&loaded, &catalog) else {
         return;
     };
     let mut metrics = Metrics::new(&BTreeMap::new()).expect("no constant labels");
     metrics.set_series_cap(64);
-    let Ok(rules) = profile::compile(&loaded, &demands, &mut metrics) else {
+    let Ok(rules) = profile::compile(&loaded, &catalog, &demands, &mut metrics) else {
         return;
     };
-    let apis = mapping::bind(&loaded, &mut metrics);
+    let apis = mapping::bind(&loaded, &catalog, &mut metrics);
     // A spec that validated in `api_label_demands` binds.
     let _apis = apis.expect("bind after api_label_demands succeeded");
     let engine = Engine::new(rules);

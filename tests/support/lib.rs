@@ -8,6 +8,7 @@ pub mod notify;
 pub mod process;
 pub mod readme;
 pub mod schemas;
+pub mod sidecar;
 pub mod stack;
 pub mod wait;
 pub mod webhook;

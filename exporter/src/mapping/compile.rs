@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use chainwatch_catalog::{Kind, Metric};
+use chainwatch_catalog::{Catalog, Kind, Metric};
 use chainwatch_yaml::{Positions, SpecError};
 use prometheus::{CounterVec, GaugeVec};
 
@@ -86,13 +86,15 @@ struct Need {
 
 /// Labels each metric needs across all `apis:` of `profiles` (validating them on the way), so
 /// that a family is registered once with the labels of log rules and API mappings together.
+/// `catalog`: the built-in metrics and those the profiles declare (`profile::declared`).
 pub fn api_label_demands(
     profiles: &[Loaded],
+    catalog: &Catalog,
 ) -> Result<BTreeMap<&'static str, BTreeSet<String>>, SpecError> {
     let mut out: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     for p in profiles {
         for (name, api) in &p.spec.apis {
-            for need in validate(&p.positions, name, api)? {
+            for need in validate(&p.positions, catalog, name, api)? {
                 out.entry(need.metric.name).or_default().extend(need.labels);
             }
         }
@@ -100,7 +102,20 @@ pub fn api_label_demands(
     Ok(out)
 }
 
-fn validate(pos: &Positions, name: &str, api: &ApiSpec) -> Result<Vec<Need>, SpecError> {
+/// Where a mapping's metrics are looked up and its errors located.
+#[derive(Clone, Copy)]
+struct Cx<'a> {
+    pos: &'a Positions,
+    catalog: &'a Catalog,
+}
+
+fn validate(
+    pos: &Positions,
+    catalog: &Catalog,
+    name: &str,
+    api: &ApiSpec,
+) -> Result<Vec<Need>, SpecError> {
+    let cx = Cx { pos, catalog };
     let at = |f: &str| format!("apis.{name}{f}");
     let mut needs = Vec::new();
     let used: Vec<&str> = [
@@ -127,7 +142,7 @@ fn validate(pos: &Positions, name: &str, api: &ApiSpec) -> Result<Vec<Need>, Spe
     }
     match api.kind {
         ApiKind::HttpJson => validate_json(
-            pos,
+            cx,
             &at(".metrics"),
             &api.metrics,
             &BTreeMap::new(),
@@ -143,7 +158,7 @@ fn validate(pos: &Positions, name: &str, api: &ApiSpec) -> Result<Vec<Need>, Spe
                     ));
                 }
                 validate_json(
-                    pos,
+                    cx,
                     &at(&format!(".calls[{i}].metrics")),
                     &c.metrics,
                     &BTreeMap::new(),
@@ -154,21 +169,19 @@ fn validate(pos: &Positions, name: &str, api: &ApiSpec) -> Result<Vec<Need>, Spe
         }
         ApiKind::Prometheus => {
             for (i, s) in api.series.iter().enumerate() {
-                needs.push(validate_series(pos, &at(&format!(".series[{i}]")), s)?);
+                needs.push(validate_series(cx, &at(&format!(".series[{i}]")), s)?);
             }
         }
     }
     Ok(needs)
 }
 
-fn metric_of(
-    pos: &Positions,
-    field: &str,
-    name: &str,
-    op: &str,
-) -> Result<&'static Metric, SpecError> {
-    let m = chainwatch_catalog::lookup(name)
-        .ok_or_else(|| pos.error(field, format!("unknown metric `{name}`: not in the catalog (`chainwatch-exporter catalog` lists them)")))?;
+fn metric_of(cx: Cx, field: &str, name: &str, op: &str) -> Result<&'static Metric, SpecError> {
+    let pos = cx.pos;
+    let m = cx
+        .catalog
+        .lookup(name)
+        .ok_or_else(|| pos.error(field, crate::profile::unknown_metric(cx.catalog, name)))?;
     if !m.is_node_metric() {
         return Err(pos.error(
             field,
@@ -203,13 +216,14 @@ fn check_pointer(pos: &Positions, field: &str, p: &str) -> Result<(), SpecError>
 }
 
 fn validate_json(
-    pos: &Positions,
+    cx: Cx,
     at: &str,
     specs: &[JsonMetricSpec],
     inherited: &BTreeMap<String, String>,
     in_each: bool,
     needs: &mut Vec<Need>,
 ) -> Result<(), SpecError> {
+    let pos = cx.pos;
     for (i, s) in specs.iter().enumerate() {
         let f = |x: &str| format!("{at}[{i}]{x}");
         let ops: Vec<(&str, &String)> = [
@@ -233,7 +247,7 @@ fn validate_json(
             if s.metrics.is_empty() {
                 return Err(pos.error(f(".metrics"), "an `each` group needs `metrics:`"));
             }
-            validate_json(pos, &f(".metrics"), &s.metrics, &labels, true, needs)?;
+            validate_json(cx, &f(".metrics"), &s.metrics, &labels, true, needs)?;
             continue;
         }
         if !s.metrics.is_empty() {
@@ -254,7 +268,7 @@ fn validate_json(
                 ))
             }
         };
-        let m = metric_of(pos, &f(&format!(".{op}")), name, op)?;
+        let m = metric_of(cx, &f(&format!(".{op}")), name, op)?;
         let p = s.pointer.as_deref().ok_or_else(|| {
             pos.error(
                 f(""),
@@ -319,7 +333,8 @@ fn validate_json(
     Ok(())
 }
 
-fn validate_series(pos: &Positions, at: &str, s: &SeriesSpec) -> Result<Need, SpecError> {
+fn validate_series(cx: Cx, at: &str, s: &SeriesSpec) -> Result<Need, SpecError> {
+    let pos = cx.pos;
     if s.from.is_empty() {
         return Err(pos.error(format!("{at}.from"), "name the native series"));
     }
@@ -328,7 +343,7 @@ fn validate_series(pos: &Positions, at: &str, s: &SeriesSpec) -> Result<Need, Sp
         (None, Some(c)) => ("counter", c),
         _ => return Err(pos.error(at, "name exactly one of `gauge`, `counter`")),
     };
-    let m = metric_of(pos, &format!("{at}.{op}"), name, op)?;
+    let m = metric_of(cx, &format!("{at}.{op}"), name, op)?;
     for k in s.labels.keys() {
         if !m.allows_label(k) {
             return Err(pos.error(
@@ -344,21 +359,23 @@ fn validate_series(pos: &Positions, at: &str, s: &SeriesSpec) -> Result<Need, Sp
 }
 
 /// Bind every mapping of `profiles` to its registered families. Call after the families are
-/// registered (log rules compiled with `api_label_demands` merged in).
+/// registered (log rules compiled with `api_label_demands` merged in), with the same `catalog`.
 pub fn bind(
     profiles: &[Loaded],
+    catalog: &Catalog,
     metrics: &mut Metrics,
 ) -> Result<BTreeMap<String, Api>, SpecError> {
     let mut out = BTreeMap::new();
     for p in profiles {
         for (name, api) in &p.spec.apis {
-            validate(&p.positions, name, api)?;
+            validate(&p.positions, catalog, name, api)?;
             let internal = |e: crate::registry::RegistryError| {
                 p.positions.error(format!("apis.{name}"), e.to_string())
             };
             let bound = match api.kind {
                 ApiKind::HttpJson => BoundApi::HttpJson(JsonMapping::new(
-                    bind_json(&api.metrics, &BTreeMap::new(), metrics).map_err(internal)?,
+                    bind_json(catalog, &api.metrics, &BTreeMap::new(), metrics)
+                        .map_err(internal)?,
                 )),
                 ApiKind::Jsonrpc => {
                     let mut calls = Vec::new();
@@ -367,7 +384,7 @@ pub fn bind(
                             c.method.clone(),
                             c.params.clone(),
                             JsonMapping::new(
-                                bind_json(&c.metrics, &BTreeMap::new(), metrics)
+                                bind_json(catalog, &c.metrics, &BTreeMap::new(), metrics)
                                     .map_err(internal)?,
                             ),
                         ));
@@ -377,7 +394,7 @@ pub fn bind(
                 ApiKind::Prometheus => {
                     let mut v = Vec::new();
                     for s in &api.series {
-                        v.push(bind_series(s, metrics).map_err(internal)?);
+                        v.push(bind_series(catalog, s, metrics).map_err(internal)?);
                     }
                     BoundApi::Prometheus(v)
                 }
@@ -424,6 +441,7 @@ fn family(
 }
 
 fn bind_json(
+    catalog: &Catalog,
     specs: &[JsonMetricSpec],
     inherited: &BTreeMap<String, String>,
     metrics: &mut Metrics,
@@ -435,7 +453,7 @@ fn bind_json(
         if let Some(each) = &s.each {
             out.push(JsonNode::Each {
                 pointer: each.clone(),
-                children: bind_json(&s.metrics, &labels, metrics)?,
+                children: bind_json(catalog, &s.metrics, &labels, metrics)?,
             });
             continue;
         }
@@ -447,7 +465,7 @@ fn bind_json(
         .into_iter()
         .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .expect("validated");
-        let m = chainwatch_catalog::lookup(name).expect("validated");
+        let m = catalog.lookup(name).expect("validated");
         let (fam, names) = family(metrics, m, &labels.keys().cloned().collect())?;
         let label_vals = names
             .iter()
@@ -492,11 +510,12 @@ fn bind_json(
 }
 
 fn bind_series(
+    catalog: &Catalog,
     s: &SeriesSpec,
     metrics: &mut Metrics,
 ) -> Result<BoundSeries, crate::registry::RegistryError> {
     let name = s.gauge.as_ref().or(s.counter.as_ref()).expect("validated");
-    let m = chainwatch_catalog::lookup(name).expect("validated");
+    let m = catalog.lookup(name).expect("validated");
     let (fam, names) = family(metrics, m, &s.labels.keys().cloned().collect())?;
     let target = match fam {
         Family::Gauge(g) => SeriesTarget::Gauge(g),

@@ -127,15 +127,29 @@ impl Captures<'_> {
     }
 }
 
-/// Compile the rules of all `profiles` (merged) against the catalog extended by their declared
-/// `metrics:`, and register their metrics.
+/// The catalog extended by the `metrics:` of every profile: what their log rules and API mappings
+/// may name. A declaration with an error is left out, and the error returned, so that loading
+/// goes on and reports the other errors of the profiles too.
+pub fn declared(profiles: &[Loaded]) -> (Catalog, Vec<SpecError>) {
+    let mut catalog = Catalog::builtin();
+    let mut errs = Vec::new();
+    for p in profiles {
+        if let Err(e) = catalog.declare(&p.spec.metrics, &p.positions, "metrics") {
+            errs.extend(e);
+        }
+    }
+    (catalog, errs)
+}
+
+/// Compile the rules of all `profiles` (merged) against `catalog` (the one [`declared`] made of
+/// them), and register their metrics.
 pub fn compile(
     profiles: &[Loaded],
+    catalog: &Catalog,
     demands: &BTreeMap<&'static str, BTreeSet<String>>,
     metrics: &mut Metrics,
 ) -> Result<Vec<Rule>, LoadErrors> {
     let mut errs: Vec<SpecError> = Vec::new();
-    let mut catalog = Catalog::builtin();
     for p in profiles {
         if p.spec.version != 1 {
             errs.push(p.positions.error(
@@ -148,9 +162,6 @@ pub fn compile(
         }
         if p.spec.name.is_empty() {
             errs.push(p.positions.error("name", "profile name must not be empty"));
-        }
-        if let Err(e) = catalog.declare(&p.spec.metrics, &p.positions, "metrics") {
-            errs.extend(e);
         }
     }
     let mut pending: Vec<PendingRule> = Vec::new();
@@ -175,7 +186,7 @@ pub fn compile(
                 continue;
             }
             identities.insert(identity, name);
-            match compile_rule(&catalog, p, pi, i, r) {
+            match compile_rule(catalog, p, pi, i, r) {
                 Ok(rule) => {
                     if !seen.insert(rule.name.clone()) {
                         errs.push(p.positions.error(
@@ -189,11 +200,11 @@ pub fn compile(
             }
         }
     }
-    super::combine::resolve(profiles, &mut pending, &aliases, &catalog, &mut errs);
+    super::combine::resolve(profiles, &mut pending, &aliases, catalog, &mut errs);
     if !errs.is_empty() {
         return Err(LoadErrors::new(errs));
     }
-    metrics.set_catalog(catalog);
+    metrics.set_catalog(catalog.clone());
 
     // Every rule that touches a metric must give its series the same label names: register each
     // family once with the union, and let rules that do not set a label leave it empty.

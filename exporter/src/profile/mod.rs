@@ -10,10 +10,10 @@ mod rule;
 pub mod spec;
 
 pub use builtin::{builtin, BUILTINS};
-pub use compile::{compile, Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
+pub use compile::{compile, declared, Action, Captures, LabelSrc, Matcher, Op, Rule, ValueSrc};
 pub use errors::{LoadErrors, MAX_SHOWN};
 pub use merge::chain_label;
-pub use rule::unit_factor;
+pub use rule::{unit_factor, unknown_metric};
 
 use std::path::Path;
 

@@ -303,14 +303,10 @@ fn compile_action(cx: &ActionCx<'_>, a: &ActionSpec) -> Result<Pending, (String,
         }
     };
     let opf = format!(".{op}");
-    let metric = cx.catalog.lookup(metric_name).ok_or_else(|| {
-        let hint = suggest(cx.catalog, metric_name);
-        e(&opf, if metric_name.starts_with(chainwatch_catalog::DECLARED_PREFIX) {
-            format!("unknown metric `{metric_name}`: not declared under `metrics:` of a loaded profile{hint}")
-        } else {
-            format!("unknown metric `{metric_name}`: not in the catalog (`chainwatch-exporter catalog` lists them){hint}")
-        })
-    })?;
+    let metric = cx
+        .catalog
+        .lookup(metric_name)
+        .ok_or_else(|| e(&opf, unknown_metric(cx.catalog, metric_name)))?;
     if !metric.is_node_metric() {
         return Err(e(
             &opf,
@@ -515,28 +511,18 @@ fn referenced_captures(a: &ActionSpec) -> Vec<String> {
     v
 }
 
-/// ", did you mean `x`?" for a near miss in the catalog.
-fn suggest(catalog: &Catalog, name: &str) -> String {
-    let best = catalog
-        .all()
-        .map(|m| (edit_distance(name, m.name), m.name))
-        .min();
-    match best {
-        Some((d, n)) if d <= 4 => format!("; did you mean `{n}`?"),
-        _ => String::new(),
+/// Why `name` names no metric of `catalog`, with the nearest name that does: what a log rule and
+/// an API mapping say about an unknown metric.
+pub fn unknown_metric(catalog: &Catalog, name: &str) -> String {
+    let hint = catalog
+        .nearest(name)
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default();
+    if name.starts_with(chainwatch_catalog::DECLARED_PREFIX) {
+        format!("unknown metric `{name}`: not declared under `metrics:` of a loaded profile{hint}")
+    } else {
+        format!(
+            "unknown metric `{name}`: not in the catalog (`chainwatch-exporter catalog` lists them){hint}"
+        )
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

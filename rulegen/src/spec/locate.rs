@@ -29,6 +29,11 @@ impl Locator {
         self.redirect.insert(base, overlay);
     }
 
+    /// Where the fields of thresholds.yaml itself are (not the overlay's).
+    pub fn base(&self) -> &Positions {
+        &self.base
+    }
+
     pub fn set_overlay(&mut self, positions: Positions) {
         self.overlay = Some(positions);
     }

@@ -24,6 +24,14 @@ pub struct Spec {
     pub scope_receivers: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub chains: BTreeMap<String, Chain>,
+    /// Profiles or catalog extension files, relative to this file, whose `metrics:` declare
+    /// metrics outside the catalog (`chain_x_*`) that this file may name.
+    #[serde(default)]
+    pub catalogs: Vec<String>,
+    /// Metrics outside the catalog declared here, in the format (and read by the same code) as a
+    /// profile's `metrics:`.
+    #[serde(default)]
+    pub metrics: Vec<chainwatch_catalog::MetricDecl>,
     #[serde(default)]
     pub alerts: Vec<Alert>,
     #[serde(default)]

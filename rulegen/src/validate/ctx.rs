@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chainwatch_catalog::Catalog;
 use chainwatch_duration::Duration;
 use chainwatch_yaml::SpecError;
 
@@ -24,6 +25,8 @@ pub struct Ctx<'a> {
     pub records: Vec<Record>,
     /// Names taken so far (recording rules, alerts, `gate:<name>`) → the field that took them.
     pub names: HashMap<String, String>,
+    /// The catalog and the metrics declared for this file (`metrics:`, `catalogs:`).
+    pub catalog: Catalog,
 }
 
 impl<'a> Ctx<'a> {
@@ -38,7 +41,13 @@ impl<'a> Ctx<'a> {
             criteria: BTreeSet::new(),
             records: Vec::new(),
             names: HashMap::new(),
+            catalog: Catalog::builtin(),
         }
+    }
+
+    /// An error located elsewhere already (in a file of `catalogs:`).
+    pub fn push(&mut self, e: SpecError) {
+        self.errs.push(e);
     }
 
     pub fn err(&mut self, field: &str, msg: impl Into<String>) {

@@ -1,8 +1,9 @@
 //! Stage 2, validation: the spec → the model, every error collected by one `Ctx` and reported
 //! as `file:line:col: field.path: message`; nothing is rendered from an input with an error.
 //!
-//! The order below is the order of the checks. The rules come first, each kind in its own file:
-//! the defaults and criteria (`defaults`), severities and receivers' types, recording rules
+//! The order below is the order of the checks. The metrics declared for this file come first
+//! (`declared`: its `metrics:` and the files of `catalogs:`), then the rules, each kind in its own
+//! file: the defaults and criteria (`defaults`), severities and receivers' types, recording rules
 //! (each may use the ones above it), alerts, gates, the documentation fields. Only when they hold
 //! are the derived recording rules made (`derive`: rollups of long windows, shared bucket rates)
 //! and the groups' own intervals checked (`groups`); then the second half runs, which reads the
@@ -11,6 +12,7 @@
 
 mod alerts;
 mod ctx;
+mod declared;
 mod defaults;
 mod derive;
 mod docs;
@@ -54,6 +56,7 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     if !defaults::version(spec, &mut cx) {
         return Err(cx.into_errors());
     }
+    declared::catalog(spec, loc, &mut cx);
     let evaluation_interval = defaults::defaults(spec, &mut cx);
     defaults::criteria(spec, &mut cx);
     let severities = severities::severities(spec, &mut cx);

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chainwatch_catalog::{lookup, Kind, CONSTANT_LABELS};
+use chainwatch_catalog::{Kind, CONSTANT_LABELS};
 use chainwatch_duration::Duration;
 
 use crate::conventions::{self, MAX_UID_LEN};
@@ -19,7 +19,7 @@ use crate::spec::Spec;
 
 use super::ctx::Ctx;
 use super::gate_panels;
-use super::selectors::series_labels;
+use super::selectors::{series_labels, unknown_metric};
 
 /// Variables a dashboard may filter by (each is the label of the same name).
 pub const FILTER_VARIABLES: &[&str] = &["chain", "network", "region", "node"];
@@ -348,11 +348,12 @@ fn query(
         }
     };
     let names = query_metrics(m, cx, &parsed, &efield)?;
+    let catalog = &cx.catalog;
     let fil = |metric: &str| -> Vec<(String, String)> {
         if !names.contains(metric) {
             return Vec::new();
         }
-        let carried = series_labels(&m.records, metric).unwrap_or_default();
+        let carried = series_labels(catalog, &m.records, metric).unwrap_or_default();
         filter
             .iter()
             .filter(|v| carried.contains(*v))
@@ -372,10 +373,11 @@ fn query(
             return None;
         }
     };
+    let catalog = &cx.catalog;
     let leaf = |vs: &promql_parser::parser::VectorSelector| {
         vs.name
             .as_deref()
-            .and_then(|n| series_labels(&m.records, n))
+            .and_then(|n| series_labels(catalog, &m.records, n))
     };
     let out = promql::out_labels(&reparsed, &leaf).unwrap_or_default();
     let legend = legend(cx, q, qf, kind, &out);
@@ -427,7 +429,7 @@ fn query_source(
         return Some((e, format!("alert {name}"), format!("{qf}.alert")));
     }
     let name = q.state.as_ref().expect("one is set");
-    match lookup(name).map(|x| x.kind) {
+    match cx.catalog.lookup(name).map(|x| x.kind) {
         Some(Kind::State { label, states }) => {
             if !plotted.mappings.is_empty() {
                 cx.err(&format!("{qf}.state"), "one state query per panel");
@@ -446,7 +448,7 @@ fn query_source(
         _ => {
             cx.err(
                 &format!("{qf}.state"),
-                format!("`{name}` is not a state metric of the catalog"),
+                format!("`{name}` is not a state metric of the catalog or declared for this file"),
             );
             None
         }
@@ -466,13 +468,16 @@ fn query_metrics(
             cx.err(efield, "every selector must name a metric");
             return None;
         };
-        if n == "up" || series_labels(&m.records, &n).is_none() {
+        if n == "up" {
             cx.err(
                 efield,
-                format!(
-                    "unknown metric `{n}`: not in the catalog, not a recording rule of this file"
-                ),
+                "unknown metric `up`: panels plot catalog metrics and recording rules",
             );
+            return None;
+        }
+        if series_labels(&cx.catalog, &m.records, &n).is_none() {
+            let msg = unknown_metric(&cx.catalog, &m.records, &n, false);
+            cx.err(efield, msg);
             return None;
         }
         names.insert(n);

@@ -1,9 +1,11 @@
-//! Selectors and generated expressions against what exists: a selector names a catalog metric, a
-//! recording rule defined above it, or `up`, with labels that series carries; every selector of a
-//! generated expression does too, and the labels of its result are known (for annotations and
-//! tests).
+//! Selectors and generated expressions against what exists: a selector names a catalog metric (or
+//! one declared for this file), a recording rule defined above it, or `up`, with labels that
+//! series carries; every selector of a generated expression does too, and the labels of its
+//! result are known (for annotations and tests).
 
-use chainwatch_catalog::{lookup, resolve_series, Kind, CONSTANT_LABELS};
+use std::collections::BTreeSet;
+
+use chainwatch_catalog::{Catalog, Kind, CONSTANT_LABELS, DECLARED_PREFIX};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Expr, VectorSelector};
 
@@ -13,9 +15,9 @@ use crate::promql;
 
 use super::ctx::Ctx;
 
-/// Labels a series of this name can carry: a catalog metric (or histogram series), a recording rule
-/// of `records`, a rollout gate record, or `up`. `None`: no such series.
-pub fn series_labels(records: &[Record], name: &str) -> Option<Labels> {
+/// Labels a series of this name can carry: a metric of `catalog` (or histogram series), a
+/// recording rule of `records`, a rollout gate record, or `up`. `None`: no such series.
+pub fn series_labels(catalog: &Catalog, records: &[Record], name: &str) -> Option<Labels> {
     let mut l: Labels = CONSTANT_LABELS.iter().map(|s| s.to_string()).collect();
     l.insert("job".into());
     l.insert("instance".into());
@@ -30,7 +32,7 @@ pub fn series_labels(records: &[Record], name: &str) -> Option<Labels> {
         l.extend(r.labels.keys().cloned());
         return Some(l);
     }
-    let m = resolve_series(name)?;
+    let m = catalog.resolve_series(name)?;
     l.extend(m.all_labels().iter().map(|s| s.to_string()));
     if name.ends_with("_bucket") && name != m.name {
         l.insert("le".into());
@@ -81,7 +83,7 @@ fn source(cx: &mut Ctx, name: &str, field: &str, histogram: bool) -> Option<(Sou
         Source::Record(i)
     } else if name == "up" {
         Source::Up
-    } else if let Some(m) = resolve_series(name) {
+    } else if let Some(m) = cx.catalog.resolve_series(name) {
         let is_hist = matches!(m.kind, Kind::Histogram { .. });
         if let Kind::Histogram { buckets: b } = m.kind {
             buckets = b.to_vec();
@@ -105,20 +107,42 @@ fn source(cx: &mut Ctx, name: &str, field: &str, histogram: bool) -> Option<(Sou
             bucket: name.ends_with("_bucket"),
         }
     } else {
-        let hint = if name.contains(':') {
-            " (recording rules must be defined above their first use)"
-        } else {
-            ""
-        };
-        cx.err(field, format!("unknown metric `{name}`: not in the catalog, not a recording rule of this file, not `up`{hint}"));
+        let msg = unknown_metric(&cx.catalog, &cx.records, name, true);
+        cx.err(field, msg);
         return None;
     };
     Some((source, buckets))
 }
 
+/// Why no series of `name` can be selected here, and the nearest name that can; `up`: whether
+/// Prometheus's `up` can be.
+pub fn unknown_metric(catalog: &Catalog, records: &[Record], name: &str, up: bool) -> String {
+    let known: BTreeSet<String> = catalog
+        .all()
+        .flat_map(|m| std::iter::once(m.name.to_string()).chain(m.series_names()))
+        .chain(records.iter().map(|r| r.name.clone()))
+        .chain(up.then(|| "up".to_string()))
+        .collect();
+    let hint = chainwatch_catalog::nearest(name, known.iter().map(String::as_str))
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default();
+    if name.starts_with(DECLARED_PREFIX) {
+        return format!(
+            "unknown metric `{name}`: not declared under `metrics:` or in a file of `catalogs:`{hint}"
+        );
+    }
+    let order = if name.contains(':') {
+        " (recording rules must be defined above their first use)"
+    } else {
+        ""
+    };
+    let not_up = if up { ", not `up`" } else { "" };
+    format!("unknown metric `{name}`: not in the catalog, not a recording rule of this file{not_up}{order}{hint}")
+}
+
 /// The label matchers of a selector of `name`: labels its series carry, states it has.
 fn matchers(cx: &mut Ctx, name: &str, vs: &VectorSelector, field: &str) -> Option<Vec<Matcher>> {
-    let allowed = series_labels(&cx.records, name).unwrap_or_default();
+    let allowed = series_labels(&cx.catalog, &cx.records, name).unwrap_or_default();
     let mut matchers = Vec::new();
     for m in &vs.matchers.matchers {
         if m.name == "__name__" {
@@ -143,7 +167,7 @@ fn matchers(cx: &mut Ctx, name: &str, vs: &VectorSelector, field: &str) -> Optio
             MatchOp::NotRe(_) => "!~",
         };
         if op == "=" {
-            if let Some(Kind::State { label, states }) = lookup(name).map(|x| x.kind) {
+            if let Some(Kind::State { label, states }) = cx.catalog.lookup(name).map(|x| x.kind) {
                 if m.name == label && !states.contains(&m.value.as_str()) {
                     cx.err(
                         field,
@@ -193,8 +217,9 @@ pub fn check_expr(cx: &mut Ctx, expr: &str, field: &str) -> Option<Labels> {
                 return None;
             }
             Some(n) => {
-                if series_labels(&cx.records, &n).is_none() {
-                    cx.err(field, format!("unknown metric `{n}`: not in the catalog, not a recording rule defined above, not `up`"));
+                if series_labels(&cx.catalog, &cx.records, &n).is_none() {
+                    let msg = unknown_metric(&cx.catalog, &cx.records, &n, true);
+                    cx.err(field, msg);
                     return None;
                 }
             }
@@ -203,7 +228,7 @@ pub fn check_expr(cx: &mut Ctx, expr: &str, field: &str) -> Option<Labels> {
     let leaf = |vs: &promql_parser::parser::VectorSelector| {
         vs.name
             .as_deref()
-            .and_then(|n| series_labels(&cx.records, n))
+            .and_then(|n| series_labels(&cx.catalog, &cx.records, n))
     };
     Some(promql::out_labels(&e, &leaf).unwrap_or_default())
 }
