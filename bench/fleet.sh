@@ -96,9 +96,9 @@ rules_dir() { # SET DEST → fills DEST with the set's rule files
   local set=$1 dest=$2 f
   mkdir -p "$dest"
   case $set in
-    current) cp "$ROOT"/prometheus/rules/*.yml "$dest/" ;;
+    current) cp "$ROOT"/prometheus/rules/*.yml "$ROOT"/prometheus/rules/global/*.yml "$dest/" ;;
     baseline)
-      for f in $(git -C "$ROOT" ls-tree --name-only "$BASELINE_REF" prometheus/rules/); do
+      for f in $(git -C "$ROOT" ls-tree -r --name-only "$BASELINE_REF" prometheus/rules/); do
         git -C "$ROOT" show "$BASELINE_REF:$f" >"$dest/$(basename "$f")"
       done ;;
     *) [ -d "$set" ] || die "rule set $set: not current, baseline or a directory"; cp "$set"/*.yml "$dest/" ;;

@@ -346,22 +346,12 @@
             "record": "node:chain_node_up:liveness"
           },
           {
-            "alert": "FleetErrors",
-            "annotations": {
-              "description": "{{ $value | humanizePercentage }} of the nodes of {{ $labels.chain }}/{{ $labels.network }} logged errors in the last 5 minutes or are down (000 rollback criterion: more than 50%).",
-              "response_time": "P0 (critical): respond within 15m",
-              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#fleeterrors",
-              "summary": "More than half of {{ $labels.chain }}/{{ $labels.network }} reports errors: roll back",
-              "threshold": "fraction of nodes per chain/network with chain_log_errors_total > 0 or down > 0.5; for 5m",
-              "value": "{{ $value | humanizePercentage }}"
-            },
-            "expr": "sum by (chain, network) (max by (chain, network, region, node) ((increase(chain_log_errors_total[5m]) > bool 0) or (node:chain_node_up:liveness == bool 0))) / count by (chain, network) (max by (chain, network, region, node) ((increase(chain_log_errors_total[5m]) > bool 0) or (node:chain_node_up:liveness == bool 0))) > 0.5",
-            "for": "5m",
-            "labels": {
-              "criterion": "F1",
-              "scope": "fleet",
-              "severity": "P0"
-            }
+            "expr": "rate(chain_log_errors_total[5m])",
+            "record": "node:chain_log_errors:rate5m"
+          },
+          {
+            "expr": "max by (chain, network, region, node) (chain_miners_active)",
+            "record": "node:chain_miners_active:max"
           },
           {
             "alert": "NodeDown",
@@ -378,60 +368,6 @@
               "criterion": "N1,F2",
               "scope": "node",
               "severity": "P1"
-            }
-          },
-          {
-            "alert": "RegionDown",
-            "annotations": {
-              "description": "Every node of {{ $labels.chain }}/{{ $labels.network }} in {{ $labels.region }} is down or cannot be seen (health check failing, sidecar unreachable, series gone).",
-              "response_time": "P0 (critical): respond within 15m",
-              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#regiondown",
-              "summary": "Region {{ $labels.region }} is down for {{ $labels.chain }}/{{ $labels.network }}",
-              "threshold": "fraction of nodes per chain/network/region with node:chain_node_up:liveness == 0 >= 1; for 2m",
-              "value": "{{ $value | humanizePercentage }}"
-            },
-            "expr": "sum by (chain, network, region) (node:chain_node_up:liveness == bool 0) / count by (chain, network, region) (node:chain_node_up:liveness) >= 1",
-            "for": "2m",
-            "labels": {
-              "alertgroup": "region-health",
-              "criterion": "N2",
-              "scope": "region",
-              "severity": "P0"
-            }
-          },
-          {
-            "alert": "HighNodeDownRate",
-            "annotations": {
-              "description": "{{ $value | humanizePercentage }} of the nodes of {{ $labels.chain }}/{{ $labels.network }} are down or cannot be seen.",
-              "response_time": "P0 (critical): respond within 15m",
-              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#highnodedownrate",
-              "summary": "More than 30% of {{ $labels.chain }}/{{ $labels.network }} is down",
-              "threshold": "fraction of nodes per chain/network with node:chain_node_up:liveness == 0 > 0.3; for 2m",
-              "value": "{{ $value | humanizePercentage }}"
-            },
-            "expr": "sum by (chain, network) (node:chain_node_up:liveness == bool 0) / count by (chain, network) (node:chain_node_up:liveness) > 0.3",
-            "for": "2m",
-            "labels": {
-              "criterion": "N3",
-              "scope": "fleet",
-              "severity": "P0"
-            }
-          },
-          {
-            "alert": "NoActiveMiners",
-            "annotations": {
-              "description": "No node of {{ $labels.chain }}/{{ $labels.network }} reports an active miner: no blocks can be produced.",
-              "response_time": "P0 (critical): respond within 15m",
-              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#noactiveminers",
-              "summary": "No active miners on {{ $labels.chain }}/{{ $labels.network }}",
-              "threshold": "max by (chain, network) of chain_miners_active == 0; for 2m"
-            },
-            "expr": "max by (chain, network) (chain_miners_active) == 0",
-            "for": "2m",
-            "labels": {
-              "criterion": "N5",
-              "scope": "fleet",
-              "severity": "P0"
             }
           },
           {
@@ -469,25 +405,6 @@
             }
           },
           {
-            "alert": "RegionDegraded",
-            "annotations": {
-              "description": "{{ $value | humanizePercentage }} of the nodes of {{ $labels.chain }}/{{ $labels.network }} in {{ $labels.region }} are down or cannot be seen.",
-              "response_time": "P2 (warning): respond within 2h",
-              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#regiondegraded",
-              "summary": "Region {{ $labels.region }} degraded",
-              "threshold": "fraction of nodes per chain/network/region with node:chain_node_up:liveness == 0 > 0.5; for 2m",
-              "value": "{{ $value | humanizePercentage }}"
-            },
-            "expr": "sum by (chain, network, region) (node:chain_node_up:liveness == bool 0) / count by (chain, network, region) (node:chain_node_up:liveness) > 0.5",
-            "for": "2m",
-            "labels": {
-              "alertgroup": "region-health",
-              "criterion": "N13",
-              "scope": "region",
-              "severity": "P2"
-            }
-          },
-          {
             "alert": "HighCrossRegionLatency",
             "annotations": {
               "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}, {{ $labels.region }}) has a peer more than 200ms away for 10 minutes.",
@@ -502,6 +419,110 @@
             "labels": {
               "criterion": "N14",
               "scope": "node",
+              "severity": "P2"
+            }
+          }
+        ]
+      },
+      {
+        "name": "chainwatch-fleet-global",
+        "rules": [
+          {
+            "expr": "max by (chain, network, region, node, job, instance) (max_over_time(node:chain_node_up:liveness[1h]))\nor\n(global:chain_node_up_liveness:max1h and on (job, instance) (max by (job, instance) (up) == 0))",
+            "record": "global:chain_node_up_liveness:max1h"
+          },
+          {
+            "expr": "max by (chain, network, region, node) (\n    (global:chain_node_up_liveness:max1h * on (job, instance) group_left () (max by (job, instance) (up) == 0))\n  or\n    min by (chain, network, region, node, job, instance) (node:chain_node_up:liveness)\n  or\n    (global:chain_node_up_liveness:max1h * 0)\n)",
+            "record": "global:chain_node_up:liveness"
+          },
+          {
+            "alert": "FleetErrors",
+            "annotations": {
+              "description": "{{ $value | humanizePercentage }} of the nodes of {{ $labels.chain }}/{{ $labels.network }} logged errors in the last 5 minutes or are down (000 rollback criterion: more than 50%).",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#fleeterrors",
+              "summary": "More than half of {{ $labels.chain }}/{{ $labels.network }} reports errors: roll back",
+              "threshold": "fraction of nodes per chain/network with node:chain_log_errors:rate5m > 0 or down > 0.5; for 5m",
+              "value": "{{ $value | humanizePercentage }}"
+            },
+            "expr": "sum by (chain, network) (max by (chain, network, region, node) ((node:chain_log_errors:rate5m > bool 0) or (global:chain_node_up:liveness == bool 0))) / count by (chain, network) (max by (chain, network, region, node) ((node:chain_log_errors:rate5m > bool 0) or (global:chain_node_up:liveness == bool 0))) > 0.5",
+            "for": "5m",
+            "labels": {
+              "criterion": "F1",
+              "scope": "fleet",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "RegionDown",
+            "annotations": {
+              "description": "Every node of {{ $labels.chain }}/{{ $labels.network }} in {{ $labels.region }} is down or cannot be seen (health check failing, sidecar unreachable, series gone).",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#regiondown",
+              "summary": "Region {{ $labels.region }} is down for {{ $labels.chain }}/{{ $labels.network }}",
+              "threshold": "fraction of nodes per chain/network/region with global:chain_node_up:liveness == 0 >= 1; for 2m",
+              "value": "{{ $value | humanizePercentage }}"
+            },
+            "expr": "sum by (chain, network, region) (global:chain_node_up:liveness == bool 0) / count by (chain, network, region) (global:chain_node_up:liveness) >= 1",
+            "for": "2m",
+            "labels": {
+              "alertgroup": "region-health",
+              "criterion": "N2",
+              "scope": "region",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "HighNodeDownRate",
+            "annotations": {
+              "description": "{{ $value | humanizePercentage }} of the nodes of {{ $labels.chain }}/{{ $labels.network }} are down or cannot be seen.",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#highnodedownrate",
+              "summary": "More than 30% of {{ $labels.chain }}/{{ $labels.network }} is down",
+              "threshold": "fraction of nodes per chain/network with global:chain_node_up:liveness == 0 > 0.3; for 2m",
+              "value": "{{ $value | humanizePercentage }}"
+            },
+            "expr": "sum by (chain, network) (global:chain_node_up:liveness == bool 0) / count by (chain, network) (global:chain_node_up:liveness) > 0.3",
+            "for": "2m",
+            "labels": {
+              "criterion": "N3",
+              "scope": "fleet",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "NoActiveMiners",
+            "annotations": {
+              "description": "No node of {{ $labels.chain }}/{{ $labels.network }} reports an active miner: no blocks can be produced.",
+              "response_time": "P0 (critical): respond within 15m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#noactiveminers",
+              "summary": "No active miners on {{ $labels.chain }}/{{ $labels.network }}",
+              "threshold": "max by (chain, network) of node:chain_miners_active:max == 0; for 2m"
+            },
+            "expr": "max by (chain, network) (node:chain_miners_active:max) == 0",
+            "for": "2m",
+            "labels": {
+              "criterion": "N5",
+              "scope": "fleet",
+              "severity": "P0"
+            }
+          },
+          {
+            "alert": "RegionDegraded",
+            "annotations": {
+              "description": "{{ $value | humanizePercentage }} of the nodes of {{ $labels.chain }}/{{ $labels.network }} in {{ $labels.region }} are down or cannot be seen.",
+              "response_time": "P2 (warning): respond within 2h",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#regiondegraded",
+              "summary": "Region {{ $labels.region }} degraded",
+              "threshold": "fraction of nodes per chain/network/region with global:chain_node_up:liveness == 0 > 0.5; for 2m",
+              "value": "{{ $value | humanizePercentage }}"
+            },
+            "expr": "sum by (chain, network, region) (global:chain_node_up:liveness == bool 0) / count by (chain, network, region) (global:chain_node_up:liveness) > 0.5",
+            "for": "2m",
+            "labels": {
+              "alertgroup": "region-health",
+              "criterion": "N13",
+              "scope": "region",
               "severity": "P2"
             }
           }
@@ -997,7 +1018,7 @@
         "name": "chainwatch-gates-coinjecture",
         "rules": [
           {
-            "expr": "min by (chain, network) (min_over_time((increase(chain_log_errors_total{chain=\"coinjecture\"}[5m]) == bool 0)[1h:1m]))",
+            "expr": "min by (chain, network) (min_over_time((rate(chain_log_errors_total{chain=\"coinjecture\"}[5m]) == bool 0)[1h:1m]))",
             "labels": {
               "gate": "coinjecture-stage-1"
             },

@@ -14,7 +14,7 @@ else
   ./target/debug/chainwatch-rulegen coverage
 fi
 echo "== promtool check rules"
-promtool check rules prometheus/rules/*.rules.yml
+promtool check rules prometheus/rules/*.rules.yml prometheus/rules/global/*.rules.yml
 echo "== promtool test rules"
 promtool test rules prometheus/tests/*/*.test.yml > target/promtool-test.log 2>&1 \
   || { cat target/promtool-test.log; exit 1; }

@@ -165,9 +165,8 @@ fn a_panel_links_to_the_runbook_and_the_rule_of_each_alert_it_draws() {
     // Each alert's runbook_url annotation, as Prometheus sends it to Alertmanager: a panel's
     // runbook link is the same URL (absolute once thresholds.yaml's runbook base is).
     let mut runbook_urls = std::collections::BTreeMap::new();
-    for e in std::fs::read_dir(path("prometheus/rules")).unwrap() {
-        let doc: Value =
-            serde_norway::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+    for p in chainwatch_tests::stack::rule_files(&chainwatch_tests::stack::root()) {
+        let doc: Value = serde_norway::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
         for g in doc["groups"].as_array().unwrap() {
             for r in g["rules"].as_array().unwrap() {
                 if let Some(a) = r["alert"].as_str() {

@@ -36,6 +36,14 @@ fn files_under(rel: &str, ext: &str) -> Vec<String> {
     v
 }
 
+/// The regional and the global tier's rule files, by file name (as their manifests sort).
+fn plain_rule_files() -> Vec<String> {
+    let mut v = files_under("prometheus/rules", ".rules.yml");
+    v.extend(files_under("prometheus/rules/global", ".rules.yml"));
+    v.sort_by_key(|f| f.rsplit('/').next().unwrap().to_string());
+    v
+}
+
 fn doc(rel: &str) -> Value {
     let mut d = yaml_docs(&read(rel));
     assert_eq!(d.len(), 1, "{rel}: one object");
@@ -69,7 +77,7 @@ fn outputs() -> Value {
 
 #[test]
 fn each_prometheus_rule_is_its_plain_rule_file_and_valid_for_the_operator() {
-    let rule_files = files_under("prometheus/rules", ".rules.yml");
+    let rule_files = plain_rule_files();
     let manifests = files_under("kubernetes/monitoring/prometheusrules", ".yaml");
     assert_eq!(
         rule_files.len(),
@@ -384,7 +392,7 @@ fn kustomize_builds_the_generated_bases_and_the_sidecar_base() {
     });
     assert_eq!(
         kinds.get("PrometheusRule").copied(),
-        Some(files_under("prometheus/rules", ".rules.yml").len())
+        Some(plain_rule_files().len())
     );
     assert_eq!(kinds.get("Secret").copied(), Some(1));
     assert_eq!(
@@ -455,7 +463,7 @@ fn numbers_as_floats(v: &Value) -> Value {
 
 /// The plain rule groups, each as promtool reads it.
 fn plain_groups() -> Vec<Value> {
-    files_under("prometheus/rules", ".rules.yml")
+    plain_rule_files()
         .iter()
         .flat_map(|f| doc(f)["groups"].as_array().unwrap().clone())
         .collect()

@@ -57,9 +57,11 @@ fn consensus_stats_map_onto_catalog_names() {
     );
     let m = poll_until("stats mapped", || {
         let m = scrape_ok(&s);
-        // A scrape may land mid-poll: wait for the last value the mapping writes too.
+        // A scrape may land mid-poll: wait for the last value the mapping writes too, and for
+        // the poll's end (`source_up` is written once every value is).
         (value(&m, "chain_consensus_verifications_total", &[]) == Some(1523.0)
-            && value(&m, "chain_consensus_errors_total", &[("engine", "rust")]) == Some(2.0))
+            && value(&m, "chain_consensus_errors_total", &[("engine", "rust")]) == Some(2.0)
+            && value(&m, "chainwatch_source_up", &[("source", "api")]) == Some(1.0))
         .then_some(m)
     });
     assert_eq!(
@@ -90,7 +92,8 @@ fn consensus_stats_map_onto_catalog_names() {
     let m = poll_until("new totals", || {
         let m = scrape_ok(&s);
         (value(&m, "chain_consensus_verifications_total", &[]) == Some(1600.0)
-            && value(&m, "chain_consensus_fallbacks_total", &[]) == Some(3.0))
+            && value(&m, "chain_consensus_fallbacks_total", &[]) == Some(3.0)
+            && value(&m, "chain_consensus_mode", &[("mode", "rust")]) == Some(1.0))
         .then_some(m)
     });
     assert_eq!(
@@ -141,25 +144,38 @@ fn misbehaving_apis_mark_the_source_down_with_the_right_kind() {
     srv.set(|_| Reply::Status(500, "{}".into()));
     wait_error(&s, "http_status");
     srv.set(|_| Reply::Ok("{\"mode\": \"shadow\", \"total_".into()));
-    wait_error(&s, "decode");
-    srv.set(|_| {
-        Reply::Ok(r#"{"mode": 7, "total_verifications": "lots", "divergences": 5}"#.into())
-    });
-    let m = poll_until("wrong types", || {
-        let m = scrape_ok(&s);
-        (value(
-            &m,
+    let m = wait_error(&s, "decode");
+    let decode = |m: &[(Series, f64)]| {
+        value(
+            m,
             "chainwatch_source_errors_total",
             &[("source", "api"), ("kind", "decode")],
         )
         .unwrap_or(0.0)
-            >= 2.0)
-            .then_some(m)
+    };
+    drop(m);
+    srv.set(|_| {
+        Reply::Ok(r#"{"mode": 7, "total_verifications": "lots", "divergences": 5}"#.into())
     });
-    // What had the right type was still applied.
+    // What had the right type is still applied, and the wrong types count as decode errors.
+    let m = poll_until("wrong types", || {
+        let m = scrape_ok(&s);
+        (value(&m, "chain_consensus_divergences_total", &[]) == Some(5.0)).then_some(m)
+    });
+    // From here only the wrong types are served (the truncated answer counted before): each
+    // poll of it counts a decode error, the right-typed value stays and the source is down.
+    let before = decode(&m);
+    let after = poll_until("wrong types counted", || {
+        let m = scrape_ok(&s);
+        (decode(&m) > before).then_some(m)
+    });
     assert_eq!(
-        value(&m, "chain_consensus_divergences_total", &[]),
+        value(&after, "chain_consensus_divergences_total", &[]),
         Some(5.0)
+    );
+    assert_eq!(
+        value(&after, "chainwatch_source_up", &[("source", "api")]),
+        Some(0.0)
     );
     srv.set(|_| Reply::Huge(100 << 20));
     wait_error(&s, "too_large");

@@ -32,13 +32,30 @@ pub fn rule_file_name(group: &str) -> String {
     format!("{group}.rules.yml")
 }
 
-pub fn rule_file_path(group: &str) -> String {
-    format!("{PROMETHEUS_DIR}/rules/{}", rule_file_name(group))
+/// Where the rule files of `tier: global` groups go, below `prometheus/rules/`: a regional
+/// Prometheus loads `rules/*.rules.yml`, the global one `rules/global/*.rules.yml`, a single
+/// Prometheus both.
+pub const GLOBAL_RULES_DIR: &str = "global";
+
+/// The rule file of a group, relative to `prometheus/rules/`, by the group's tier.
+fn rule_file_in_tier(group: &str, global: bool) -> String {
+    if global {
+        format!("{GLOBAL_RULES_DIR}/{}", rule_file_name(group))
+    } else {
+        rule_file_name(group)
+    }
+}
+
+pub fn rule_file_path(group: &str, global: bool) -> String {
+    format!(
+        "{PROMETHEUS_DIR}/rules/{}",
+        rule_file_in_tier(group, global)
+    )
 }
 
 /// A rule file as a test file (two levels below `prometheus/tests/`) names it.
-pub fn rule_file_from_test(group: &str) -> String {
-    format!("../../rules/{}", rule_file_name(group))
+pub fn rule_file_from_test(group: &str, global: bool) -> String {
+    format!("../../rules/{}", rule_file_in_tier(group, global))
 }
 
 /// What a promtool test file tests: its directory under `prometheus/tests/`.

@@ -76,11 +76,26 @@ fn routes(root: &Path) -> Vec<Route> {
         .collect()
 }
 
+/// The rule files of an output: the regional ones and the global tier's (`rules/global/`).
+fn rule_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for d in ["prometheus/rules", "prometheus/rules/global"] {
+        for e in fs::read_dir(root.join(d)).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
 /// Alert names of the generated rule files.
 fn alert_names(root: &Path) -> Vec<String> {
     let mut v = Vec::new();
-    for e in fs::read_dir(root.join("prometheus/rules")).unwrap() {
-        let t = fs::read_to_string(e.unwrap().path()).unwrap();
+    for path in rule_files(root) {
+        let t = fs::read_to_string(path).unwrap();
         v.extend(
             t.lines()
                 .filter_map(|l| l.trim().strip_prefix("- alert: "))
@@ -468,8 +483,8 @@ fn every_alert_links_to_its_own_runbook_section_with_first_checks() {
         })
         .collect();
     let mut n = 0;
-    for e in fs::read_dir(out.path().join("prometheus/rules")).unwrap() {
-        let t = fs::read_to_string(e.unwrap().path()).unwrap();
+    for path in rule_files(out.path()) {
+        let t = fs::read_to_string(path).unwrap();
         let doc: serde_norway::Value = serde_norway::from_str(&t).unwrap();
         for g in doc["groups"].as_sequence().unwrap() {
             for r in g["rules"].as_sequence().unwrap() {
@@ -534,9 +549,9 @@ fn rule_alerts(root: &Path) -> BTreeMap<String, (Strings, Strings)> {
             .collect()
     };
     let mut out = BTreeMap::new();
-    for e in fs::read_dir(root.join("prometheus/rules")).unwrap() {
+    for path in rule_files(root) {
         let doc: serde_norway::Value =
-            serde_norway::from_str(&fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+            serde_norway::from_str(&fs::read_to_string(path).unwrap()).unwrap();
         for g in doc["groups"].as_sequence().unwrap() {
             for r in g["rules"].as_sequence().unwrap() {
                 if let Some(name) = r["alert"].as_str() {

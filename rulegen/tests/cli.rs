@@ -59,7 +59,8 @@ fn files_under(dir: &Path, sub: &str) -> Vec<String> {
 /// promtool check rules + promtool test rules (two processes in parallel) under `root`.
 fn promtool_all(root: &Path, tests: Vec<String>) {
     let p = promtool();
-    let rules = files_under(root, "prometheus/rules");
+    let mut rules = files_under(root, "prometheus/rules");
+    rules.extend(files_under(root, "prometheus/rules/global"));
     assert!(!rules.is_empty());
     let o = Command::new(p)
         .current_dir(root)
@@ -135,7 +136,9 @@ fn every_alert_has_a_test_with_fire_inside_and_before_for_cases() {
     assert!(run(&workspace(), &["--out", out.path().to_str().unwrap()])
         .status
         .success());
-    let rules: String = files_under(out.path(), "prometheus/rules")
+    let mut files = files_under(out.path(), "prometheus/rules");
+    files.extend(files_under(out.path(), "prometheus/rules/global"));
+    let rules: String = files
         .iter()
         .map(|f| fs::read_to_string(out.path().join(f)).unwrap())
         .collect();

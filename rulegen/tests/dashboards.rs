@@ -45,8 +45,18 @@ fn dashboards(root: &Path) -> Vec<(String, Value)> {
 
 fn recording_rules(root: &Path) -> BTreeSet<String> {
     let mut s = BTreeSet::new();
-    for e in fs::read_dir(root.join("prometheus/rules")).unwrap() {
-        let t = fs::read_to_string(e.unwrap().path()).unwrap();
+    let global = fs::read_dir(root.join("prometheus/rules/global"))
+        .into_iter()
+        .flatten();
+    for e in fs::read_dir(root.join("prometheus/rules"))
+        .unwrap()
+        .chain(global)
+    {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            continue;
+        }
+        let t = fs::read_to_string(p).unwrap();
         s.extend(
             t.lines()
                 .filter_map(|l| l.trim().strip_prefix("- record: "))

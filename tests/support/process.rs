@@ -85,6 +85,12 @@ impl Proc {
         )
     }
 
+    /// SIGKILL, as a machine that dies: no shutdown, no last words; waits for the exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then SIGKILL after 5 seconds; returns the exit status.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         if let Some(st) = self.exited() {

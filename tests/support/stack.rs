@@ -60,6 +60,22 @@ pub fn fresh_bin(name: &str) -> PathBuf {
     crate::workspace_bin(name)
 }
 
+/// Every rule file of a rulegen output `dir`: the regional ones (`prometheus/rules/*.rules.yml`)
+/// and the global tier's (`prometheus/rules/global/*.rules.yml`), sorted.
+pub fn rule_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in ["prometheus/rules", "prometheus/rules/global"] {
+        for e in std::fs::read_dir(dir.join(d)).unwrap() {
+            let p = e.unwrap().path();
+            if p.to_string_lossy().ends_with(".rules.yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A system binary: `$ENV` if set, else the first of `names` found on PATH.
 pub fn system_bin(env: &str, names: &[&str], package: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
@@ -172,99 +188,10 @@ impl Stack {
 
         let webhook = Webhook::start_with(on_delivery);
 
-        // The simulated fleet, each node on a host with its sidecar (a real chainwatch-exporter
-        // on the configuration the simulator generated), scraped at the host's address so that
-        // hosts can die with their sidecars and partitions cut them off.
-        let mut cmd = Command::new(fresh_bin("chainwatch-sim"));
-        cmd.arg("--fleet")
-            .arg(root().join(fleet))
-            .arg("--dir")
-            .arg(d.join("fleet"))
-            .args(["--control", "127.0.0.1:0"])
-            .arg("--sidecar")
-            .arg(fresh_bin("chainwatch-exporter"));
-        let mut sim = Proc::spawn("chainwatch-sim", cmd, &logs);
-        let out = sim.stdout.clone();
-        let line = sim.wait_line(&out, "control_url", START);
-        let info: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("chainwatch-sim's first line is JSON: {e}: {line}"));
-        let control_url = info["control_url"].as_str().unwrap().to_string();
-        let nodes: Vec<Node> = info["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .map(|n| {
-                let config = std::fs::read_to_string(n["config"].as_str().unwrap()).unwrap();
-                let cfg: Yaml = serde_norway::from_str(&config).unwrap();
-                Node {
-                    name: n["name"].as_str().unwrap().to_string(),
-                    family: n["family"].as_str().unwrap().to_string(),
-                    chain: cfg["labels"]["chain"].as_str().unwrap().to_string(),
-                    region: n["region"].as_str().unwrap().to_string(),
-                    sidecar_url: n["sidecar_url"].as_str().unwrap().to_string(),
-                    sidecar_log: PathBuf::from(n["sidecar_log"].as_str().unwrap()),
-                    target_labels: n["target_labels"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                        .collect(),
-                }
-            })
-            .collect();
-
-        // Rules, Alertmanager configuration and dashboards from thresholds.yaml + the overlay.
-        let rendered = d.join("rendered");
-        let out = Command::new(fresh_bin("chainwatch-rulegen"))
-            .arg("--thresholds")
-            .arg(root().join("thresholds.yaml"))
-            .arg("--overlay")
-            .arg(root().join(overlay))
-            .arg("--out")
-            .arg(&rendered)
-            .current_dir(root())
-            .output()
-            .expect("run chainwatch-rulegen");
-        assert!(
-            out.status.success(),
-            "chainwatch-rulegen --overlay {overlay} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-
-        // Alertmanager: the generated configuration, its receivers redirected to the webhook.
-        let am_config = d.join("alertmanager.yml");
-        let receivers = redirect_receivers(
-            &rendered.join("alertmanager/alertmanager.yml"),
-            &am_config,
-            &webhook.url(),
-            &d.join("secrets"),
-        );
-        let amtool = system_bin("AMTOOL", &["amtool"], "prometheus-alertmanager");
-        let out = Command::new(amtool)
-            .args(["check-config"])
-            .arg(&am_config)
-            .output()
-            .expect("run amtool");
-        assert!(
-            out.status.success(),
-            "amtool check-config on the redirected configuration:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let am_bin = system_bin(
-            "ALERTMANAGER",
-            &["alertmanager", "prometheus-alertmanager"],
-            "prometheus-alertmanager",
-        );
-        let (alertmanager, alertmanager_url) = start_on_free_port("alertmanager", &logs, |port| {
-            let mut cmd = Command::new(&am_bin);
-            cmd.arg(format!("--config.file={}", am_config.display()))
-                .arg(format!("--storage.path={}", d.join("am-data").display()))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                // No gossip cluster: one instance, no port 9094.
-                .arg("--cluster.listen-address=");
-            cmd
-        });
+        let (sim, control_url, nodes) = start_sim(fleet, &d, &logs);
+        let rendered = render(overlay, &d);
+        let (alertmanager, alertmanager_url, receivers) =
+            start_alertmanager(&rendered, &d, &logs, &webhook);
 
         // Prometheus: every sidecar every second, the rendered rules every second. A node that
         // leaves its identity to Prometheus gets it as target labels, as relabeling would set.
@@ -288,7 +215,7 @@ impl Stack {
             &prom_config,
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-                 rule_files: ['{rules}/*.rules.yml']\n\
+                 rule_files: ['{rules}/*.rules.yml', '{rules}/global/*.rules.yml']\n\
                  alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['{am}']}}]\n\
                  scrape_configs:\n  - job_name: chainwatch\n    static_configs:\n{targets}",
                 rules = rendered.join("prometheus/rules").display(),
@@ -417,6 +344,122 @@ impl Stack {
         }
         s
     }
+}
+
+/// The simulated fleet of `fleet` (relative to the repository root) under `d/fleet`, every node
+/// on a host with its real sidecar: the simulator, its control URL and the nodes.
+pub fn start_sim(fleet: &str, d: &Path, logs: &Path) -> (Proc, String, Vec<Node>) {
+    // The simulated fleet, each node on a host with its sidecar (a real chainwatch-exporter
+    // on the configuration the simulator generated), scraped at the host's address so that
+    // hosts can die with their sidecars and partitions cut them off.
+    let mut cmd = Command::new(fresh_bin("chainwatch-sim"));
+    cmd.arg("--fleet")
+        .arg(root().join(fleet))
+        .arg("--dir")
+        .arg(d.join("fleet"))
+        .args(["--control", "127.0.0.1:0"])
+        .arg("--sidecar")
+        .arg(fresh_bin("chainwatch-exporter"));
+    let mut sim = Proc::spawn("chainwatch-sim", cmd, logs);
+    let out = sim.stdout.clone();
+    let line = sim.wait_line(&out, "control_url", START);
+    let info: Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("chainwatch-sim's first line is JSON: {e}: {line}"));
+    let control_url = info["control_url"].as_str().unwrap().to_string();
+    let nodes: Vec<Node> = info["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            let config = std::fs::read_to_string(n["config"].as_str().unwrap()).unwrap();
+            let cfg: Yaml = serde_norway::from_str(&config).unwrap();
+            Node {
+                name: n["name"].as_str().unwrap().to_string(),
+                family: n["family"].as_str().unwrap().to_string(),
+                chain: cfg["labels"]["chain"].as_str().unwrap().to_string(),
+                region: n["region"].as_str().unwrap().to_string(),
+                sidecar_url: n["sidecar_url"].as_str().unwrap().to_string(),
+                sidecar_log: PathBuf::from(n["sidecar_log"].as_str().unwrap()),
+                target_labels: n["target_labels"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect(),
+            }
+        })
+        .collect();
+
+    (sim, control_url, nodes)
+}
+
+/// Rules, Alertmanager configuration and dashboards from thresholds.yaml + `overlay`, in
+/// `d/rendered`.
+pub fn render(overlay: &str, d: &Path) -> PathBuf {
+    // Rules, Alertmanager configuration and dashboards from thresholds.yaml + the overlay.
+    let rendered = d.join("rendered");
+    let out = Command::new(fresh_bin("chainwatch-rulegen"))
+        .arg("--thresholds")
+        .arg(root().join("thresholds.yaml"))
+        .arg("--overlay")
+        .arg(root().join(overlay))
+        .arg("--out")
+        .arg(&rendered)
+        .current_dir(root())
+        .output()
+        .expect("run chainwatch-rulegen");
+    assert!(
+        out.status.success(),
+        "chainwatch-rulegen --overlay {overlay} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    rendered
+}
+
+/// The real Alertmanager on the rendered configuration, its receivers redirected to `webhook`.
+pub fn start_alertmanager(
+    rendered: &Path,
+    d: &Path,
+    logs: &Path,
+    webhook: &Webhook,
+) -> (Proc, String, BTreeMap<String, Redirect>) {
+    // Alertmanager: the generated configuration, its receivers redirected to the webhook.
+    let am_config = d.join("alertmanager.yml");
+    let receivers = redirect_receivers(
+        &rendered.join("alertmanager/alertmanager.yml"),
+        &am_config,
+        &webhook.url(),
+        &d.join("secrets"),
+    );
+    let amtool = system_bin("AMTOOL", &["amtool"], "prometheus-alertmanager");
+    let out = Command::new(amtool)
+        .args(["check-config"])
+        .arg(&am_config)
+        .output()
+        .expect("run amtool");
+    assert!(
+        out.status.success(),
+        "amtool check-config on the redirected configuration:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let am_bin = system_bin(
+        "ALERTMANAGER",
+        &["alertmanager", "prometheus-alertmanager"],
+        "prometheus-alertmanager",
+    );
+    let (alertmanager, alertmanager_url) = start_on_free_port("alertmanager", logs, |port| {
+        let mut cmd = Command::new(&am_bin);
+        cmd.arg(format!("--config.file={}", am_config.display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // No gossip cluster: one instance, no port 9094.
+            .arg("--cluster.listen-address=");
+        cmd
+    });
+
+    (alertmanager, alertmanager_url, receivers)
 }
 
 fn prom_result(url: &str) -> Result<Vec<Value>, String> {

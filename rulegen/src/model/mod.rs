@@ -21,7 +21,7 @@ pub use measure::{
     LabelMap, Labels, Matcher, Measure, Op, Part, RawTestM, RollOp, Scope, Sel, Source, Via,
 };
 pub use outputs::{KubernetesM, OutputsM, PodMonitorM};
-pub use record::{CondM, GateM, GroupM, Origin, Record};
+pub use record::{CondM, GateM, GroupM, Origin, Record, Tier};
 pub use routing::{rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, ReceiverM, Timings};
 
 /// Everything thresholds.yaml says, validated.
@@ -61,5 +61,12 @@ impl Model {
         g.sort();
         g.dedup();
         g
+    }
+}
+
+impl Model {
+    /// The tier a group runs on (a group without an entry under `groups:` is regional).
+    pub fn tier(&self, group: &str) -> Tier {
+        self.groups.get(group).map(|g| g.tier).unwrap_or_default()
     }
 }

@@ -62,6 +62,18 @@ pub struct GateM {
 /// A rule group evaluated at its own interval, and why that interval.
 #[derive(Debug, Clone)]
 pub struct GroupM {
-    pub interval: Duration,
+    /// None: the global evaluation interval.
+    pub interval: Option<Duration>,
     pub why: String,
+    pub tier: Tier,
+}
+
+/// Where a group runs in a two-tier deployment: on every regional Prometheus (scraping the
+/// sidecars), or on the global one, over the recording rules the regional servers federate. One
+/// Prometheus runs both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tier {
+    #[default]
+    Regional,
+    Global,
 }

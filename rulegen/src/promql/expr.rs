@@ -388,12 +388,17 @@ fn inventory(sel: &Sel, window: Duration, record: &str, scope: &Scope) -> String
 fn liveness(inventory: &Sel, identity: &Sel, health: &Sel, scope: &Scope) -> String {
     let by = node_and_target();
     let inv = selector(inventory, scope);
+    // Over a federated liveness record the identity is the health check: read it once.
+    let seen = if identity.name == health.name {
+        String::new()
+    } else {
+        format!("\n  or\n    max by ({by}) ({})", selector(identity, scope))
+    };
     format!(
-        "max by ({node}) (\n    ({inv} * on (job, instance) group_left () ({up} == 0))\n  or\n    min by ({by}) ({health})\n  or\n    max by ({by}) ({identity})\n  or\n    ({inv} * 0)\n)",
+        "max by ({node}) (\n    ({inv} * on (job, instance) group_left () ({up} == 0))\n  or\n    min by ({by}) ({health}){seen}\n  or\n    ({inv} * 0)\n)",
         node = CONSTANT_LABELS.join(", "),
         up = target_up(),
         health = selector(health, scope),
-        identity = selector(identity, scope),
     )
 }
 

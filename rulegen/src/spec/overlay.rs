@@ -350,11 +350,17 @@ impl Merge<'_> {
                     format!("groups.{g}"),
                     format!("thresholds.yaml gives group `{g}` no interval of its own"),
                 ),
-                Some(x) => self.set(
-                    &mut x.interval,
-                    &og.interval,
+                Some(x) if x.interval.is_none() => self.err(
                     format!("groups.{g}.interval"),
+                    format!("thresholds.yaml gives group `{g}` no interval of its own"),
                 ),
+                Some(x) => {
+                    if let Some(i) = &og.interval {
+                        x.interval = Some(i.clone());
+                        let f = format!("groups.{g}.interval");
+                        self.redirect(f.clone(), f);
+                    }
+                }
             }
         }
     }

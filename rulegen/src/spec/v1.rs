@@ -773,12 +773,16 @@ pub struct Gate {
     pub rollback: Vec<Condition>,
 }
 
-/// A rule group's own evaluation interval, and why.
+/// A rule group's own evaluation interval, and why; `tier: global` for the groups a global
+/// Prometheus evaluates over what the regional ones federate (README, "Scaling").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
-    pub interval: String,
+    #[serde(default)]
+    pub interval: Option<String>,
     pub why: String,
+    #[serde(default)]
+    pub tier: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,4 +1,5 @@
-//! Prometheus rule files, one per group (`prometheus/rules/<group>.rules.yml`): recording rules,
+//! Prometheus rule files, one per group (`prometheus/rules/<group>.rules.yml`, a global group's
+//! in `prometheus/rules/global/`): recording rules,
 //! then the rollout gate records, then alerts, each in thresholds.yaml order.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -7,7 +8,7 @@ use serde::Serialize;
 use tera::Context;
 
 use crate::conventions::{self, GATE_LABEL, GATE_PROCEED, GATE_ROLLBACK};
-use crate::model::{LabelMap, Model, Origin};
+use crate::model::{LabelMap, Model, Origin, Tier};
 use crate::promql;
 use crate::write::templates::{TemplateError, Templates, RULES_TEMPLATE};
 use crate::write::text::{criteria_note, one_line};
@@ -56,11 +57,14 @@ pub fn render(m: &Model, t: &Templates) -> Result<Files, TemplateError> {
         c.insert("summary", &s.join(", "));
         c.insert("rules", rules);
         if let Some(gm) = m.groups.get(group) {
-            c.insert("interval", &gm.interval.to_string());
+            if let Some(i) = gm.interval {
+                c.insert("interval", &i.to_string());
+            }
             c.insert("why", &one_line(&gm.why));
+            c.insert("global", &(gm.tier == Tier::Global));
         }
         files.insert(
-            conventions::rule_file_path(group),
+            conventions::rule_file_path(group, m.tier(group) == Tier::Global),
             t.render(RULES_TEMPLATE, &c)?,
         );
     }

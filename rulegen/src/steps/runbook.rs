@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::conventions::{
     self, runbook_anchor, TestKind, GATE_PROCEED, GATE_ROLLBACK, RUNBOOK_PATH,
 };
-use crate::model::{AlertM, Alerting, CondM, DashboardM, GateM, Model, PanelM};
+use crate::model::{AlertM, Alerting, CondM, DashboardM, GateM, Model, PanelM, Tier};
 use crate::promql::{describe, num};
 use crate::write::text::{one_line, replace_labels};
 use crate::write::Files;
@@ -59,7 +59,7 @@ fn section(m: &Model, a: &AlertM, out: &mut String) {
     let _ = writeln!(
         out,
         "| Rule | `{}` (group `{}`), tested by `{}` |",
-        conventions::rule_file_path(&a.group),
+        conventions::rule_file_path(&a.group, m.tier(&a.group) == Tier::Global),
         conventions::rule_group(&a.group),
         conventions::test_file_path(TestKind::Alert, &a.name)
     );
@@ -219,7 +219,7 @@ fn gate_section(m: &Model, g: &GateM, out: &mut String) {
         "| Records | `{GATE_PROCEED}`, `{GATE_ROLLBACK}` with `gate=\"{}\"` (group `{}`, {}) |",
         g.name,
         conventions::rule_group(&g.group),
-        conventions::rule_file_path(&g.group)
+        conventions::rule_file_path(&g.group, m.tier(&g.group) == Tier::Global)
     );
     let _ = writeln!(
         out,

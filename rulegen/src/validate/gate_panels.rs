@@ -113,5 +113,5 @@ pub fn description(g: &GateM) -> String {
 }
 
 pub fn links(g: &GateM) -> Vec<(String, String)> {
-    vec![(format!("Runbook: gate {}", g.name), g.runbook_url.clone())]
+    vec![(format!("Runbook of gate {}", g.name), g.runbook_url.clone())]
 }

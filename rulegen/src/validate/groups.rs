@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chainwatch_duration::Duration;
 
 use crate::conventions::ROLLUP_GROUP;
-use crate::model::GroupM;
+use crate::model::{GroupM, Tier};
 use crate::spec::Spec;
 
 use super::ctx::{is_ident, Ctx};
@@ -38,20 +38,51 @@ pub fn groups(
             );
             continue;
         }
-        let Some(interval) = cx.dur(&g.interval, &format!("{p}.interval")) else {
-            continue;
+        let interval = match &g.interval {
+            None => None,
+            Some(text) => {
+                let Some(interval) = cx.dur(text, &format!("{p}.interval")) else {
+                    continue;
+                };
+                if interval < evaluation || interval >= LOOKBACK {
+                    cx.err(
+                        &format!("{p}.interval"),
+                        format!("{interval} must be at least the evaluation interval ({evaluation}) and under Prometheus's {LOOKBACK} lookback, or rules and dashboards reading the group's records at an instant miss samples"),
+                    );
+                    continue;
+                }
+                Some(interval)
+            }
         };
-        if interval < evaluation || interval >= LOOKBACK {
-            cx.err(
-                &format!("{p}.interval"),
-                format!("{interval} must be at least the evaluation interval ({evaluation}) and under Prometheus's {LOOKBACK} lookback, or rules and dashboards reading the group's records at an instant miss samples"),
-            );
-            continue;
-        }
         if g.why.trim().is_empty() {
             cx.err(
                 &format!("{p}.why"),
-                "say why this group has its own interval",
+                "say why this group has its own interval or tier",
+            );
+            continue;
+        }
+        let tier = match g.tier.as_deref() {
+            None | Some("regional") => Tier::Regional,
+            Some("global") => Tier::Global,
+            Some(other) => {
+                cx.err(
+                    &format!("{p}.tier"),
+                    format!("`{other}`: a group's tier is `regional` (the default) or `global`"),
+                );
+                continue;
+            }
+        };
+        if interval.is_none() && tier == Tier::Regional {
+            cx.err(
+                &p,
+                "give the group an `interval` of its own, or `tier: global`",
+            );
+            continue;
+        }
+        if tier == Tier::Global && name == ROLLUP_GROUP {
+            cx.err(
+                &format!("{p}.tier"),
+                "rollups read scraped series: they run where the sidecars are scraped",
             );
             continue;
         }
@@ -60,6 +91,7 @@ pub fn groups(
             GroupM {
                 interval,
                 why: g.why.trim().to_string(),
+                tier,
             },
         );
     }

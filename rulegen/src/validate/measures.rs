@@ -218,10 +218,10 @@ fn of_kind(cx: &mut Ctx, text: &str, field: &str, kind: &str) -> Option<Sel> {
 /// The nodes seen within the window: a gauge every sidecar exports, remembered per target.
 fn inventory(cx: &mut Ctx, q: &InventoryQ, f: &dyn Fn(&str) -> String) -> Option<Measure> {
     let sel = selector(cx, &q.metric, &f("metric"), false)?;
-    if !matches!(sel.source, Source::Catalog { counter: false, .. }) {
+    if !matches!(sel.source, Source::Catalog { counter: false, .. }) && !is_liveness(cx, &sel) {
         cx.err(
             &f("metric"),
-            format!("`{}`: an inventory is kept from a gauge of the catalog that every sidecar exports (chainwatch_build_info)", sel.name),
+            format!("`{}`: an inventory is kept from a gauge of the catalog that every sidecar exports (chainwatch_build_info), or at the global tier from the federated liveness record", sel.name),
         );
         return None;
     }
@@ -244,6 +244,15 @@ fn inventory(cx: &mut Ctx, q: &InventoryQ, f: &dyn Fn(&str) -> String) -> Option
     })
 }
 
+/// A liveness record: at the global tier, what each regional Prometheus federates of its nodes
+/// is both the inventory's identity and the health check.
+fn is_liveness(cx: &Ctx, s: &Sel) -> bool {
+    match s.source {
+        Source::Record(i) => cx.records[i].measure.kind() == "liveness" && s.matchers.is_empty(),
+        _ => false,
+    }
+}
+
 /// Up or down per node of an inventory, with the node's health check where it has one.
 fn liveness(cx: &mut Ctx, q: &LivenessQ, f: &dyn Fn(&str) -> String) -> Option<Measure> {
     let inventory = of_kind(cx, &q.inventory, &f("inventory"), "inventory")?;
@@ -254,11 +263,12 @@ fn liveness(cx: &mut Ctx, q: &LivenessQ, f: &dyn Fn(&str) -> String) -> Option<M
         return None;
     };
     let health = selector(cx, &q.health, &f("health"), false)?;
-    if !matches!(health.source, Source::Catalog { counter: false, .. }) {
+    if !matches!(health.source, Source::Catalog { counter: false, .. }) && !is_liveness(cx, &health)
+    {
         cx.err(
             &f("health"),
             format!(
-                "`{}`: the health check is a gauge of the catalog, 1 up and 0 down (chain_node_up)",
+                "`{}`: the health check is a gauge of the catalog, 1 up and 0 down (chain_node_up), or at the global tier the federated liveness record",
                 health.name
             ),
         );

@@ -28,6 +28,7 @@ mod records;
 mod routes;
 mod selectors;
 mod severities;
+mod tiers;
 
 use chainwatch_catalog::CONSTANT_LABELS;
 use chainwatch_yaml::SpecError;
@@ -99,6 +100,8 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         dashboards: Vec::new(),
         outputs: Default::default(),
     };
+    tiers::tiers(&model, &mut cx);
+    cx.stop()?;
     model.alerting = alerting(spec, &model, &mut cx);
     (model.grafana, model.dashboards) = panels::grafana(spec, &model, &mut cx);
     model.outputs = outputs::outputs(spec, &model, &mut cx);

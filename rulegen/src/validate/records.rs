@@ -2,7 +2,7 @@
 
 use chainwatch_catalog::CONSTANT_LABELS;
 
-use crate::model::{Labels, Measure, Origin, Record, Scope};
+use crate::model::{Labels, Measure, Origin, Record, Scope, Source};
 use crate::promql;
 use crate::spec::v1::Recording;
 use crate::spec::Spec;
@@ -91,7 +91,16 @@ fn record(cx: &mut Ctx, i: usize, r: &Recording) -> Option<Record> {
         cx.records.push(rec.clone());
         let out = check_expr(cx, &expr, &field);
         cx.records.pop();
-        if out.as_ref() != Some(&rec.out_labels) {
+        // Over a federated record the target is the regional server's /federate: the global
+        // Prometheus adds its job and instance when it scrapes, no rule keeps them.
+        let federated: Labels = CONSTANT_LABELS.iter().map(|s| s.to_string()).collect();
+        let over_record = matches!(
+            &rec.measure,
+            Measure::Inventory { sel, .. } if matches!(sel.source, Source::Record(_))
+        );
+        let kept = out.as_ref() == Some(&rec.out_labels)
+            || (over_record && out.as_ref() == Some(&federated));
+        if !kept {
             cx.err(
                 &field,
                 format!(

@@ -36,7 +36,12 @@ pub fn alerts_on<'a>(m: &'a Model, p: &'a PanelM) -> Vec<&'a str> {
 }
 
 pub fn panel_links(m: &Model, d: &DashboardM, p: &PanelM) -> Vec<Value> {
-    let mut links = Vec::new();
+    // The panel's own (a gate's runbook section), then those of the alerts it draws.
+    let mut links: Vec<Value> = p
+        .links
+        .iter()
+        .map(|(title, url)| link(title, url, "", true))
+        .collect();
     for name in alerts_on(m, p) {
         let Some(a) = m.alerts.iter().find(|a| a.name == name) else {
             continue;

@@ -87,13 +87,6 @@ pub fn render_panel(p: &PanelM, links: Vec<Value>, id: u32, x: u32, y: u32) -> V
     if p.kind == "table" {
         v["transformations"] = transformations(p);
     }
-    if !p.links.is_empty() {
-        v["links"] = p
-            .links
-            .iter()
-            .map(|(title, url)| json!({"title": title, "url": url, "targetBlank": true}))
-            .collect();
-    }
     v
 }
 

@@ -43,7 +43,7 @@ pub fn tests(m: &Model, a: &AlertM) -> GResult<TestFile> {
     }
     let measures: Vec<&Measure> = a.variants.iter().map(|v| &v.measure).collect();
     Ok(TestFile {
-        groups_loaded: groups_loaded(&a.group, &measures, &m.records),
+        groups_loaded: groups_loaded(&a.group, &measures, m),
         evaluation_interval: i.to_string(),
         groups,
     })

@@ -5,14 +5,15 @@ use serde::Serialize;
 use tera::Context;
 
 use crate::conventions;
-use crate::model::{LabelMap, Measure, Record, Source};
+use crate::model::{LabelMap, Measure, Model, Record, Source, Tier};
 use crate::promql;
 use crate::write::templates::{TemplateError, Templates, TESTS_TEMPLATE};
 
 #[derive(Debug, Clone)]
 pub struct TestFile {
-    /// The rule groups the test loads, dependencies first, its own last.
-    pub groups_loaded: Vec<String>,
+    /// The rule groups the test loads, dependencies first, its own last; each with whether it
+    /// is global (its file is in `rules/global/`).
+    pub groups_loaded: Vec<(String, bool)>,
     pub evaluation_interval: String,
     pub groups: Vec<TestGroup>,
 }
@@ -105,7 +106,8 @@ pub fn record_deps(m: &Measure, records: &[Record], out: &mut Vec<usize>) {
 
 /// The rule groups a test of these measures loads: those of the recording rules they read,
 /// dependencies first, then its own.
-pub fn groups_loaded(own_group: &str, measures: &[&Measure], records: &[Record]) -> Vec<String> {
+pub fn groups_loaded(own_group: &str, measures: &[&Measure], model: &Model) -> Vec<(String, bool)> {
+    let records = &model.records;
     let mut deps = Vec::new();
     for m in measures {
         record_deps(m, records, &mut deps);
@@ -119,6 +121,12 @@ pub fn groups_loaded(own_group: &str, measures: &[&Measure], records: &[Record])
     }
     groups.push(own_group.to_string());
     groups
+        .into_iter()
+        .map(|g| {
+            let global = model.tier(&g) == Tier::Global;
+            (g, global)
+        })
+        .collect()
 }
 
 /// The test file at `path`.
@@ -131,14 +139,14 @@ pub fn render(
     let rule_files: Vec<String> = tf
         .groups_loaded
         .iter()
-        .map(|g| conventions::rule_file_from_test(g))
+        .map(|(g, global)| conventions::rule_file_from_test(g, *global))
         .collect();
     // promtool evaluates groups in an unspecified order unless told: dependencies first, or a
     // rule reading a recording rule of another group may see none.
     let order: Vec<String> = if tf.groups_loaded.len() > 1 {
         tf.groups_loaded
             .iter()
-            .map(|g| conventions::rule_group(g))
+            .map(|(g, _)| conventions::rule_group(g))
             .collect()
     } else {
         Vec::new()

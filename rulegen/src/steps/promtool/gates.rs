@@ -53,7 +53,7 @@ pub fn tests(m: &Model, g: &GateM) -> GResult<TestFile> {
         groups.push(case.one_flipped(k)?);
     }
     Ok(TestFile {
-        groups_loaded: groups_loaded(&g.group, &measures, &m.records),
+        groups_loaded: groups_loaded(&g.group, &measures, m),
         evaluation_interval: ev.to_string(),
         groups,
     })

@@ -30,7 +30,7 @@ pub fn tests(m: &Model, r: &Record) -> GResult<TestFile> {
         }
     };
     Ok(TestFile {
-        groups_loaded: groups_loaded(&r.group, &[&r.measure], &m.records),
+        groups_loaded: groups_loaded(&r.group, &[&r.measure], m),
         evaluation_interval: eval_step.to_string(),
         groups,
     })

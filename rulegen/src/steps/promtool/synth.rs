@@ -240,6 +240,12 @@ pub fn synth(m: &Measure, target: f64, ctx: &SynthCtx) -> Result<Synth, String> 
                     num(target)
                 ));
             }
+            if let Source::Record(_) = sel.source {
+                // The global tier's inventory of a liveness record: the nodes it holds, up.
+                let mut s = constant(sel, 1.0, ctx)?;
+                s.subject = ctx.base.clone();
+                return Ok(s);
+            }
             let mut s = node_seen(sel, true, ctx);
             s.subject = with_target(&ctx.base);
             Ok(s)
@@ -248,6 +254,12 @@ pub fn synth(m: &Measure, target: f64, ctx: &SynthCtx) -> Result<Synth, String> 
             identity, health, ..
         } => {
             let up = one_or_zero(target, "liveness")?;
+            if let Source::Record(_) = health.source {
+                // The global tier's liveness: the federated record's verdict.
+                let mut s = constant(health, if up { 1.0 } else { 0.0 }, ctx)?;
+                s.subject = ctx.base.clone();
+                return Ok(s);
+            }
             let mut s = node_seen(identity, up, ctx);
             s.add(
                 &health.name,
@@ -499,16 +511,18 @@ fn fleet_fraction(
     for i in 0..k_total {
         let node = format!("node-{}", i + 1);
         let v = if i < bad { bad_v } else { good_v };
+        if let Some(Source::Record(r)) = liveness.map(|l| &l.source) {
+            // Every node up: the fraction is the nodes that meet the condition.
+            let mut up = synth(&ctx.records[*r].measure, 1.0, &for_node(ctx, &node))?;
+            up.subject = LabelMap::new();
+            s.merge(up)?;
+        }
         if let Source::Record(r) = sel.source {
             // Each node's value through the recording rule it reads.
             let mut one = synth(&ctx.records[r].measure, v, &for_node(ctx, &node))?;
             one.subject = LabelMap::new();
             s.merge(one)?;
             continue;
-        }
-        if let Some(Source::Record(r)) = liveness.map(|l| &l.source) {
-            // Every node up: the fraction is the nodes that meet the condition.
-            s.merge(synth(&ctx.records[*r].measure, 1.0, &for_node(ctx, &node))?)?;
         }
         let mut l = labels_for(sel, &ctx.base);
         l.insert("node".into(), node);
