@@ -922,6 +922,250 @@
         ]
       },
       {
+        "interval": "1m",
+        "name": "chainwatch-slo",
+        "rules": [
+          {
+            "expr": "avg_over_time(node:chain_node_up:avg1h[23h])",
+            "record": "node:chain_node_up:avg1d"
+          },
+          {
+            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[5m:5s])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate5m"
+          },
+          {
+            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[30m:30s])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate30m"
+          },
+          {
+            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[1h:1m])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate1h"
+          },
+          {
+            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[2h:1m])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate2h"
+          },
+          {
+            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[6h:5m])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate6h"
+          },
+          {
+            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[23h])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate1d"
+          },
+          {
+            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[2d23h])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate3d"
+          },
+          {
+            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[6d23h])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate1w"
+          },
+          {
+            "expr": "1 - slo:equilibrium_maintained_errors:ratio_rate1w",
+            "record": "slo:equilibrium_maintained_sli:ratio_1w"
+          },
+          {
+            "expr": "1 - slo:equilibrium_maintained_errors:ratio_rate1w / 0.1",
+            "record": "slo:equilibrium_maintained_error_budget:remaining_1w"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[5m])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total{chain=\"coinjecture\"}[5m])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[5m])))",
+            "record": "slo:cid_propagation_errors:ratio_rate5m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[30m])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total{chain=\"coinjecture\"}[30m])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[30m])))",
+            "record": "slo:cid_propagation_errors:ratio_rate30m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[1h])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total{chain=\"coinjecture\"}[1h])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[1h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate1h"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[2h])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total{chain=\"coinjecture\"}[2h])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[2h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate2h"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[6h])) / (sum by (chain, network, region, node) (rate(chain_cid_broadcasts_total{chain=\"coinjecture\"}[6h])) + sum by (chain, network, region, node) (rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[6h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate6h"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[23h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate1d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[2d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[2d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[2d23h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate3d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[6d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[6d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[6d23h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate1w"
+          },
+          {
+            "expr": "1 - slo:cid_propagation_errors:ratio_rate1w",
+            "record": "slo:cid_propagation_sli:ratio_1w"
+          },
+          {
+            "expr": "1 - slo:cid_propagation_errors:ratio_rate1w / 0.05",
+            "record": "slo:cid_propagation_error_budget:remaining_1w"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[5m])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total{chain=\"dilithion\"}[5m])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[5m])))",
+            "record": "slo:block_propagation_errors:ratio_rate5m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[30m])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total{chain=\"dilithion\"}[30m])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[30m])))",
+            "record": "slo:block_propagation_errors:ratio_rate30m"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[1h])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total{chain=\"dilithion\"}[1h])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[1h])))",
+            "record": "slo:block_propagation_errors:ratio_rate1h"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[2h])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total{chain=\"dilithion\"}[2h])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[2h])))",
+            "record": "slo:block_propagation_errors:ratio_rate2h"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[6h])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total{chain=\"dilithion\"}[6h])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[6h])))",
+            "record": "slo:block_propagation_errors:ratio_rate6h"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[23h])))",
+            "record": "slo:block_propagation_errors:ratio_rate1d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[2d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[2d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[2d23h])))",
+            "record": "slo:block_propagation_errors:ratio_rate3d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[6d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[6d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[6d23h])))",
+            "record": "slo:block_propagation_errors:ratio_rate1w"
+          },
+          {
+            "expr": "1 - slo:block_propagation_errors:ratio_rate1w",
+            "record": "slo:block_propagation_sli:ratio_1w"
+          },
+          {
+            "expr": "1 - slo:block_propagation_errors:ratio_rate1w / 0.05",
+            "record": "slo:block_propagation_error_budget:remaining_1w"
+          },
+          {
+            "alert": "EquilibriumSLOBudgetBurnFast",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is spending the 1w error budget of SLO equilibrium-maintained (objective 0.9) at a pace that spends it within days: act now.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#equilibriumslobudgetburnfast",
+              "summary": "Error budget of SLO equilibrium-maintained burning fast on {{ $labels.node }}",
+              "threshold": "error ratio > 6 x 0.1 over 6h and 30m"
+            },
+            "expr": "slo:equilibrium_maintained_errors:ratio_rate6h > 0.6 and slo:equilibrium_maintained_errors:ratio_rate30m > 0.6",
+            "labels": {
+              "alertgroup": "equilibrium-maintained-budget-burn",
+              "criterion": "E3",
+              "priority": "P1",
+              "scope": "node",
+              "severity": "critical",
+              "slo": "equilibrium-maintained"
+            }
+          },
+          {
+            "alert": "EquilibriumSLOBudgetBurnSlow",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is spending the 1w error budget of SLO equilibrium-maintained (objective 0.9) at a pace that spends it before the period ends: plan a fix.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#equilibriumslobudgetburnslow",
+              "summary": "Error budget of SLO equilibrium-maintained burning slowly on {{ $labels.node }}",
+              "threshold": "error ratio > 3 x 0.1 over 1d and 2h; or error ratio > 1 x 0.1 over 3d and 6h"
+            },
+            "expr": "(slo:equilibrium_maintained_errors:ratio_rate1d > 0.3 and slo:equilibrium_maintained_errors:ratio_rate2h > 0.3)\nor\n(slo:equilibrium_maintained_errors:ratio_rate3d > 0.1 and slo:equilibrium_maintained_errors:ratio_rate6h > 0.1)",
+            "labels": {
+              "alertgroup": "equilibrium-maintained-budget-burn",
+              "criterion": "E3",
+              "priority": "P3",
+              "scope": "node",
+              "severity": "info",
+              "slo": "equilibrium-maintained"
+            }
+          },
+          {
+            "alert": "CidPropagationSLOBudgetBurnFast",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is spending the 1w error budget of SLO cid-propagation (objective 0.95) at a pace that spends it within days: act now.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#cidpropagationslobudgetburnfast",
+              "summary": "Error budget of SLO cid-propagation burning fast on {{ $labels.node }}",
+              "threshold": "error ratio > 14.4 x 0.05 over 1h and 5m; or error ratio > 6 x 0.05 over 6h and 30m"
+            },
+            "expr": "(slo:cid_propagation_errors:ratio_rate1h > 0.72 and slo:cid_propagation_errors:ratio_rate5m > 0.72)\nor\n(slo:cid_propagation_errors:ratio_rate6h > 0.3 and slo:cid_propagation_errors:ratio_rate30m > 0.3)",
+            "labels": {
+              "alertgroup": "cid-propagation-budget-burn",
+              "criterion": "C1",
+              "priority": "P1",
+              "scope": "node",
+              "severity": "critical",
+              "slo": "cid-propagation"
+            }
+          },
+          {
+            "alert": "CidPropagationSLOBudgetBurnSlow",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is spending the 1w error budget of SLO cid-propagation (objective 0.95) at a pace that spends it before the period ends: plan a fix.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#cidpropagationslobudgetburnslow",
+              "summary": "Error budget of SLO cid-propagation burning slowly on {{ $labels.node }}",
+              "threshold": "error ratio > 3 x 0.05 over 1d and 2h; or error ratio > 1 x 0.05 over 3d and 6h"
+            },
+            "expr": "(slo:cid_propagation_errors:ratio_rate1d > 0.15 and slo:cid_propagation_errors:ratio_rate2h > 0.15)\nor\n(slo:cid_propagation_errors:ratio_rate3d > 0.05 and slo:cid_propagation_errors:ratio_rate6h > 0.05)",
+            "labels": {
+              "alertgroup": "cid-propagation-budget-burn",
+              "criterion": "C1",
+              "priority": "P3",
+              "scope": "node",
+              "severity": "info",
+              "slo": "cid-propagation"
+            }
+          },
+          {
+            "alert": "BlockPropagationSLOBudgetBurnFast",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is spending the 1w error budget of SLO block-propagation (objective 0.95) at a pace that spends it within days: act now.",
+              "response_time": "P1 (critical): respond within 30m",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#blockpropagationslobudgetburnfast",
+              "summary": "Error budget of SLO block-propagation burning fast on {{ $labels.node }}",
+              "threshold": "error ratio > 14.4 x 0.05 over 1h and 5m; or error ratio > 6 x 0.05 over 6h and 30m"
+            },
+            "expr": "(slo:block_propagation_errors:ratio_rate1h > 0.72 and slo:block_propagation_errors:ratio_rate5m > 0.72)\nor\n(slo:block_propagation_errors:ratio_rate6h > 0.3 and slo:block_propagation_errors:ratio_rate30m > 0.3)",
+            "labels": {
+              "alertgroup": "block-propagation-budget-burn",
+              "criterion": "P1",
+              "priority": "P1",
+              "scope": "node",
+              "severity": "critical",
+              "slo": "block-propagation"
+            }
+          },
+          {
+            "alert": "BlockPropagationSLOBudgetBurnSlow",
+            "annotations": {
+              "description": "{{ $labels.node }} ({{ $labels.chain }}/{{ $labels.network }}) is spending the 1w error budget of SLO block-propagation (objective 0.95) at a pace that spends it before the period ends: plan a fix.",
+              "response_time": "P3 (info): respond within next business day",
+              "runbook_url": "https://github.com/chainwatch/chainwatch/blob/main/docs/runbook.md#blockpropagationslobudgetburnslow",
+              "summary": "Error budget of SLO block-propagation burning slowly on {{ $labels.node }}",
+              "threshold": "error ratio > 3 x 0.05 over 1d and 2h; or error ratio > 1 x 0.05 over 3d and 6h"
+            },
+            "expr": "(slo:block_propagation_errors:ratio_rate1d > 0.15 and slo:block_propagation_errors:ratio_rate2h > 0.15)\nor\n(slo:block_propagation_errors:ratio_rate3d > 0.05 and slo:block_propagation_errors:ratio_rate6h > 0.05)",
+            "labels": {
+              "alertgroup": "block-propagation-budget-burn",
+              "criterion": "P1",
+              "priority": "P3",
+              "scope": "node",
+              "severity": "info",
+              "slo": "block-propagation"
+            }
+          }
+        ]
+      },
+      {
         "name": "chainwatch-validators",
         "rules": [
           {
@@ -1086,7 +1330,7 @@
             "record": "chainwatch:rollout_gate_proceed:bool"
           },
           {
-            "expr": "min by (chain, network) (node:chain_equilibrium_maintained:ratio_1w{chain=\"coinjecture\"} > bool 0.9)",
+            "expr": "min by (chain, network) (slo:equilibrium_maintained_errors:ratio_rate1w{chain=\"coinjecture\"} < bool 0.1)",
             "labels": {
               "gate": "coinjecture-stage-4"
             },
@@ -1188,20 +1432,24 @@
         "name": "chainwatch-rollups",
         "rules": [
           {
-            "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio < bool 0.05)[1h:1m])",
-            "record": "node:chain_equilibrium_maintained:ratio_1h"
-          },
-          {
             "expr": "avg_over_time(chain_node_up[1h])",
             "record": "node:chain_node_up:avg1h"
+          },
+          {
+            "expr": "rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[1h])",
+            "record": "node:chain_cid_broadcast_failures:rate1h"
           },
           {
             "expr": "rate(chain_cid_broadcasts_total{chain=\"coinjecture\"}[1h])",
             "record": "node:chain_cid_broadcasts:rate1h"
           },
           {
-            "expr": "rate(chain_cid_broadcast_failures_total{chain=\"coinjecture\"}[1h])",
-            "record": "node:chain_cid_broadcast_failures:rate1h"
+            "expr": "rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[1h])",
+            "record": "node:chain_block_broadcast_failures:rate1h"
+          },
+          {
+            "expr": "rate(chain_block_broadcasts_total{chain=\"dilithion\"}[1h])",
+            "record": "node:chain_block_broadcasts:rate1h"
           },
           {
             "expr": "rate(chain_consensus_divergences_total{chain=\"coinjecture\"}[1h])",
@@ -1226,10 +1474,6 @@
           {
             "expr": "rate(chain_send_timeouts_total{chain=\"dilithion\"}[1h])",
             "record": "node:chain_send_timeouts:rate1h"
-          },
-          {
-            "expr": "rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[1h])",
-            "record": "node:chain_block_broadcast_failures:rate1h"
           },
           {
             "expr": "avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[23h])",
@@ -1276,20 +1520,6 @@
             "record": "node:chain_consensus_verification_seconds_bucket:rate1h"
           }
         ]
-      },
-      {
-        "interval": "3m",
-        "name": "chainwatch-slo",
-        "rules": [
-          {
-            "expr": "avg_over_time(node:chain_equilibrium_maintained:ratio_1h[6d23h])",
-            "record": "node:chain_equilibrium_maintained:ratio_1w"
-          },
-          {
-            "expr": "avg_over_time(node:chain_node_up:avg1h[23h])",
-            "record": "node:chain_node_up:avg1d"
-          }
-        ]
       }
     ]
   },
@@ -1301,5 +1531,6 @@
     "validators.json": import "dashboards/validators.json",
     "sidecar.json": import "dashboards/sidecar.json",
     "rollout.json": import "dashboards/rollout.json",
+    "slos.json": import "dashboards/slos.json",
   },
 }

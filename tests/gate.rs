@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use chainwatch_tests::gate::condition;
 use chainwatch_tests::http::{self, urlencode};
 use chainwatch_tests::process::Proc;
 use chainwatch_tests::stack::{fresh_bin, root, start_on_free_port, system_bin};
@@ -35,30 +36,7 @@ fn check(prom: &str, gate: &str, extra: &[&str]) -> (i32, Value) {
         .args(extra)
         .output()
         .expect("run chainwatch-gate");
-    let code = out
-        .status
-        .code()
-        .expect("chainwatch-gate exited by a signal");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "chainwatch-gate printed no JSON ({e}), exit {code}:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert_eq!(
-        report["exit_code"].as_i64(),
-        Some(code as i64),
-        "{report:#}"
-    );
-    (code, report)
-}
-
-fn condition<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["groups"][0]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no condition {name:?} in {report:#}"))
+    chainwatch_tests::gate::report(&out)
 }
 
 fn append(log: &Path, line: &str) {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use chainwatch_exporter::source::client::{ClientConfigured, ClientSpec};
 use chainwatch_gate::eval::{self, Context, Request};
 use chainwatch_gate::prom::Prometheus;
 use chainwatch_gate::report::Report;
@@ -41,6 +42,8 @@ enum Output {
     Json,
 }
 
+// Parsed once per run: the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Evaluate one gate and exit with its answer.
@@ -48,6 +51,13 @@ enum Cmd {
         /// Prometheus's base URL, e.g. http://prometheus:9090 (a path prefix is kept).
         #[arg(long, value_name = "URL")]
         prometheus: String,
+        /// How to reach Prometheus: the polled sources' client options (Prometheus's
+        /// `http_client_config`): tls_config (ca_file, cert_file, key_file, server_name,
+        /// insecure_skip_verify), authorization (type, credentials_file), basic_auth (username,
+        /// password_file), headers, proxy_url, follow_redirects. Relative paths resolve against
+        /// the file's directory; secrets are re-read at each query.
+        #[arg(long = "prometheus.config", value_name = "FILE")]
+        prometheus_config: Option<PathBuf>,
         /// The gate (`chainwatch-gate list`).
         #[arg(long, value_name = "NAME")]
         gate: String,
@@ -112,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Cmd::Check {
             prometheus,
+            prometheus_config,
             gate,
             network,
             chain,
@@ -143,7 +154,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if let Some(n) = network {
                 scope.push(("network".to_string(), n));
             }
-            let p = Prometheus::new(&prometheus, timeout).map_err(anyhow::Error::msg)?;
+            let http = prometheus_config
+                .as_deref()
+                .map(http_client)
+                .transpose()?
+                .unwrap_or_default();
+            let p = Prometheus::new(&prometheus, timeout, http).map_err(anyhow::Error::msg)?;
             let defs = rules::records(&files, model.evaluation_interval.to_std())
                 .map_err(anyhow::Error::msg)?;
             let cx = Context {
@@ -159,6 +175,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(report.exit_code)
         }
     }
+}
+
+/// `--prometheus.config FILE`, validated as a polled source's client (errors name
+/// file:line:column and the field).
+fn http_client(file: &std::path::Path) -> anyhow::Result<ClientConfigured> {
+    let (spec, pos): (ClientSpec, _) = chainwatch_yaml::from_file(file)?;
+    let dir = file
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .to_path_buf();
+    let c = spec
+        .validate(&|p: &std::path::Path| dir.join(p))
+        .map_err(|e| pos.error(e.field, e.message))?;
+    // Certificates and keys are loaded now: a bad one is invalid input, not an unknown answer.
+    chainwatch_exporter::source::client::Client::new(c.clone())
+        .map_err(|e| pos.error(e.field, e.message))?;
+    Ok(c)
 }
 
 /// One evaluation, or with `wait` evaluations every `interval` until the gate decides.

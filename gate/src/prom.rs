@@ -1,11 +1,14 @@
 //! Prometheus's HTTP API, as much as a gate needs: instant queries at a given time.
 //!
-//! The HTTP client is built in one place, [`client`]: the TLS and authentication options of the
-//! polled sources (`http_client_config`) plug in there.
+//! Prometheus is reached through the polled sources' own HTTP client
+//! (`chainwatch_exporter::source::client`): the same `http_client_config` options (TLS, CA,
+//! client certificate, bearer or basic credentials read from files at each request, headers,
+//! proxy), one implementation.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chainwatch_exporter::source::client::{Client, ClientConfigured};
 use serde::Deserialize;
 
 /// One series of an instant vector: its labels (without `__name__`) and value.
@@ -30,20 +33,9 @@ pub enum QueryError {
 
 pub struct Prometheus {
     base: reqwest::Url,
-    client: reqwest::Client,
+    client: Client,
+    timeout: Duration,
     rt: tokio::runtime::Runtime,
-}
-
-/// The HTTP client every request goes through.
-fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    // reqwest is built without a TLS provider of its own (see the workspace's Cargo.toml): ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("chainwatch-gate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("building the HTTP client: {e}"))
 }
 
 #[derive(Deserialize)]
@@ -72,7 +64,9 @@ struct VectorSample {
 
 impl Prometheus {
     /// `url` is the server's base URL (a path prefix such as `/prometheus` is kept).
-    pub fn new(url: &str, timeout: Duration) -> Result<Prometheus, String> {
+    /// `http` is the validated `--prometheus.config` (the default: no TLS options, no
+    /// credentials).
+    pub fn new(url: &str, timeout: Duration, http: ClientConfigured) -> Result<Prometheus, String> {
         let mut base =
             reqwest::Url::parse(url).map_err(|e| format!("--prometheus `{url}`: {e}"))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -88,9 +82,12 @@ impl Prometheus {
             .enable_all()
             .build()
             .map_err(|e| format!("starting the runtime: {e}"))?;
+        let client = Client::new(http)
+            .map_err(|e| format!("--prometheus.config: {}: {}", e.field, e.message))?;
         Ok(Prometheus {
             base,
-            client: client(timeout)?,
+            client,
+            timeout,
             rt,
         })
     }
@@ -110,17 +107,29 @@ impl Prometheus {
                 message: e.to_string(),
             })?;
         let form = [("query", expr.to_string()), ("time", format!("{time:.3}"))];
+        let unreachable = |message: String| QueryError::Unreachable {
+            url: self.base.to_string(),
+            message,
+        };
+        let mut req = self
+            .client
+            .get()
+            .map_err(unreachable)?
+            .post(url.clone())
+            .timeout(self.timeout)
+            .form(&form);
+        for (k, v) in &self.client.config.headers {
+            req = req.header(k, v);
+        }
+        // The secret is read now: a rotated token is used by the next query.
+        if let Some(a) = self.client.config.authorization().map_err(unreachable)? {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
         let (status, body) = self.rt.block_on(async {
-            let r = self
-                .client
-                .post(url.clone())
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| QueryError::Unreachable {
-                    url: self.base.to_string(),
-                    message: error_chain(&e),
-                })?;
+            let r = req.send().await.map_err(|e| QueryError::Unreachable {
+                url: self.base.to_string(),
+                message: error_chain(&e),
+            })?;
             let status = r.status().as_u16();
             let body = r.bytes().await.map_err(|e| QueryError::Unreachable {
                 url: self.base.to_string(),

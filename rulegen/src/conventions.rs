@@ -64,6 +64,7 @@ pub enum TestKind {
     Alert,
     Record,
     Gate,
+    Slo,
 }
 
 /// The test file of an alert, recording rule or gate.
@@ -72,6 +73,7 @@ pub fn test_file_path(kind: TestKind, name: &str) -> String {
         TestKind::Alert => ("alerts", name.to_string()),
         TestKind::Record => ("records", name.replace(':', "_")),
         TestKind::Gate => ("gates", name.to_string()),
+        TestKind::Slo => ("slos", name.to_string()),
     };
     format!("{PROMETHEUS_DIR}/tests/{dir}/{stem}.test.yml")
 }
@@ -128,6 +130,44 @@ pub const GATE_LABEL: &str = "gate";
 /// The label that names a node's chain (the first of the sidecar's constant labels).
 pub const CHAIN_LABEL: &str = "chain";
 pub const GATE_RECORD_LABELS: &[&str] = &["chain", "network", "region", GATE_LABEL];
+
+// ------------------------------------------------------------------------------- SLOs
+
+/// The rule group of an SLO that names none.
+pub const SLO_GROUP: &str = "slo";
+
+fn slo_stem(slo: &str) -> String {
+    slo.replace('-', "_")
+}
+
+/// An SLO's error ratio over one window, Sloth's `slo:sli_error:ratio_rate<window>` with the
+/// SLO in the name: `slo:<slo>_errors:ratio_rate<window>`.
+pub fn slo_error_record(slo: &str, window: &str) -> String {
+    format!("slo:{}_errors:ratio_rate{window}", slo_stem(slo))
+}
+
+/// The SLI over the period (1 − the error ratio): `slo:<slo>_sli:ratio_<period>`.
+pub fn slo_sli_record(slo: &str, period: &str) -> String {
+    format!("slo:{}_sli:ratio_{period}", slo_stem(slo))
+}
+
+/// The error budget left over the period (1 = untouched, 0 = spent, below 0 = overspent).
+pub fn slo_budget_record(slo: &str, period: &str) -> String {
+    format!("slo:{}_error_budget:remaining_{period}", slo_stem(slo))
+}
+
+/// The page (fast burn) and ticket (slow burn) alerts of an SLO.
+pub fn slo_alerts(alert: &str) -> (String, String) {
+    (
+        format!("{alert}BudgetBurnFast"),
+        format!("{alert}BudgetBurnSlow"),
+    )
+}
+
+/// The alertgroup of an SLO's two alerts: the page mutes the ticket of the same node.
+pub fn slo_alertgroup(slo: &str) -> String {
+    format!("{slo}-budget-burn")
+}
 
 // ------------------------------------------------------------------------------- Alertmanager
 

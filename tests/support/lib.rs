@@ -2,6 +2,7 @@
 //! and for the end-to-end suite (`tests/e2e.rs`) the whole stack on loopback: processes stopped on
 //! drop, a webhook receiver, a small HTTP client, polling with deadlines.
 
+pub mod gate;
 pub mod http;
 pub mod notify;
 pub mod process;

@@ -65,8 +65,10 @@ pub struct BasicAuthSpec {
     pub password: Option<String>,
 }
 
-/// The client fields of one polled source, as written.
-#[derive(Debug, Clone, Default)]
+/// The client fields of one polled source, as written; also the whole of
+/// `chainwatch-gate --prometheus.config` (the same options to reach Prometheus).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClientSpec {
     pub tls_config: Option<TlsConfigSpec>,
     pub authorization: Option<AuthorizationSpec>,

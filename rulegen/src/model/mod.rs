@@ -9,6 +9,7 @@ pub mod measure;
 pub mod outputs;
 pub mod record;
 pub mod routing;
+pub mod slo;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,7 @@ pub use record::{CondM, GateM, GroupM, Origin, Record, Tier};
 pub use routing::{
     rule_matches, Alerting, AmMatcher, HeartbeatM, InhibitionM, PriorityRoute, ReceiverM, Timings,
 };
+pub use slo::{BurnM, SloAlertM, SloM};
 
 /// Everything thresholds.yaml says, validated.
 #[derive(Debug, Clone)]
@@ -37,6 +39,7 @@ pub struct Model {
     /// In thresholds.yaml order: each may use the ones before it.
     pub records: Vec<Record>,
     pub gates: Vec<GateM>,
+    pub slos: Vec<SloM>,
     /// Rule groups with an evaluation interval of their own (the others use the global one).
     pub groups: BTreeMap<String, GroupM>,
     pub not_measurable: Vec<NotMeasurable>,

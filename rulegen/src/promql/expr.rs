@@ -510,6 +510,13 @@ pub fn alert_condition(
 
 /// The one rule of an alert: its variants' conditions joined with `or`, each scoped to its
 /// chains (so per-chain thresholds are one alert, not several).
+/// One burn-rate condition of an SLO alert: both windows' error ratios above `threshold` (the
+/// burn rate times the budget), so a burn fires as soon as the short window sees it and stops as
+/// soon as it ends, as the long window alone would not.
+pub fn slo_burn(long: &str, short: &str, threshold: &str) -> String {
+    format!("{long} > {threshold} and {short} > {threshold}")
+}
+
 pub fn alert_rule(conditions: &[&str]) -> String {
     if conditions.len() == 1 {
         conditions[0].to_string()

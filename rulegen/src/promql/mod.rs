@@ -17,7 +17,7 @@ pub use describe::describe;
 pub use expr::{
     alert_condition, alert_rule, bucket_selector, escape, gate_condition, gate_condition_group,
     gate_condition_value, gate_proceed, gate_rollback, gate_scope, measure_expr, num, selector,
-    subquery_step,
+    slo_burn, subquery_step,
 };
 pub use humanize::value_template;
 pub use inspect::{equality_labels, out_labels, parse, selectors};

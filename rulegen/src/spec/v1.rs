@@ -38,6 +38,9 @@ pub struct Spec {
     pub recording_rules: Vec<Recording>,
     #[serde(default)]
     pub gates: Vec<Gate>,
+    /// Service level objectives: SLI records over several windows, burn-rate alerts, budget.
+    #[serde(default)]
+    pub slos: Vec<Slo>,
     /// Rule groups evaluated at an interval of their own, each with the reason for it.
     #[serde(default)]
     pub groups: BTreeMap<String, Group>,
@@ -792,4 +795,50 @@ pub struct NotMeasurable {
     pub criteria: Vec<String>,
     pub what: String,
     pub because: String,
+}
+
+/// A service level objective, Sloth-style: the share of bad events (or of bad time) over the
+/// period must stay under `1 - objective`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Lower-case words joined by `-`: the stem of its records (`slo:<name>_errors:…`).
+    pub name: String,
+    /// The stem of its two alerts (`<alert>BudgetBurnFast`, `<alert>BudgetBurnSlow`).
+    pub alert: String,
+    pub criteria: Vec<String>,
+    /// Rule group of its records and alerts (default `slo`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The chain whose series it reads (default: every chain).
+    #[serde(default)]
+    pub chain: Option<String>,
+    pub objective: f64,
+    pub period: String,
+    /// What is measured, in words.
+    pub measures: String,
+    pub errors: SloErrors,
+    /// Severities of the fast-burn (page) and slow-burn (ticket) alerts.
+    pub page: String,
+    pub ticket: String,
+    pub runbook: String,
+}
+
+/// What counts as bad: events (`ratio`, bad over all) or time (`time_fraction`, the condition of
+/// a bad instant). The windows are the SLO's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloErrors {
+    #[serde(default)]
+    pub ratio: Option<RatioQ>,
+    #[serde(default)]
+    pub time_fraction: Option<SloFractionQ>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloFractionQ {
+    pub metric: String,
+    pub op: String,
+    pub value: f64,
 }

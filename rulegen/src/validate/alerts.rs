@@ -415,7 +415,7 @@ fn check_template(
 }
 
 /// What one firing alert is about: a node, a region, or the fleet, by the labels it carries.
-fn scope_of(labels: &Labels) -> &'static str {
+pub(super) fn scope_of(labels: &Labels) -> &'static str {
     if labels.contains("node") {
         "node"
     } else if labels.contains("region") {
@@ -500,7 +500,7 @@ fn assemble(
 
 /// One concrete label set of a firing alert: its static labels (no `criterion`) plus the test
 /// node's values of the labels its result carries, `some-<label>` for the others.
-fn sample_labels(name: &str, rule_labels: &LabelMap, v: &Variant) -> LabelMap {
+pub(super) fn sample_labels(name: &str, rule_labels: &LabelMap, v: &Variant) -> LabelMap {
     let mut l = rule_labels.clone();
     l.insert("alertname".into(), name.to_string());
     l.remove("criterion");

@@ -124,7 +124,7 @@ pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool 
 fn sites(cx: &Ctx, alerts: &[AlertM], gates: &[GateM]) -> Vec<(Site, Scope, String)> {
     let mut out = Vec::new();
     for (i, r) in cx.records.iter().enumerate() {
-        out.push((Site::Record(i), Scope::All, r.path.clone()));
+        out.push((Site::Record(i), r.scope.clone(), r.path.clone()));
     }
     for (i, a) in alerts.iter().enumerate() {
         for (j, v) in a.variants.iter().enumerate() {
@@ -297,8 +297,10 @@ fn needs(
                     "a time fraction's rollup is named after its recording rule: record it first",
                 ));
             };
+            // One rollup per condition: the windows of an SLO (1d, 3d, the period) share it.
+            let inner_sel = inner.selectors()[0].name.clone();
             let want = Want {
-                key: format!("Fraction:{reader}"),
+                key: format!("Fraction:{inner_sel}:{}:{value}", op.as_str()),
                 name: rollup_of_record(reader, &w.to_string(), &ROLLUP.to_string()),
                 group: ROLLUP_GROUP.into(),
                 measure: Measure::TimeFraction {
@@ -339,6 +341,16 @@ fn rollups_of(cx: &mut Ctx, m: &Measure, site: Site, path: &str) -> Vec<Want> {
 fn make(cx: &mut Ctx, wants: Vec<Want>) -> Vec<(String, usize)> {
     let mut made = Vec::new();
     for w in wants {
+        // A recording rule of thresholds.yaml that already is this rollup (an SLO's error ratio
+        // over the rollup window) serves as it.
+        if let Some(i) = cx
+            .records
+            .iter()
+            .position(|r| r.name == w.name && r.measure == w.measure)
+        {
+            made.push((w.key, i));
+            continue;
+        }
         if let Some(prev) = cx.names.get(&w.name) {
             let prev = prev.clone();
             cx.err(

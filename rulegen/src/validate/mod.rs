@@ -28,6 +28,7 @@ mod records;
 mod routes;
 mod selectors;
 mod severities;
+mod slos;
 mod tiers;
 
 use chainwatch_catalog::CONSTANT_LABELS;
@@ -65,7 +66,9 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     receivers::scope_receivers(spec, &mut cx);
     defaults::chains(spec, &mut cx);
     records::records(spec, &mut cx);
+    let slos = slos::records(spec, &mut cx);
     let mut alerts = alerts::alerts(spec, &mut cx, &severities);
+    alerts.extend(slos::alerts(spec, &mut cx, &severities, &slos));
     let mut gates = gates::gates(spec, &mut cx);
     let criteria_text = docs::criteria_text(spec, &mut cx);
     let not_measurable = docs::not_measurable(spec, &mut cx);
@@ -91,6 +94,7 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         alerts,
         records: std::mem::take(&mut cx.records),
         gates,
+        slos,
         groups,
         not_measurable,
         chains: cx.chains.clone(),

@@ -8,6 +8,7 @@ mod expect;
 mod file;
 mod gates;
 mod records;
+mod slos;
 mod synth;
 mod timing;
 
@@ -36,12 +37,14 @@ pub fn render(m: &Model, t: &Templates) -> Result<Files, Error> {
         files.insert(path, text);
         Ok::<(), Error>(())
     };
-    for a in &m.alerts {
+    // An SLO's budget, SLI and alerts are tested together, by its own cases.
+    let owned = |name: &str| m.slos.iter().any(|s| s.owns(name));
+    for a in m.alerts.iter().filter(|a| !owned(&a.name)) {
         let tf = alerts::tests(m, a).map_err(Error::Gen)?;
         let title = format!("Tests of alert {} {}", a.name, criteria_note(&a.criteria));
         emit(TestKind::Alert, &a.name, title, tf)?;
     }
-    for r in &m.records {
+    for r in m.records.iter().filter(|r| !owned(&r.name)) {
         let tf = records::tests(m, r).map_err(Error::Gen)?;
         emit(
             TestKind::Record,
@@ -49,6 +52,11 @@ pub fn render(m: &Model, t: &Templates) -> Result<Files, Error> {
             format!("Tests of recording rule {}", r.name),
             tf,
         )?;
+    }
+    for s in &m.slos {
+        let tf = slos::tests(m, s).map_err(Error::Gen)?;
+        let title = format!("Tests of SLO {} {}", s.name, criteria_note(&s.criteria));
+        emit(TestKind::Slo, &s.name, title, tf)?;
     }
     for g in &m.gates {
         let tf = gates::tests(m, g).map_err(Error::Gen)?;
