@@ -4,7 +4,7 @@
 //!
 //! Those are `pub(crate)` in chainwatch-journal (its public API is `JournalReader`, which spawns
 //! journalctl), so this target compiles the crate's own decode.rs and checkpoint.rs (for
-//! `check_cursor`) into itself with `#[path]`: the code fuzzed is the crate's source, unchanged.
+//! `check_cursor`) and entry.rs (the `Entry` decode.rs names) into itself with `#[path]`: the code fuzzed is the crate's source, unchanged.
 //!
 //! Input: byte 0 picks `max_line` (1..=256), byte 1 the record cap (16..=2056), bytes 2 and 3
 //! the sizes of the pieces the rest is fed in (alternating, 1..=256 bytes).
@@ -18,6 +18,10 @@
 mod checkpoint;
 #[path = "../../journal/src/decode.rs"]
 mod decode;
+// decode.rs names the crate's `Entry` (journalctl -o json entries, for replay).
+#[path = "../../journal/src/entry.rs"]
+mod entry;
+use entry::Entry;
 
 use decode::{decode_record, Batch, Framer};
 use libfuzzer_sys::fuzz_target;
