@@ -168,7 +168,9 @@ EOF
     local hist; hist=$(python3 -c '
 import json, re, sys
 p = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
-print(max(r["history"] for k, r in p["records"].items() if "record: " + k + "\n" in text))' "$w/plan/plan.json" "$layer")
+# Names as the rule file writes them, quoted or not.
+names = set(re.findall(r"record:\s*[\"\x27]?([^\"\x27\s]+)", text))
+print(max((r["history"] for k, r in p["records"].items() if k in names), default=0))' "$w/plan/plan.json" "$layer")
     local end=$(( $(date +%s) / 15 * 15 - 15 ))
     step "   backfill $(basename "$layer") ($(grep -c 'record:' "$layer") recording rules, $((hist / 3600)) h)"
     mkdir -p "$w/rblocks"
