@@ -165,6 +165,9 @@ EOF
   local layer
   for layer in "$w"/plan/layer-*.yml; do
     [ -e "$layer" ] || continue
+    # The plan numbers layers by depth; a depth may hold no record (`groups: []`), which
+    # promtool refuses to backfill.
+    grep -q 'record:' "$layer" || continue
     local hist; hist=$(python3 -c '
 import json, re, sys
 p = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
