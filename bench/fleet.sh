@@ -163,7 +163,7 @@ EOF
   "${TOOL[@]}" measure --prom "$prom" --seconds "$ANCHOR" >"$w/anchor.json"
 
   local layer
-  for layer in "$w"/plan/layer-*.yml; do
+  while IFS= read -r layer; do
     [ -e "$layer" ] || continue
     # The plan numbers layers by depth; a depth may hold no record (`groups: []`), which
     # promtool refuses to backfill.
@@ -183,7 +183,7 @@ print(max((r["history"] for k, r in p["records"].items() if k in names), default
     since=$("${TOOL[@]}" reloads --prom "$prom")
     mv "$w"/rblocks/01* "$w/data/" 2>/dev/null || true
     echo "   $("${TOOL[@]}" reloaded --prom "$prom" --since "$since") blocks loaded"
-  done
+  done < <(ls "$w"/plan/layer-*.yml 2>/dev/null | sort -V)
   "${TOOL[@]}" settle --prom "$prom" --quiet "$SETTLE" >/dev/null
 
   "${TOOL[@]}" check --prom "$prom" --plan "$w/plan/plan.json" >"$w/history-check.json"
