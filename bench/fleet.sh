@@ -162,8 +162,9 @@ EOF
   step "   anchor: ${ANCHOR}s scraping $n nodes, no rules"
   "${TOOL[@]}" measure --prom "$prom" --seconds "$ANCHOR" >"$w/anchor.json"
 
-  local layer
-  while IFS= read -r layer; do
+  local layer layers
+  mapfile -t layers < <(ls "$w"/plan/layer-*.yml 2>/dev/null | sort -V)
+  for layer in "${layers[@]}"; do
     [ -e "$layer" ] || continue
     # The plan numbers layers by depth; a depth may hold no record (`groups: []`), which
     # promtool refuses to backfill.
@@ -183,7 +184,7 @@ print(max((r["history"] for k, r in p["records"].items() if k in names), default
     since=$("${TOOL[@]}" reloads --prom "$prom")
     mv "$w"/rblocks/01* "$w/data/" 2>/dev/null || true
     echo "   $("${TOOL[@]}" reloaded --prom "$prom" --since "$since") blocks loaded"
-  done < <(ls "$w"/plan/layer-*.yml 2>/dev/null | sort -V)
+  done
   "${TOOL[@]}" settle --prom "$prom" --quiet "$SETTLE" >/dev/null
 
   "${TOOL[@]}" check --prom "$prom" --plan "$w/plan/plan.json" >"$w/history-check.json"
