@@ -459,20 +459,13 @@ fn assemble(
         rule_labels.insert("alertgroup".into(), g.clone());
     }
     let runbook_url = conventions::runbook_url(&spec.defaults.runbook_base_url, &a.name);
-    let mut annotations = LabelMap::new();
-    annotations.insert("summary".into(), a.summary.clone());
-    annotations.insert("description".into(), a.description.clone());
-    if let Some(sev) = severities.get(&a.severity) {
-        annotations.insert(
-            "response_time".into(),
-            format!(
-                "{} ({}): respond within {}",
-                sev.name, sev.level, sev.response_time
-            ),
-        );
-    }
-    annotations.insert("runbook_url".into(), runbook_url.clone());
-    annotations.insert("threshold".into(), threshold_text.clone());
+    let annotations = annotations(
+        &a.summary,
+        &a.description,
+        severities.get(&a.severity),
+        &runbook_url,
+        &threshold_text,
+    );
     let sample_labels = sample_labels(&a.name, &rule_labels, &variants[0]);
     AlertM {
         name: a.name.clone(),
@@ -516,4 +509,29 @@ pub(super) fn sample_labels(name: &str, rule_labels: &LabelMap, v: &Variant) -> 
         }
     }
     l
+}
+
+/// The annotations every alert carries, SLO alerts too.
+pub(super) fn annotations(
+    summary: &str,
+    description: &str,
+    severity: Option<&SeverityM>,
+    runbook_url: &str,
+    threshold: &str,
+) -> LabelMap {
+    let mut out = LabelMap::new();
+    out.insert("summary".into(), summary.to_string());
+    out.insert("description".into(), description.to_string());
+    if let Some(sev) = severity {
+        out.insert(
+            "response_time".into(),
+            format!(
+                "{} ({}): respond within {}",
+                sev.name, sev.level, sev.response_time
+            ),
+        );
+    }
+    out.insert("runbook_url".into(), runbook_url.to_string());
+    out.insert("threshold".into(), threshold.to_string());
+    out
 }

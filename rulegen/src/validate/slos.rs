@@ -20,7 +20,7 @@ use crate::promql::{self, num};
 use crate::spec::v1::{Kinds, RatioQ, Slo, TimeFractionQ};
 use crate::spec::Spec;
 
-use super::alerts::{sample_labels, scope_of};
+use super::alerts::{annotations, sample_labels, scope_of};
 use super::ctx::{is_ident, Ctx};
 use super::measures::measure;
 use super::selectors::check_expr;
@@ -415,20 +415,13 @@ fn alert(
         m.period, s.name, num(s.objective)
     );
     let url = runbook_url(&spec.defaults.runbook_base_url, &a.name);
-    let mut annotations = LabelMap::new();
-    annotations.insert("summary".into(), summary.clone());
-    annotations.insert("description".into(), description.clone());
-    if let Some(sev) = severities.get(&a.severity) {
-        annotations.insert(
-            "response_time".into(),
-            format!(
-                "{} ({}): respond within {}",
-                sev.name, sev.level, sev.response_time
-            ),
-        );
-    }
-    annotations.insert("runbook_url".into(), url.clone());
-    annotations.insert("threshold".into(), threshold_text.clone());
+    let annotations = annotations(
+        &summary,
+        &description,
+        severities.get(&a.severity),
+        &url,
+        &threshold_text,
+    );
     let sample = sample_labels(&a.name, &rule_labels, &variant);
     Some(AlertM {
         name: a.name.clone(),
