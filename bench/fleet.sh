@@ -113,7 +113,7 @@ run_one() {
   step "2. $name, $n nodes"
   mkdir -p "$w/data" "$w/blocks"
   rules_dir "$set" "$w/rules"
-  "$FLEET" plan --rules "$w/rules" --out "$w/plan" >/dev/null
+  "$FLEET" plan --rules "$w/rules" --evaluation-interval 15s --out "$w/plan" >/dev/null
   local t0=$(( $(date +%s) / 15 * 15 ))
   local origin=$((t0 - 40 * 86400))
   "$FLEET" serve --templates "$TEMPLATES" --nodes "$n" --origin "$origin" --sd "$w/targets.json" >"$w/fleet.json" 2>"$w/fleet.err" &
@@ -162,13 +162,12 @@ EOF
   step "   anchor: ${ANCHOR}s scraping $n nodes, no rules"
   "${TOOL[@]}" measure --prom "$prom" --seconds "$ANCHOR" >"$w/anchor.json"
 
-  local layer layers
+  local layer layers every
+  # layer-<depth>-<interval>s.yml: a rule after the rules it reads, each at its group's interval.
   mapfile -t layers < <(ls "$w"/plan/layer-*.yml 2>/dev/null | sort -V)
   for layer in "${layers[@]}"; do
     [ -e "$layer" ] || continue
-    # The plan numbers layers by depth; a depth may hold no record (`groups: []`), which
-    # promtool refuses to backfill.
-    grep -q 'record:' "$layer" || continue
+    every=${layer##*-}; every=${every%s.yml}
     local hist; hist=$(python3 -c '
 import json, re, sys
 p = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
@@ -176,10 +175,10 @@ p = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
 names = set(re.findall(r"record:\s*[\"\x27]?([^\"\x27\s]+)", text))
 print(max((r["history"] for k, r in p["records"].items() if k in names), default=0))' "$w/plan/plan.json" "$layer")
     local end=$(( $(date +%s) / 15 * 15 - 15 ))
-    step "   backfill $(basename "$layer") ($(grep -c 'record:' "$layer") recording rules, $((hist / 3600)) h)"
+    step "   backfill $(basename "$layer") ($(grep -c 'record:' "$layer") recording rules, $((hist / 3600)) h, every ${every}s)"
     mkdir -p "$w/rblocks"
     promtool tsdb create-blocks-from rules --start=$((t0 - hist)) --end="$end" --url="$prom" \
-      --output-dir="$w/rblocks" --eval-interval=15s --max-block-duration=18h --quiet "$layer" >"$w/rules-backfill.log" 2>&1 \
+      --output-dir="$w/rblocks" --eval-interval="${every}s" --max-block-duration=18h --quiet "$layer" >"$w/rules-backfill.log" 2>&1 \
       || { tail -5 "$w/rules-backfill.log" >&2; die "promtool could not backfill $(basename "$layer")"; }
     since=$("${TOOL[@]}" reloads --prom "$prom")
     mv "$w"/rblocks/01* "$w/data/" 2>/dev/null || true

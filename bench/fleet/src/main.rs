@@ -41,12 +41,16 @@ struct FleetArgs {
 #[derive(Subcommand)]
 enum Cmd {
     /// Write DIR/plan.json (history per scraped metric and per recording rule) and
-    /// DIR/layer-<n>.yml (the recording rules to backfill, layer by layer).
+    /// DIR/layer-<n>-<interval>s.yml (the recording rules to backfill, layer by layer, at
+    /// their groups' evaluation interval).
     Plan {
         #[arg(long)]
         rules: PathBuf,
         #[arg(long, default_value = "15m")]
         margin: Duration,
+        /// Prometheus's global `evaluation_interval`: groups without their own are evaluated so.
+        #[arg(long, default_value = "15s")]
+        evaluation_interval: Duration,
         #[arg(long)]
         out: PathBuf,
     },
@@ -107,12 +111,17 @@ fn build(a: &FleetArgs) -> Result<Fleet> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Plan { rules, margin, out } => {
-            let p = plan::plan_dir(&rules, margin.ms() / 1000)?;
+        Cmd::Plan {
+            rules,
+            margin,
+            evaluation_interval,
+            out,
+        } => {
+            let p = plan::plan_dir(&rules, margin.ms() / 1000, evaluation_interval.ms() / 1000)?;
             std::fs::create_dir_all(&out)?;
             std::fs::write(out.join("plan.json"), serde_json::to_string_pretty(&p)?)?;
-            for (i, f) in p.layer_files.iter().enumerate() {
-                std::fs::write(out.join(format!("layer-{}.yml", i + 1)), f)?;
+            for f in &p.layer_files {
+                std::fs::write(out.join(f.file_name()), &f.text)?;
             }
             println!("{}", serde_json::to_string(&p)?);
         }

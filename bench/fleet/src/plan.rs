@@ -30,9 +30,26 @@ pub struct Plan {
     pub records: BTreeMap<String, Record>,
     /// Evaluation interval in seconds of the groups that set one.
     pub intervals: BTreeMap<String, u64>,
-    /// Per layer, a rule file holding just that layer's recording rules, in their groups.
+    /// Per layer and evaluation interval, a rule file holding just those recording rules, in
+    /// their groups: promtool backfills a file at one `--eval-interval`, and a group evaluated
+    /// every 3m must be backfilled every 3m, as Prometheus would have recorded it.
     #[serde(skip)]
-    pub layer_files: Vec<String>,
+    pub layer_files: Vec<LayerFile>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerFile {
+    pub layer: usize,
+    /// Seconds between evaluations: the group's `interval`, else the global one.
+    pub interval: u64,
+    pub text: String,
+}
+
+impl LayerFile {
+    /// `layer-<n>-<interval>s.yml`: sorted by layer with `sort -V`.
+    pub fn file_name(&self) -> String {
+        format!("layer-{}-{}s.yml", self.layer, self.interval)
+    }
 }
 
 struct Rule {
@@ -43,9 +60,10 @@ struct Rule {
 }
 
 /// The plan of the rule files in `dir` (`*.yml`, `*.yaml`), with `margin` seconds added to every
-/// history so windows are full at the first evaluation.
-pub fn plan_dir(dir: &Path, margin: u64) -> Result<Plan> {
-    plan(&read_dir(dir)?, margin)
+/// history so windows are full at the first evaluation; groups without an `interval` are
+/// evaluated every `global_interval` seconds.
+pub fn plan_dir(dir: &Path, margin: u64, global_interval: u64) -> Result<Plan> {
+    plan(&read_dir(dir)?, margin, global_interval)
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<(String, String)>> {
@@ -106,7 +124,7 @@ pub fn gates_dir(dir: &Path) -> Result<Vec<GateRule>> {
     Ok(out)
 }
 
-pub fn plan(files: &[(String, String)], margin: u64) -> Result<Plan> {
+pub fn plan(files: &[(String, String)], margin: u64, global_interval: u64) -> Result<Plan> {
     let mut groups: Vec<Mapping> = Vec::new();
     let mut intervals = BTreeMap::new();
     let mut rules: Vec<Rule> = Vec::new();
@@ -200,9 +218,12 @@ pub fn plan(files: &[(String, String)], margin: u64) -> Result<Plan> {
             if !need.contains_key(name) {
                 continue;
             }
+            // A record that reads itself (holding its last value while a target is down) is
+            // one layer, not one more each round.
             let below = r
                 .reads
                 .iter()
+                .filter(|(n, _)| n != name)
                 .filter_map(|(n, _)| layer.get(n))
                 .max()
                 .copied()
@@ -232,10 +253,23 @@ pub fn plan(files: &[(String, String)], margin: u64) -> Result<Plan> {
         })
         .collect();
     let depth = records.values().map(|r| r.layer).max().unwrap_or(0);
+    let group_interval = |head: &Mapping| {
+        head.get("name")
+            .and_then(Value::as_str)
+            .and_then(|g| intervals.get(g))
+            .copied()
+            .unwrap_or(global_interval)
+    };
+    let mut every: Vec<u64> = groups.iter().map(group_interval).collect();
+    every.sort_unstable();
+    every.dedup();
     let mut layer_files = Vec::new();
-    for l in 1..=depth {
+    for (l, &interval) in (1..=depth).flat_map(|l| every.iter().map(move |i| (l, i))) {
         let mut out: Vec<Value> = Vec::new();
         for (gi, head) in groups.iter().enumerate() {
+            if group_interval(head) != interval {
+                continue;
+            }
             let these: Vec<Value> = rules
                 .iter()
                 .filter(|r| r.group == gi)
@@ -254,9 +288,16 @@ pub fn plan(files: &[(String, String)], margin: u64) -> Result<Plan> {
             g.insert(Value::from("rules"), Value::Sequence(these));
             out.push(Value::Mapping(g));
         }
+        if out.is_empty() {
+            continue;
+        }
         let mut doc = Mapping::new();
         doc.insert(Value::from("groups"), Value::Sequence(out));
-        layer_files.push(serde_norway::to_string(&Value::Mapping(doc))?);
+        layer_files.push(LayerFile {
+            layer: l,
+            interval,
+            text: serde_norway::to_string(&Value::Mapping(doc))?,
+        });
     }
     Ok(Plan {
         raw,
@@ -293,7 +334,7 @@ groups:
 
     #[test]
     fn history_follows_reads_through_recording_rules() {
-        let p = plan(&[("r.yml".into(), RULES.into())], 60).unwrap();
+        let p = plan(&[("r.yml".into(), RULES.into())], 60, 15).unwrap();
         let w = 604_800;
         assert_eq!(
             p.raw["lambda"],
@@ -327,14 +368,32 @@ groups:
             !p.records.contains_key("node:dev:ratio_1w"),
             "read by nothing"
         );
-        assert_eq!(p.layer_files.len(), 2);
-        assert!(p.layer_files[0].contains("node:errors:increase5m"));
-        assert!(!p.layer_files[0].contains("gate"));
+        let names: Vec<String> = p.layer_files.iter().map(LayerFile::file_name).collect();
+        assert_eq!(names, ["layer-1-15s.yml", "layer-2-300s.yml"]);
+        assert!(p.layer_files[0].text.contains("node:errors:increase5m"));
+        assert!(!p.layer_files[0].text.contains("gate"));
         assert!(
-            p.layer_files[1].contains("interval: 5m"),
+            p.layer_files[1].text.contains("interval: 5m"),
             "{}",
-            p.layer_files[1]
+            p.layer_files[1].text
         );
         assert_eq!(p.intervals["slow"], 300);
+    }
+
+    #[test]
+    fn a_record_reading_itself_is_one_layer() {
+        let rules = r#"
+groups:
+  - name: g
+    rules:
+      - record: target:info:max1h
+        expr: max_over_time(info[1h]) or (target:info:max1h and on (job) (up == 0))
+      - record: node:info:present1d
+        expr: count_over_time(target:info:max1h[1d])
+"#;
+        let p = plan(&[("r.yml".into(), rules.into())], 0, 15).unwrap();
+        assert_eq!(p.records["target:info:max1h"].layer, 1);
+        assert_eq!(p.layer_files.len(), 1, "{:?}", p.layer_files);
+        assert_eq!(p.layer_files[0].file_name(), "layer-1-15s.yml");
     }
 }
