@@ -40,6 +40,9 @@
 # rules are evaluated on the same data and their verdicts compared; empty: skip), FLEET_MEASURE (600), FLEET_ANCHOR (180), FLEET_SETTLE (150: seconds
 # without compaction before a measurement), FLEET_CAPTURE_SECONDS (60), FLEET_WORKDIR
 # (${TMPDIR:-/tmp}; up to ~3 GB per 18 h window at 1000 nodes, removed as it goes),
+# FLEET_PPROF_SECONDS (empty: none) takes Prometheus's CPU profile for that many seconds in the
+# middle of each measurement (bench/out/fleet/cpu-SET-N.pprof, and with Go installed its
+# `go tool pprof -top` as cpu-SET-N.top.txt and .cum.txt),
 # FLEET_KEEP_WORKDIR=1 keeps the work directory, FLEET_APPEND=1 keeps the results of earlier runs
 # (bench/out/fleet/run-*.json) and reports them with this run's, FLEET_PROFILE (release; `dev` for a quick try of
 # the script itself), BENCH_OUT (bench/out).
@@ -59,6 +62,7 @@ ANCHOR=${FLEET_ANCHOR:-180}
 SETTLE=${FLEET_SETTLE:-150}
 CAPTURE_SECONDS=${FLEET_CAPTURE_SECONDS:-60}
 VERDICTS=${FLEET_VERDICTS-baseline}
+PPROF_SECONDS=${FLEET_PPROF_SECONDS:-}
 TOOL=(python3 "$BENCH/fleet_tool.py")
 T_START=$SECONDS
 
@@ -198,7 +202,23 @@ print("   history present: at least %.0f%% of every window (fewest: %s, %d of %d
   step "   rules loaded: measuring ${secs}s"
   cp "$w/prometheus-rules.yml" "$w/prometheus.yml"
   curl -fsS -X POST "$prom/-/reload" >/dev/null
+  local pprof_pid=""
+  if [ -n "$PPROF_SECONDS" ]; then
+    # Prometheus's own CPU profile over the second half of the measurement: where the rules'
+    # CPU goes (evaluation, appending what they record, garbage collection).
+    local pprof_at=$(( secs - PPROF_SECONDS > 0 ? (secs - PPROF_SECONDS) / 2 : 0 ))
+    (sleep "$pprof_at"; curl -fsS -o "$RES/cpu-$name-$n.pprof" "$prom/debug/pprof/profile?seconds=$PPROF_SECONDS") &
+    pprof_pid=$!
+    PIDS+=("$pprof_pid")
+  fi
   "${TOOL[@]}" measure --prom "$prom" --seconds "$secs" >"$w/rules.json"
+  if [ -n "$pprof_pid" ]; then
+    wait "$pprof_pid" || echo "   no CPU profile (curl failed)"
+    if [ -s "$RES/cpu-$name-$n.pprof" ] && command -v go >/dev/null 2>&1; then
+      go tool pprof -top -nodecount=60 "$RES/cpu-$name-$n.pprof" >"$RES/cpu-$name-$n.top.txt" 2>/dev/null || true
+      go tool pprof -top -cum -nodecount=60 "$RES/cpu-$name-$n.pprof" >"$RES/cpu-$name-$n.cum.txt" 2>/dev/null || true
+    fi
+  fi
 
   echo '[]' >"$w/verdicts.json"
   if [ -n "$VERDICTS" ] && [ "$set" != "$VERDICTS" ]; then
