@@ -166,18 +166,16 @@ EOF
   step "   anchor: ${ANCHOR}s scraping $n nodes, no rules"
   "${TOOL[@]}" measure --prom "$prom" --seconds "$ANCHOR" >"$w/anchor.json"
 
-  local layer layers every
-  # layer-<depth>-<interval>s.yml: a rule after the rules it reads, each at its group's interval.
-  mapfile -t layers < <(ls "$w"/plan/layer-*.yml 2>/dev/null | sort -V)
-  for layer in "${layers[@]}"; do
-    [ -e "$layer" ] || continue
-    every=${layer##*-}; every=${every%s.yml}
-    local hist; hist=$(python3 -c '
-import json, re, sys
-p = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
-# Names as the rule file writes them, quoted or not.
-names = set(re.findall(r"record:\s*[\"\x27]?([^\"\x27\s]+)", text))
-print(max((r["history"] for k, r in p["records"].items() if k in names), default=0))' "$w/plan/plan.json" "$layer")
+  local entry layer layers every hist
+  # The plan's layers in backfill order (a rule after the rules it reads), each with its group's
+  # interval and the history its records need.
+  mapfile -t layers < <(python3 -c '
+import json, sys
+for l in json.load(open(sys.argv[1]))["layers"]:
+    print(l["file"], l["interval"], l["history"])' "$w/plan/plan.json")
+  for entry in "${layers[@]}"; do
+    read -r layer every hist <<<"$entry"
+    layer=$w/plan/$layer
     local end=$(( $(date +%s) / 15 * 15 - 15 ))
     step "   backfill $(basename "$layer") ($(grep -c 'record:' "$layer") recording rules, $((hist / 3600)) h, every ${every}s)"
     mkdir -p "$w/rblocks"

@@ -40,9 +40,9 @@ struct FleetArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Write DIR/plan.json (history per scraped metric and per recording rule) and
-    /// DIR/layer-<n>-<interval>s.yml (the recording rules to backfill, layer by layer, at
-    /// their groups' evaluation interval).
+    /// Write DIR/plan.json (history per scraped metric and per recording rule; the layers in
+    /// backfill order) and DIR/layer-<n>-<interval>s.yml (the recording rules to backfill,
+    /// layer by layer, at their groups' evaluation interval).
     Plan {
         #[arg(long)]
         rules: PathBuf,
@@ -121,7 +121,7 @@ fn run(cli: Cli) -> Result<()> {
             std::fs::create_dir_all(&out)?;
             std::fs::write(out.join("plan.json"), serde_json::to_string_pretty(&p)?)?;
             for f in &p.layer_files {
-                std::fs::write(out.join(f.file_name()), &f.text)?;
+                std::fs::write(out.join(&f.file), &f.text)?;
             }
             println!("{}", serde_json::to_string(&p)?);
         }

@@ -31,25 +31,23 @@ pub struct Plan {
     /// Evaluation interval in seconds of the groups that set one.
     pub intervals: BTreeMap<String, u64>,
     /// Per layer and evaluation interval, a rule file holding just those recording rules, in
-    /// their groups: promtool backfills a file at one `--eval-interval`, and a group evaluated
-    /// every 3m must be backfilled every 3m, as Prometheus would have recorded it.
-    #[serde(skip)]
+    /// their groups, in backfill order: promtool backfills a file at one `--eval-interval`, and a
+    /// group evaluated every 3m must be backfilled every 3m, as Prometheus would have recorded it.
+    #[serde(rename = "layers")]
     pub layer_files: Vec<LayerFile>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LayerFile {
+    /// `layer-<n>-<interval>s.yml`.
+    pub file: String,
     pub layer: usize,
     /// Seconds between evaluations: the group's `interval`, else the global one.
     pub interval: u64,
+    /// Seconds of history to backfill: the longest its records need.
+    pub history: u64,
+    #[serde(skip)]
     pub text: String,
-}
-
-impl LayerFile {
-    /// `layer-<n>-<interval>s.yml`: sorted by layer with `sort -V`.
-    pub fn file_name(&self) -> String {
-        format!("layer-{}-{}s.yml", self.layer, self.interval)
-    }
 }
 
 struct Rule {
@@ -266,11 +264,12 @@ pub fn plan(files: &[(String, String)], margin: u64, global_interval: u64) -> Re
     let mut layer_files = Vec::new();
     for (l, &interval) in (1..=depth).flat_map(|l| every.iter().map(move |i| (l, i))) {
         let mut out: Vec<Value> = Vec::new();
+        let mut history = 0;
         for (gi, head) in groups.iter().enumerate() {
             if group_interval(head) != interval {
                 continue;
             }
-            let these: Vec<Value> = rules
+            let these: Vec<&Rule> = rules
                 .iter()
                 .filter(|r| r.group == gi)
                 .filter(|r| {
@@ -279,11 +278,14 @@ pub fn plan(files: &[(String, String)], margin: u64, global_interval: u64) -> Re
                         .and_then(|n| records.get(n))
                         .is_some_and(|x| x.layer == l)
                 })
-                .map(|r| r.raw.clone())
                 .collect();
             if these.is_empty() {
                 continue;
             }
+            for r in &these {
+                history = history.max(r.record.as_ref().map_or(0, |n| records[n].history));
+            }
+            let these: Vec<Value> = these.iter().map(|r| r.raw.clone()).collect();
             let mut g = head.clone();
             g.insert(Value::from("rules"), Value::Sequence(these));
             out.push(Value::Mapping(g));
@@ -294,8 +296,10 @@ pub fn plan(files: &[(String, String)], margin: u64, global_interval: u64) -> Re
         let mut doc = Mapping::new();
         doc.insert(Value::from("groups"), Value::Sequence(out));
         layer_files.push(LayerFile {
+            file: format!("layer-{l}-{interval}s.yml"),
             layer: l,
             interval,
+            history,
             text: serde_norway::to_string(&Value::Mapping(doc))?,
         });
     }
@@ -368,8 +372,13 @@ groups:
             !p.records.contains_key("node:dev:ratio_1w"),
             "read by nothing"
         );
-        let names: Vec<String> = p.layer_files.iter().map(LayerFile::file_name).collect();
+        let names: Vec<&str> = p.layer_files.iter().map(|f| f.file.as_str()).collect();
         assert_eq!(names, ["layer-1-15s.yml", "layer-2-300s.yml"]);
+        assert_eq!(
+            p.layer_files[0].history,
+            4 * w + 3600 + 60,
+            "its longest record"
+        );
         assert!(p.layer_files[0].text.contains("node:errors:increase5m"));
         assert!(!p.layer_files[0].text.contains("gate"));
         assert!(
@@ -394,6 +403,6 @@ groups:
         let p = plan(&[("r.yml".into(), rules.into())], 0, 15).unwrap();
         assert_eq!(p.records["target:info:max1h"].layer, 1);
         assert_eq!(p.layer_files.len(), 1, "{:?}", p.layer_files);
-        assert_eq!(p.layer_files[0].file_name(), "layer-1-15s.yml");
+        assert_eq!(p.layer_files[0].file, "layer-1-15s.yml");
     }
 }
