@@ -151,6 +151,8 @@ fn unreadable_path_is_a_problem_until_resolved(inotify: bool) {
     fs::remove_file(&looped).unwrap();
     // A wake for the scan to notice (inotify sees the unlink, polling ticks).
     append(&a, &line(10));
+    // The scan may report the problem resolved before the appended line is read: wait for both.
+    run.wait_lines(&range(0..11));
     run.wait("resolved", |r| r.events.contains(&Ev::Problems(0, 0, 0)));
     let rec = run.stop();
     rec.assert_exact(&range(0..11));
