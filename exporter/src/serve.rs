@@ -176,6 +176,9 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let result = rt.block_on(async move {
+        // Before anything listens: a SIGTERM sent as soon as "listening" is logged or /health
+        // answers must reach our handler, not the default action (death by signal, no final count).
+        let mut signals = Signals::install()?;
         let mut bound = Vec::new();
         for l in listeners {
             let l = tokio::net::TcpListener::from_std(l).context("listening socket")?;
@@ -201,7 +204,6 @@ pub fn run(cfg: Config, web: WebOptions) -> Result<()> {
             .into_iter()
             .map(|l| tokio::spawn(server::serve(l, webstate.clone(), rx.clone())))
             .collect();
-        let mut signals = Signals::install()?;
         loop {
             match signals.next().await {
                 Signal::Stop => break,

@@ -237,3 +237,27 @@ fn json_logs_are_one_object_a_line_with_rfc3339_times() {
         assert!(v["msg"].is_string() && v["level"].is_string(), "{l}");
     }
 }
+
+#[test]
+fn sigterm_as_soon_as_listening_is_logged_is_a_clean_exit() {
+    // systemd and supervisors send SIGTERM whenever they like; one sent the moment the sidecar
+    // says it is listening once found the default action still in place (death by signal).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    for round in 0..10 {
+        let mut c = Child::spawn(
+            Command::new(bin())
+                .arg("--config")
+                .arg(&cfg)
+                .args(["--web.listen-address", "127.0.0.1:0"]),
+        );
+        c.wait_line(|l| l.contains("listening"));
+        let (code, lines) = c.terminate();
+        assert_eq!(code, 0, "round {round}: {}", lines.join("\n"));
+        assert!(
+            lines.iter().any(|l| l.contains("final count")),
+            "round {round}: {}",
+            lines.join("\n")
+        );
+    }
+}
