@@ -163,6 +163,19 @@ def cmd_measure(a):
         b, e = by_group(s0, name), by_group(s1, name)
         return {g: e[g] - b.get(g, 0.0) for g in e}
 
+    # Once, after the measurement (the answers cost Prometheus CPU): each rule's last
+    # evaluation time, and the alerts firing, which cost more to evaluate than quiet ones.
+    rule_times = []
+    for g in json.loads(get(a.prom + "/api/v1/rules", timeout=120))["data"]["groups"]:
+        for r in g["rules"]:
+            rule_times.append({"group": g["name"], "interval": g["interval"], "rule": r["name"],
+                               "type": r["type"], "seconds": r.get("evaluationTime", 0.0),
+                               "active": len(r.get("alerts", []))})
+    rule_times.sort(key=lambda r: -r["seconds"] * CYCLE / r["interval"])
+    firing = {}
+    for x in query(a.prom, 'count by (alertname, network) (ALERTS{alertstate="firing"})'):
+        m = x["metric"]
+        firing[f"{m.get('alertname')}/{m.get('network', '')}"] = float(x["value"][1])
     interval = by_group(s1, "prometheus_rule_group_interval_seconds")
     rules = by_group(s1, "prometheus_rule_group_rules")
     failures = delta_g("prometheus_rule_evaluation_failures_total")
@@ -190,6 +203,8 @@ def cmd_measure(a):
                 "load": {"min": min(loads), "mean": statistics.mean(loads), "max": max(loads)},
                 "uptime": open("/proc/loadavg").read().split()[:3],
                 "groups": groups,
+                "rules": rule_times,
+                "firing": dict(sorted(firing.items())),
             },
             indent=1,
         )
@@ -284,6 +299,8 @@ def summarize(run):
         "load": m["load"]["mean"],
         "load_anchor": anchor["load"]["mean"],
         "groups": groups,
+        "rules": m.get("rules", []),
+        "firing": m.get("firing"),
         "verdicts": run.get("verdicts"),
         "verdicts_against": run.get("verdicts_against"),
     }
@@ -364,6 +381,20 @@ def cmd_report(a):
               f"{len(x['differ'])}{' (' + ', '.join(x['differ']) + ')' if x['differ'] else ''} | {len(x['only_new'])} | {len(x['only_old'])} |")
         w("")
     for r in runs:
+        if r["rules"]:
+            w(f"### {r['set']}, {r['nodes']} nodes: the costliest rules\n")
+            w("Each rule's `evaluationTime` at the end of the measurement (one evaluation, so a sample, not a mean), "
+              "per 15 s cycle; *active*: alerts pending or firing.\n")
+            w("| rule | group | type | evaluation | per 15 s cycle | active |")
+            w("|---|---|---|---:|---:|---:|")
+            for x in r["rules"][:20]:
+                w(f"| {x['rule']} | {x['group']} | {x['type']} | {fmt_s(x['seconds'])} | "
+                  f"{fmt_s(x['seconds'] * CYCLE / x['interval'])} | {x['active']} |")
+            w("")
+        if r["firing"] is not None:
+            total = sum(r["firing"].values())
+            w(f"Alerts firing at the end of the measurement: {total:.0f}" +
+              (" (" + ", ".join(f"{k} {v:.0f}" for k, v in r["firing"].items()) + ")" if total else "") + ".\n")
         w(f"### {r['set']}, {r['nodes']} nodes: groups by evaluation cost per cycle\n")
         if r["unevaluated"]:
             w(f"Not evaluated during the measurement: {', '.join(r['unevaluated'])}.\n")

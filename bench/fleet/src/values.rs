@@ -7,7 +7,8 @@
 //! around their captured value, λ and η stay near 0.7071 (some testnet nodes drift off for hours
 //! a day), a few testnet nodes fail their health check minutes a day, and histograms fill their
 //! buckets from a log-normal around the captured mean. Mainnet is clean: the rollout gates answer
-//! "proceed" there and "do not" on testnet.
+//! "proceed" there and "do not" on testnet; no alert fires on mainnet (the steady state a fleet's
+//! rules are paid for), only testnet's planned trouble does.
 
 use crate::layout::Node;
 use crate::template::{Part, Series, Template};
@@ -16,8 +17,10 @@ const TAU: f64 = std::f64::consts::TAU;
 /// λ and η at equilibrium: 1/√2 ≈ 0.7071 (seed 000; the rules compare with 0.7071).
 const TARGET: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
-/// Counters that count trouble: flat, except on a share of the testnet nodes.
+/// Counters that count trouble: flat, except on a share of the testnet nodes. (A view change is
+/// trouble too: grown as fast as the rounds it fired ViewChangeRateHigh on every PoP node.)
 const RARE: &[&str] = &[
+    "view_change",
     "error",
     "failure",
     "divergence",
@@ -121,7 +124,12 @@ fn key(s: &Series) -> String {
     format!("{}{{{}}}", s.name, l.join(","))
 }
 
-/// Share of observations at or below `le` for a log-normal (σ 0.6) of mean `mean`.
+/// Spread of the histograms' log-normal: a p95 1.6x the mean. With 0.6 (2.2x) the p95 of a
+/// steady-state node crossed the latency thresholds (rounds, proofs, propagation) on one node in
+/// five, and alerts that fire cost more to evaluate than alerts that do not.
+const SIGMA: f64 = 0.3;
+
+/// Share of observations at or below `le` for a log-normal (σ `SIGMA`) of mean `mean`.
 fn cdf(le: f64, mean: f64) -> f64 {
     if le.is_infinite() {
         return 1.0;
@@ -129,7 +137,7 @@ fn cdf(le: f64, mean: f64) -> f64 {
     if le <= 0.0 {
         return 0.0;
     }
-    let sigma = 0.6;
+    let sigma = SIGMA;
     let median = mean / (sigma * sigma / 2.0f64).exp();
     let z = (le.ln() - median.ln()) / sigma;
     1.0 / (1.0 + (-1.702 * z).exp())
@@ -393,6 +401,39 @@ chain_peers{chain="dilithion",network="testnet",region="eu",node="d1"} 8
             ticking > 20 && ticking < 100,
             "{ticking} of 200 testnet nodes"
         );
+    }
+
+    #[test]
+    fn a_steady_state_node_stays_under_the_latency_thresholds() {
+        // The p95 of every histogram within 1.7x its mean: a sidecar's captured mean well under
+        // a threshold (rounds 10 s, proofs and propagation 30 s) keeps its p95 under it too.
+        for mean in [0.05, 1.0, 4.0, 12.0] {
+            let (mut lo, mut hi) = (0.0, 100.0 * mean);
+            for _ in 0..100 {
+                let mid = (lo + hi) / 2.0;
+                if cdf(mid, mean) < 0.95 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            assert!(lo > mean && lo < 1.7 * mean, "p95 {lo} of mean {mean}");
+        }
+        // View changes are trouble, not a flow: flat on mainnet.
+        let text = TEXT.replace("network=\"testnet\"", "network=\"mainnet\"")
+            + "chain_pop_view_changes_total{chain=\"dilithion\",network=\"mainnet\",region=\"eu\",node=\"d1\"} 3\n";
+        let t = parse("dilithion", &text).unwrap();
+        let vc = t
+            .series
+            .iter()
+            .find(|s| s.name == "chain_pop_view_changes_total")
+            .unwrap();
+        for n in layout::nodes(std::slice::from_ref(&t), 40)
+            .iter()
+            .filter(|n| !n.is_testnet())
+        {
+            assert_eq!(gen(n, &t, vc), Gen::Const(3.0), "{}", n.name);
+        }
     }
 
     #[test]
