@@ -213,7 +213,7 @@
               "threshold": "chain_consensus_fallbacks_total / (chain_consensus_verifications_total) (rates over 10m) > 0.01; for 5m",
               "value": "{{ $value | humanizePercentage }}"
             },
-            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[10m])) > 0.01",
+            "expr": "node:chain_consensus_fallbacks:ratio_rate10m > 0.01",
             "for": "5m",
             "labels": {
               "alertgroup": "consensus-fallback",
@@ -233,7 +233,7 @@
               "threshold": "chain_consensus_fallbacks_total / (chain_consensus_verifications_total) (rates over 10m) > 0.05; for 5m",
               "value": "{{ $value | humanizePercentage }}"
             },
-            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[10m])) > 0.05",
+            "expr": "node:chain_consensus_fallbacks:ratio_rate10m > 0.05",
             "for": "5m",
             "labels": {
               "alertgroup": "consensus-fallback",
@@ -253,7 +253,7 @@
               "threshold": "chain_consensus_errors_total{engine=\"rust\"} / (chain_consensus_verifications_total) (rates over 1h) >= 0.0001; for 5m",
               "value": "{{ $value | humanizePercentage }}"
             },
-            "expr": "sum by (chain, network, region, node) (rate(chain_consensus_errors_total{engine=\"rust\"}[1h])) / sum by (chain, network, region, node) (rate(chain_consensus_verifications_total[1h])) >= 0.0001",
+            "expr": "node:chain_consensus_rust_errors:ratio_rate1h >= 0.0001",
             "for": "5m",
             "labels": {
               "criterion": "M5",
@@ -317,7 +317,7 @@
               "threshold": "largest relative deviation from target > 0.05; for 10m",
               "value": "{{ $value | humanizePercentage }}"
             },
-            "expr": "max without (quantity) (label_replace(abs(chain_equilibrium_lambda - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_lambda\", \"\", \"\") or label_replace(abs(chain_equilibrium_eta - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_eta\", \"\", \"\") or label_replace(abs(chain_equilibrium_lambda_eta_ratio - 1) / 1, \"quantity\", \"chain_equilibrium_lambda_eta_ratio\", \"\", \"\")) > 0.05",
+            "expr": "node:chain_equilibrium_deviation:max_ratio > 0.05",
             "for": "10m",
             "labels": {
               "alertgroup": "equilibrium-deviation",
@@ -337,7 +337,7 @@
               "threshold": "largest relative deviation from target > 0.2; for 10m",
               "value": "{{ $value | humanizePercentage }}"
             },
-            "expr": "max without (quantity) (label_replace(abs(chain_equilibrium_lambda - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_lambda\", \"\", \"\") or label_replace(abs(chain_equilibrium_eta - 0.7071) / 0.7071, \"quantity\", \"chain_equilibrium_eta\", \"\", \"\") or label_replace(abs(chain_equilibrium_lambda_eta_ratio - 1) / 1, \"quantity\", \"chain_equilibrium_lambda_eta_ratio\", \"\", \"\")) > 0.2",
+            "expr": "node:chain_equilibrium_deviation:max_ratio > 0.2",
             "for": "10m",
             "labels": {
               "alertgroup": "equilibrium-deviation",
@@ -352,10 +352,6 @@
       {
         "name": "chainwatch-fleet",
         "rules": [
-          {
-            "expr": "max by (chain, network, region, node, job, instance) (max_over_time(chainwatch_build_info[1h]))\nor\n(target:chainwatch_build_info:max1h and on (job, instance) (max by (job, instance) (up) == 0))",
-            "record": "target:chainwatch_build_info:max1h"
-          },
           {
             "expr": "max by (chain, network, region, node) (\n    (target:chainwatch_build_info:max1h * on (job, instance) group_left () (max by (job, instance) (up) == 0))\n  or\n    min by (chain, network, region, node, job, instance) (chain_node_up)\n  or\n    max by (chain, network, region, node, job, instance) (chainwatch_build_info)\n  or\n    (target:chainwatch_build_info:max1h * 0)\n)",
             "record": "node:chain_node_up:liveness"
@@ -446,10 +442,6 @@
       {
         "name": "chainwatch-fleet-global",
         "rules": [
-          {
-            "expr": "max by (chain, network, region, node, job, instance) (max_over_time(node:chain_node_up:liveness[1h]))\nor\n(global:chain_node_up_liveness:max1h and on (job, instance) (max by (job, instance) (up) == 0))",
-            "record": "global:chain_node_up_liveness:max1h"
-          },
           {
             "expr": "max by (chain, network, region, node) (\n    (global:chain_node_up_liveness:max1h * on (job, instance) group_left () (max by (job, instance) (up) == 0))\n  or\n    min by (chain, network, region, node, job, instance) (node:chain_node_up:liveness)\n  or\n    (global:chain_node_up_liveness:max1h * 0)\n)",
             "record": "global:chain_node_up:liveness"
@@ -815,7 +807,7 @@
               "threshold": "chain_block_height behind the max of its chain/network > 5; for 5m",
               "value": "{{ $value | humanize }}"
             },
-            "expr": "max by (chain, network) (chain_block_height) - on (chain, network) group_right chain_block_height > 5",
+            "expr": "node:chain_block_height:lag > 5",
             "for": "5m",
             "labels": {
               "criterion": "P10",
@@ -926,10 +918,6 @@
         "name": "chainwatch-slo",
         "rules": [
           {
-            "expr": "avg_over_time(node:chain_node_up:avg1h[23h])",
-            "record": "node:chain_node_up:avg1d"
-          },
-          {
             "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[5m:5s])",
             "record": "slo:equilibrium_maintained_errors:ratio_rate5m"
           },
@@ -948,18 +936,6 @@
           {
             "expr": "avg_over_time((node:chain_equilibrium_deviation:max_ratio{chain=\"coinjecture\"} >= bool 0.05)[6h:5m])",
             "record": "slo:equilibrium_maintained_errors:ratio_rate6h"
-          },
-          {
-            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[23h])",
-            "record": "slo:equilibrium_maintained_errors:ratio_rate1d"
-          },
-          {
-            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[2d23h])",
-            "record": "slo:equilibrium_maintained_errors:ratio_rate3d"
-          },
-          {
-            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[6d23h])",
-            "record": "slo:equilibrium_maintained_errors:ratio_rate1w"
           },
           {
             "expr": "1 - slo:equilibrium_maintained_errors:ratio_rate1w",
@@ -990,18 +966,6 @@
             "record": "slo:cid_propagation_errors:ratio_rate6h"
           },
           {
-            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[23h])))",
-            "record": "slo:cid_propagation_errors:ratio_rate1d"
-          },
-          {
-            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[2d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[2d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[2d23h])))",
-            "record": "slo:cid_propagation_errors:ratio_rate3d"
-          },
-          {
-            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[6d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[6d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[6d23h])))",
-            "record": "slo:cid_propagation_errors:ratio_rate1w"
-          },
-          {
             "expr": "1 - slo:cid_propagation_errors:ratio_rate1w",
             "record": "slo:cid_propagation_sli:ratio_1w"
           },
@@ -1028,18 +992,6 @@
           {
             "expr": "sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[6h])) / (sum by (chain, network, region, node) (rate(chain_block_broadcasts_total{chain=\"dilithion\"}[6h])) + sum by (chain, network, region, node) (rate(chain_block_broadcast_failures_total{chain=\"dilithion\"}[6h])))",
             "record": "slo:block_propagation_errors:ratio_rate6h"
-          },
-          {
-            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[23h])))",
-            "record": "slo:block_propagation_errors:ratio_rate1d"
-          },
-          {
-            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[2d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[2d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[2d23h])))",
-            "record": "slo:block_propagation_errors:ratio_rate3d"
-          },
-          {
-            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[6d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[6d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[6d23h])))",
-            "record": "slo:block_propagation_errors:ratio_rate1w"
           },
           {
             "expr": "1 - slo:block_propagation_errors:ratio_rate1w",
@@ -1213,7 +1165,7 @@
               "threshold": "chain_pop_validators_active / (chain_pop_validators) < 0.6667; for 2m",
               "value": "{{ $value | humanizePercentage }}"
             },
-            "expr": "sum by (chain, network, region, node) (chain_pop_validators_active) / sum by (chain, network, region, node) (chain_pop_validators) < 0.6667",
+            "expr": "node:chain_pop_validators_active:ratio < 0.6667",
             "for": "2m",
             "labels": {
               "criterion": "V2",
@@ -1428,6 +1380,26 @@
         ]
       },
       {
+        "interval": "1m",
+        "name": "chainwatch-inventory-global",
+        "rules": [
+          {
+            "expr": "max by (chain, network, region, node, job, instance) (max_over_time(node:chain_node_up:liveness[1h]))\nor\n(global:chain_node_up_liveness:max1h and on (job, instance) (max by (job, instance) (up) == 0))",
+            "record": "global:chain_node_up_liveness:max1h"
+          }
+        ]
+      },
+      {
+        "interval": "1m",
+        "name": "chainwatch-inventory",
+        "rules": [
+          {
+            "expr": "max by (chain, network, region, node, job, instance) (max_over_time(chainwatch_build_info[1h]))\nor\n(target:chainwatch_build_info:max1h and on (job, instance) (max by (job, instance) (up) == 0))",
+            "record": "target:chainwatch_build_info:max1h"
+          }
+        ]
+      },
+      {
         "interval": "3m",
         "name": "chainwatch-rollups",
         "rules": [
@@ -1518,6 +1490,46 @@
           {
             "expr": "sum by (le, chain, network, region, node, engine) (rate(chain_consensus_verification_seconds_bucket[1h]))",
             "record": "node:chain_consensus_verification_seconds_bucket:rate1h"
+          },
+          {
+            "expr": "avg_over_time(node:chain_node_up:avg1h[23h])",
+            "record": "node:chain_node_up:avg1d"
+          },
+          {
+            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[23h])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate1d"
+          },
+          {
+            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[2d23h])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate3d"
+          },
+          {
+            "expr": "avg_over_time(slo:equilibrium_maintained_errors:ratio_rate1h{chain=\"coinjecture\"}[6d23h])",
+            "record": "slo:equilibrium_maintained_errors:ratio_rate1w"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[23h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate1d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[2d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[2d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[2d23h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate3d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[6d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcasts:rate1h{chain=\"coinjecture\"}[6d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_cid_broadcast_failures:rate1h{chain=\"coinjecture\"}[6d23h])))",
+            "record": "slo:cid_propagation_errors:ratio_rate1w"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[23h])))",
+            "record": "slo:block_propagation_errors:ratio_rate1d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[2d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[2d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[2d23h])))",
+            "record": "slo:block_propagation_errors:ratio_rate3d"
+          },
+          {
+            "expr": "sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[6d23h])) / (sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcasts:rate1h{chain=\"dilithion\"}[6d23h])) + sum by (chain, network, region, node) (avg_over_time(node:chain_block_broadcast_failures:rate1h{chain=\"dilithion\"}[6d23h])))",
+            "record": "slo:block_propagation_errors:ratio_rate1w"
           }
         ]
       }

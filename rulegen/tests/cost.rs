@@ -9,7 +9,10 @@
 //!    whose history is as dense as a scraped series;
 //! 3. a gate about one chain selects that chain's series only, in every selector (joins do not
 //!    drop the other chains' samples until after they were read, and the gate's answer is
-//!    published for its chain alone).
+//!    published for its chain alone);
+//! 4. a rule reading a day or more of a record is evaluated no more often than that record is
+//!    (an SLO's week of hourly rollups re-read every minute gives the same answer twenty times);
+//! 5. an alert does not compute again what a recording rule of its own group records.
 //!
 //! The checks first run on rules written the way they were before the rollups, so a check that
 //! finds nothing fails.
@@ -89,9 +92,32 @@ fn violations(rules: &[Rule], gate_chains: &BTreeMap<String, String>) -> Vec<Str
                 r.interval >= MINUTE && l >= r.interval && l <= HOUR
             })
     };
+    let every = |name: &str| {
+        rules
+            .iter()
+            .filter(|r| r.record.as_deref() == Some(name))
+            .map(|r| r.interval)
+            .max()
+            .unwrap_or_default()
+    };
     let mut out = Vec::new();
     for r in rules {
         let what = r.record.clone().unwrap_or_else(|| "an alert".into());
+        if r.record.is_none() {
+            // An expression with a function or an operator, not a bare selector.
+            for q in rules
+                .iter()
+                .filter(|q| q.group == r.group && q.record.is_some())
+            {
+                if q.expr.contains(['(', ' ']) && r.expr.contains(q.expr.as_str()) {
+                    out.push(format!(
+                        "an alert in {} computes {} again",
+                        r.group,
+                        q.record.as_deref().unwrap_or_default()
+                    ));
+                }
+            }
+        }
         let e = promql_parser::parser::parse(&r.expr).unwrap();
         for read in reads(&e) {
             let Some(name) = read.name() else { continue };
@@ -109,6 +135,15 @@ fn violations(rules: &[Rule], gate_chains: &BTreeMap<String, String>) -> Vec<Str
                 out.push(format!(
                     "{what} in {} reads {name} over {:?}, which is no rollup",
                     r.group, read.lookback
+                ));
+            }
+            if !scraped && r.interval < every(&name) {
+                out.push(format!(
+                    "{what} in {} (every {:?}) reads {name} over {:?}, recorded every {:?}",
+                    r.group,
+                    r.interval,
+                    read.lookback,
+                    every(&name)
                 ));
             }
         }
@@ -154,6 +189,22 @@ groups:
     rules:
       - record: node:chain_block_height:delta1w
         expr: delta(chain_block_height{chain="dilithion"}[1w])
+  - name: chainwatch-rollups
+    interval: 3m
+    rules:
+      - record: node:chain_cid_broadcasts:rate1h
+        expr: rate(chain_cid_broadcasts_total[1h])
+  - name: chainwatch-slo-after-rollups
+    interval: 1m
+    rules:
+      - record: slo:cid_propagation:rate1w
+        expr: avg_over_time(node:chain_cid_broadcasts:rate1h[6d23h])
+  - name: chainwatch-consensus-migration
+    rules:
+      - record: node:chain_consensus_fallbacks:ratio_rate10m
+        expr: sum by (node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (node) (rate(chain_consensus_verifications_total[10m]))
+      - alert: ConsensusFallbackRateHigh
+        expr: sum by (node) (rate(chain_consensus_fallbacks_total[10m])) / sum by (node) (rate(chain_consensus_verifications_total[10m])) > 0.01
 "#;
     let chains: BTreeMap<String, String> =
         [("consensus-refactored-only".into(), "coinjecture".into())].into();
@@ -168,9 +219,17 @@ groups:
         "{v:#?}"
     );
     assert!(has("gate consensus-refactored-only (coinjecture) selects chain_consensus_fallbacks_total of every chain"), "{v:#?}");
+    assert!(
+        has("slo:cid_propagation:rate1w in chainwatch-slo-after-rollups (every 60s) reads node:chain_cid_broadcasts:rate1h over 601200s, recorded every 180s"),
+        "{v:#?}"
+    );
+    assert!(
+        has("an alert in chainwatch-consensus-migration computes node:chain_consensus_fallbacks:ratio_rate10m again"),
+        "{v:#?}"
+    );
     // A raw week in a group slower than 5 minutes is allowed by rule 1 (and only there).
     assert!(!has("chain_block_height over"), "{v:#?}");
-    assert_eq!(v.len(), 3, "{v:#?}");
+    assert_eq!(v.len(), 5, "{v:#?}");
 }
 
 #[test]

@@ -211,6 +211,10 @@ pub enum Via {
     /// Quantiles from the bucket rates of a shared `BucketRate` record (one `Part` per histogram
     /// selector).
     Buckets { parts: Vec<Part> },
+    /// The whole measure, which a recording rule of the reader's own group computes already
+    /// (one `Part`, `RollOp::Whole`): read at an instant, as the group evaluates its records
+    /// before its alerts.
+    Record { parts: Vec<Part> },
 }
 
 /// What a derived record holds of the series it was derived from.
@@ -229,6 +233,8 @@ pub enum RollOp {
     Fraction,
     /// A histogram's bucket rates.
     Buckets,
+    /// The measure itself.
+    Whole,
 }
 
 /// One derived record a measure reads: of which of its selectors (`of`, the selector's name),
@@ -244,9 +250,10 @@ pub struct Part {
 impl Via {
     pub fn parts(&self) -> &[Part] {
         match self {
-            Via::Rollups { parts, .. } | Via::Answers { parts, .. } | Via::Buckets { parts } => {
-                parts
-            }
+            Via::Rollups { parts, .. }
+            | Via::Answers { parts, .. }
+            | Via::Buckets { parts }
+            | Via::Record { parts } => parts,
         }
     }
 

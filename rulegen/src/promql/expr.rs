@@ -218,6 +218,7 @@ fn derived(raw: &Measure, via: &Via, scope: &Scope) -> String {
         }
         Via::Answers { .. } => from_answers(raw, via, scope),
         Via::Buckets { .. } => from_buckets(raw, via, scope),
+        Via::Record { parts } => selector(&parts[0].sel, scope),
     }
 }
 

@@ -9,14 +9,17 @@
 //!   (`promql::expr`): a few thousand samples per series instead of tens of thousands. One
 //!   rollup per metric and kind serves every reader, restricted to the chain of its readers
 //!   when they all read one chain.
-//!   A recording rule over a long window reads the rollups itself (it is recorded at its
-//!   group's interval); an alert or gate reads an instant of an answer record instead (the
-//!   window's increase, rate, change… per series, in group `rollups` after the rollups), one
-//!   answer for every reader of the same window: three Dilithion gates, one week of blocks.
+//!   A recording rule over a long window reads the rollups itself and is recorded with them, in
+//!   group `rollups` after the rollups (whatever group thresholds.yaml gives it); an alert or
+//!   gate reads an instant of an answer record instead (the window's increase, rate, change…
+//!   per series, in group `rollups` after the rollups), one answer for every reader of the
+//!   same window: three Dilithion gates, one week of blocks.
 //! - **Shared bucket rates.** Quantiles of one histogram over the same window and grouping (the
 //!   p50, p95, p99 of CID propagation; the two medians of Rust against legacy) read one record of
 //!   the bucket rates instead of each computing it, recorded first in the group of the first
 //!   (with the rollups, every few minutes, when the window is an hour or more).
+//! - **Records read, not recomputed.** An alert over the very measure a recording rule of its
+//!   group records reads the record.
 //!
 //! The readers keep their raw measure (`Measure::Derived`): what it means, its words and its
 //! tests' inputs do not change, only the PromQL that answers it.
@@ -79,6 +82,10 @@ pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool 
                 let reader = cx.records[*i].name.clone();
                 if let Some(d) = rolled_measure(cx, &m, Some(&reader), &made) {
                     set_measure(cx, alerts, gates, *site, d);
+                    // Its inputs move at the rollups' pace: evaluated more often, it would
+                    // re-read a day or a week of them for the same answer (an SLO's 1w error
+                    // ratio every minute was a quarter of the rule CPU of 1000 nodes).
+                    cx.records[*i].group = ROLLUP_GROUP.into();
                 }
             }
             _ => {
@@ -117,8 +124,38 @@ pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool 
             set_measure(cx, alerts, gates, *site, d);
         }
     }
+    reuse_records(cx, alerts);
     rerender(cx, alerts);
     cx.records.iter().any(|r| r.group == ROLLUP_GROUP)
+}
+
+/// An alert whose condition is over a measure a recording rule of its own group computes
+/// (ConsensusFallbackRateHigh and its rollback over `node:chain_consensus_fallbacks:ratio_rate10m`)
+/// reads that record instead of computing it again: the group evaluates its records first, so
+/// the alert sees this evaluation's value.
+fn reuse_records(cx: &Ctx, alerts: &mut [AlertM]) {
+    for a in alerts.iter_mut() {
+        for v in a.variants.iter_mut() {
+            if matches!(v.measure, Measure::Derived { .. } | Measure::Raw { .. }) {
+                continue;
+            }
+            let Some(idx) = cx.records.iter().position(|r| {
+                r.group == a.group
+                    && r.origin == Origin::Spec
+                    && r.measure == v.measure
+                    && (r.scope == v.scope || r.scope == Scope::All)
+            }) else {
+                continue;
+            };
+            let of = cx.records[idx].name.clone();
+            v.measure = Measure::Derived {
+                raw: Box::new(v.measure.clone()),
+                via: Via::Record {
+                    parts: vec![part(cx, &of, RollOp::Whole, idx)],
+                },
+            };
+        }
+    }
 }
 
 fn sites(cx: &Ctx, alerts: &[AlertM], gates: &[GateM]) -> Vec<(Site, Scope, String)> {

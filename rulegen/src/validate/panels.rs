@@ -594,9 +594,9 @@ fn threshold_lines(
             _ => false,
         };
         let same = plotted.measures.contains(&measure)
-            || m.records
-                .iter()
-                .any(|r| r.expr == measure && plotted.uses.contains(&r.name));
+            || m.records.iter().any(|r| {
+                (r.expr == measure || r.name == measure) && plotted.uses.contains(&r.name)
+            });
         if !(gauge || same) {
             cx.err(
                 &tf,
