@@ -83,8 +83,8 @@ pub fn derive(cx: &mut Ctx, alerts: &mut [AlertM], gates: &mut [GateM]) -> bool 
                 if let Some(d) = rolled_measure(cx, &m, Some(&reader), &made) {
                     set_measure(cx, alerts, gates, *site, d);
                     // Its inputs move at the rollups' pace: evaluated more often, it would
-                    // re-read a day or a week of them for the same answer (an SLO's 1w error
-                    // ratio every minute was a quarter of the rule CPU of 1000 nodes).
+                    // re-read a day or a week of them for the same answer (the SLO group's
+                    // windows, every minute, were a fifth of the evaluation time of 1000 nodes).
                     cx.records[*i].group = ROLLUP_GROUP.into();
                 }
             }
