@@ -192,6 +192,11 @@ struct PendingCopy {
     offset: u64,
     path: PathBuf,
     expires: Instant,
+    /// A checkpoint entry whose inode no file had at start. A rename between
+    /// the start's scan and its open hides the very file we were reading
+    /// (node.log listed, node.log.1 by the time it is opened); when that
+    /// inode shows up it resumes at `offset`, as `copy` if it was one.
+    reappearing: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -570,7 +575,15 @@ impl Engine {
                     dev: e.dev,
                     ino: e.ino,
                 };
-                self.add_pending(id, e.fingerprint, e.offset, e.path, now);
+                let expires = now + self.pending_ttl();
+                self.pending.push(PendingCopy {
+                    id,
+                    fp: e.fingerprint,
+                    offset: e.offset,
+                    path: e.path,
+                    expires,
+                    reappearing: Some(e.copy),
+                });
             }
         }
         // Everything else appeared since the last run: read from the start.
@@ -587,6 +600,7 @@ impl Engine {
             offset,
             path,
             expires,
+            reappearing: None,
         });
     }
 
@@ -676,7 +690,7 @@ impl Engine {
                     continue;
                 }
             };
-            let decision = self.classify(id, head, size);
+            let decision = self.classify(id, head, size, now);
             if let Decision::Start(start) = decision {
                 let Some(c) = self.candidates.remove(&id) else {
                     continue;
@@ -689,7 +703,23 @@ impl Engine {
         }
     }
 
-    fn classify(&mut self, id: FileId, head: Head, size: u64) -> Decision {
+    fn classify(&mut self, id: FileId, head: Head, size: u64, now: Instant) -> Decision {
+        let back = self
+            .pending
+            .iter()
+            .position(|p| p.reappearing.is_some() && p.id == id && p.fp == head.fp);
+        if let Some(i) = back {
+            let p = self.pending.remove(i);
+            if size >= p.offset {
+                return Decision::Start(Start {
+                    offset: p.offset,
+                    copy: p.reappearing == Some(true),
+                });
+            }
+            // Truncated while we were down, as in `resume`.
+            self.add_pending(id, p.fp, p.offset, p.path, now);
+            return Decision::Start(Start::at(0));
+        }
         let matches: Vec<usize> = (0..self.pending.len())
             .filter(|&i| self.pending[i].fp == head.fp && self.pending[i].id != id)
             .collect();
@@ -850,7 +880,7 @@ impl Engine {
             fingerprint: p.fp,
             offset: p.offset,
             path: p.path.clone(),
-            copy: false,
+            copy: p.reappearing == Some(true),
         });
         live.chain(pending).collect()
     }

@@ -28,6 +28,9 @@
 //! * On restart, a checkpoint entry is resumed by the file with the same
 //!   `(dev, inode, fingerprint)`, else by one with the same fingerprint (at
 //!   the entry's offset, or at the file's end if it is shorter, as above).
+//!   An entry no file matched at start waits as long as a truncated file's
+//!   copy would; its inode showing up in that time (renamed between the
+//!   start's scan and its open) resumes at the entry's offset.
 //! * A file whose first bytes are a gzip, bzip2, xz, zstd or LZ4 magic is
 //!   never read, whatever its name, and reported once
 //!   ([`Event::SkippedCompressed`]). A copy's unterminated last line is a

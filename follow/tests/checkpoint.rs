@@ -251,6 +251,43 @@ fn copy_is_still_a_copy_after_restart(inotify: bool) {
     assert!(rec.other.is_empty(), "{:?}", rec.other);
 }
 
+/// CI's race made deterministic: the file the checkpoint names is out of
+/// the pattern's sight when the run starts (there, a rename between the
+/// start's scan and its open) and shows up under a rotated name just after.
+/// The same inode resumes at its checkpointed offset; it is not a new file
+/// read again from 0.
+fn reappearing_inode_resumes(inotify: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("node.log");
+    let cfg = cfg_with_state(pat(d, "node.log*"), state.path(), inotify);
+    let first = Running::start(cfg.clone());
+    let mut w = open_append(&f);
+    w.write_all(lines(0..100).as_bytes()).unwrap();
+    first.wait_lines(&range(0..100));
+    let rec1 = first.stop();
+    w.write_all(lines(100..150).as_bytes()).unwrap();
+    let hidden = d.join("hidden");
+    fs::rename(&f, &hidden).unwrap();
+    let second = Running::start(cfg);
+    let rotated = d.join("node.log.1");
+    fs::rename(&hidden, &rotated).unwrap();
+    w.write_all(lines(150..160).as_bytes()).unwrap();
+    append(&f, &lines(160..170));
+    second.wait_lines(&range(100..170));
+    let mut rec = second.stop();
+    let resumed_at = lines(0..100).len() as u64;
+    assert!(
+        rec.events
+            .contains(&Ev::Opened(rotated.clone(), resumed_at)),
+        "{:?}",
+        rec.events
+    );
+    rec.merge(&rec1);
+    rec.assert_exact(&range(0..170));
+}
+
 /// A garbled or future checkpoint is reported and the run starts as a first
 /// run (existing files from their end); a valid checkpoint replaces it.
 fn bad_checkpoint(inotify: bool, content: &[u8], expect: &str) {
@@ -326,4 +363,5 @@ both_modes!(
     gone_files_are_dropped,
     copy_shorter_than_offset_while_down,
     copy_is_still_a_copy_after_restart,
+    reappearing_inode_resumes,
 );
