@@ -16,12 +16,14 @@ use super::ctx::{is_ident, Ctx};
 /// Prometheus's default `--query.lookback-delta`.
 pub const LOOKBACK: Duration = Duration(300_000);
 
-/// The groups' intervals; `used` are the groups rules are in, `rolled` whether rollups were made.
+/// The groups' intervals; `used` are the groups rules are in, `moved` the records of each group
+/// that were moved into `rollups`, `rolled` whether rollups were made.
 pub fn groups(
     spec: &Spec,
     cx: &mut Ctx,
     evaluation: Duration,
     used: &BTreeSet<String>,
+    moved: &BTreeMap<String, Vec<String>>,
     rolled: bool,
 ) -> BTreeMap<String, GroupM> {
     let mut out = BTreeMap::new();
@@ -32,10 +34,14 @@ pub fn groups(
             continue;
         }
         if !used.contains(name) && name != ROLLUP_GROUP {
-            cx.err(
-                &p,
-                format!("no recording rule, alert or gate is in group `{name}`"),
-            );
+            let msg = match moved.get(name) {
+                Some(records) => format!(
+                    "no recording rule, alert or gate is left in group `{name}`: its records over a day or more ({}) are recorded in `{ROLLUP_GROUP}`, with the rollups they read; remove the group or put other rules in it",
+                    records.join(", ")
+                ),
+                None => format!("no recording rule, alert or gate is in group `{name}`"),
+            };
+            cx.err(&p, msg);
             continue;
         }
         let interval = match &g.interval {

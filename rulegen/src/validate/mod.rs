@@ -31,6 +31,8 @@ mod severities;
 mod slos;
 mod tiers;
 
+use std::collections::BTreeMap;
+
 use chainwatch_catalog::CONSTANT_LABELS;
 use chainwatch_yaml::SpecError;
 
@@ -75,7 +77,16 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
     cx.stop()?;
     // What makes the rules affordable: rollups of long windows, shared bucket rates; then the
     // intervals of the slow groups.
+    let declared_in: Vec<String> = cx.records.iter().map(|r| r.group.clone()).collect();
     let rolled = derive::derive(&mut cx, &mut alerts, &mut gates);
+    // Records derive moved into `rollups`, by the group thresholds.yaml gave them: a group left
+    // empty by the move is reported as such, not as a group nobody put a rule in.
+    let mut moved: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (r, was) in cx.records.iter().zip(&declared_in) {
+        if r.group != *was {
+            moved.entry(was.clone()).or_default().push(r.name.clone());
+        }
+    }
     let used = cx
         .records
         .iter()
@@ -83,7 +94,7 @@ fn check(spec: &Spec, loc: &Locator) -> Result<Model, Vec<SpecError>> {
         .chain(alerts.iter().map(|a| a.group.clone()))
         .chain(gates.iter().map(|g| g.group.clone()))
         .collect();
-    let groups = groups::groups(spec, &mut cx, evaluation_interval, &used, rolled);
+    let groups = groups::groups(spec, &mut cx, evaluation_interval, &used, &moved, rolled);
     cx.stop()?;
     let mut model = Model {
         scrape_interval: cx.scrape,
