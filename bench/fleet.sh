@@ -25,8 +25,9 @@
 #    loaded (POST /-/reload) and measured for FLEET_MEASURE seconds (at least twice the longest
 #    group interval): per group the duration of each evaluation, evaluation failures, missed
 #    iterations, and Prometheus's CPU seconds. Then the gate rules of FLEET_VERDICTS (the
-#    baseline) are evaluated on the same data at the time the measured gates last answered, and
-#    the verdicts compared per gate, chain and network.
+#    baseline) and of the measured set are evaluated on the same data at one instant a minute
+#    back (every scrape stamped before it is in), and the verdicts compared per gate, chain and
+#    network.
 # 3. bench/out/fleet/fleet-results.md: per run the rule evaluation cost per 15 s cycle and per
 #    node, the anchor, failures and missed iterations, the load average; per group; and the
 #    projection to 10k nodes from the smallest and largest N of each rule set.
@@ -209,6 +210,7 @@ print("   history present: at least %.0f%% of every window (fewest: %s, %d of %d
     pprof_pid=$!
     PIDS+=("$pprof_pid")
   fi
+  local loaded_at; loaded_at=$(date +%s)
   "${TOOL[@]}" measure --prom "$prom" --seconds "$secs" >"$w/rules.json"
   if [ -n "$pprof_pid" ]; then
     wait "$pprof_pid" || echo "   no CPU profile (curl failed)"
@@ -223,7 +225,9 @@ print("   history present: at least %.0f%% of every window (fewest: %s, %d of %d
     step "   verdicts of $VERDICTS's gates on the same data"
     rules_dir "$VERDICTS" "$w/old-rules"
     "$FLEET" gates --rules "$w/old-rules" >"$w/old-gates.json"
-    "${TOOL[@]}" verdicts --prom "$prom" --old "$w/old-gates.json" >"$w/verdicts.json"
+    "$FLEET" gates --rules "$w/rules" >"$w/new-gates.json"
+    "${TOOL[@]}" verdicts --prom "$prom" --old "$w/old-gates.json" --new "$w/new-gates.json" \
+      --since $((loaded_at + 120)) >"$w/verdicts.json"
   fi
   python3 - "$RES/run-$name-$n.json" "$name" "$n" "$total" "$w/anchor.json" "$w/rules.json" "$w/plan/plan.json" "$w/history-check.json" "$w/verdicts.json" "$VERDICTS" <<'EOF'
 import json, sys

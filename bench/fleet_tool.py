@@ -14,9 +14,11 @@ Subcommands (JSON or Markdown on stdout; fleet.sh strings them together):
                                    of CPU seconds, evaluation failures and missed iterations
   check    --prom U --plan P       per series name of the plan, the fewest samples any series of it
                                    has over its history, against what that history should hold
-  verdicts --prom U --old F        evaluate the gate rules of another rule set (F: `chainwatch-fleet
-                                   gates` output) at the time the loaded gates last answered, and
-                                   compare the verdicts per gate, chain and network
+  verdicts --prom U --old F --new G [--lag S] [--since T [--step D]]
+                                   evaluate the gate rules of two rule sets (F, G: `chainwatch-fleet
+                                   gates` output) at one instant S seconds ago (60) and compare the
+                                   verdicts per gate, chain and network; with --since, also at every
+                                   D seconds (15) from T to that instant (range queries)
   report   --dir D                 the results (Markdown) from the run-*.json files of one run
 
 Only the Python standard library is used.
@@ -236,21 +238,66 @@ def key(metric, by=("chain", "network")):
     return tuple(metric.get(k, "") for k in by)
 
 
+def query_at(prom, expr, at):
+    url = prom + "/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": at})
+    return json.loads(get(url, timeout=600))["data"]["result"]
+
+
+def query_range(prom, expr, start, end, step):
+    url = prom + "/api/v1/query_range?" + urllib.parse.urlencode(
+        {"query": expr, "start": start, "end": end, "step": step})
+    return json.loads(get(url, timeout=1200))["data"]["result"]
+
+
+def by_key(result):
+    return {key(r["metric"]): float(r["value"][1]) for r in result}
+
+
 def cmd_verdicts(a):
+    """Old and new gate expressions as instant queries at one past instant.
+
+    The instant is `--lag` seconds before now, so every scrape stamped before it has been appended
+    (a 1000-node scrape round takes seconds): both expressions see the same samples. Comparing the
+    recorded gate series instead would compare an answer given when part of a round was still
+    being appended, one evaluation interval earlier, with the old expression now.
+    """
     with open(a.old) as fh:
         old = json.load(fh)
+    with open(a.new) as fh:
+        new_rules = {(g["record"], g["gate"]): g["expr"] for g in json.load(fh)}
+    at = math.floor(time.time()) - a.lag
     out = []
     for g in old:
-        sel = '%s{gate="%s"}' % (g["record"], g["gate"])
-        new = query(a.prom, sel)
-        if not new:
+        expr = new_rules.get((g["record"], g["gate"]))
+        if expr is None:
             out.append({"gate": g["gate"], "record": g["record"], "missing": True})
             continue
-        at = new[0]["value"][0]
-        url = a.prom + "/api/v1/query?" + urllib.parse.urlencode({"query": g["expr"], "time": at})
-        was = json.loads(get(url, timeout=600))["data"]["result"]
-        now = {key(r["metric"]): float(r["value"][1]) for r in new}
-        before = {key(r["metric"]): float(r["value"][1]) for r in was}
+        now = by_key(query_at(a.prom, expr, at))
+        before = by_key(query_at(a.prom, g["expr"], at))
+        # What the gate rule itself recorded at its last evaluation, against its own expression
+        # evaluated afterwards at that evaluation's time: differences there are samples the rule
+        # could not see yet, not a difference between the rule sets.
+        sel = '%s{gate="%s"}' % (g["record"], g["gate"])
+        recorded_differ = []
+        stamps = query(a.prom, "timestamp(%s)" % sel)
+        if stamps:
+            ts = float(stamps[0]["value"][1])
+            rec = by_key(query_at(a.prom, sel, ts))
+            own = by_key(query_at(a.prom, expr, ts))
+            recorded_differ = sorted("/".join(k) for k in rec if k in own and own[k] != rec[k])
+        # The same comparison at every evaluation step since the rules settled: a verdict that
+        # matches at one instant could still flip at another.
+        steps, step_differ = 0, []
+        if a.since is not None and a.since < at:
+            rng = lambda e: {key(r["metric"]): dict(r["values"]) for r in
+                             query_range(a.prom, e, a.since, at, a.step)}
+            new_r, old_r = rng(expr), rng(g["expr"])
+            for k, vals in sorted(new_r.items()):
+                for ts, v in sorted(vals.items()):
+                    if k in old_r and ts in old_r[k]:
+                        steps += 1
+                        if old_r[k][ts] != v:
+                            step_differ.append(f"{'/'.join(k)}@{ts:.0f}")
         same = sorted("/".join(k) for k in now if k in before and before[k] == now[k])
         differ = sorted("/".join(k) for k in now if k in before and before[k] != now[k])
         only_new = sorted("/".join(k) for k in now if k not in before)
@@ -258,6 +305,8 @@ def cmd_verdicts(a):
         out.append({
             "gate": g["gate"], "record": g["record"], "time": at,
             "same": same, "differ": differ, "only_new": only_new, "only_old": only_old,
+            "recorded_differ": recorded_differ,
+            "steps": steps, "step_differ": step_differ,
             "values": {"/".join(k): v for k, v in sorted(now.items())},
         })
     print(json.dumps(out, indent=1))
@@ -368,17 +417,23 @@ def cmd_report(a):
         if not v:
             continue
         w(f"### {r['set']}, {r['nodes']} nodes: gate verdicts against {r['verdicts_against']} on the same data\n")
-        w(f"Each gate rule of {r['verdicts_against']} evaluated (instant query) at the time {r['set']}'s gate last answered. "
-          "*Same*/*differ*: chain/network series present in both; *dropped*: series the old rule published for other chains.\n")
-        w("| gate | record | verdicts (chain/network = value) | same | differ | only new | dropped (other chains) |")
-        w("|---|---|---|---:|---:|---:|---:|")
+        w(f"Each gate rule of {r['verdicts_against']} and of {r['set']} evaluated (instant queries) at one instant a minute "
+          "before the comparison, when every scrape stamped before it is in. "
+          "*Same*/*differ*: chain/network series present in both; *dropped*: series the old rule published for other chains; "
+          "*recorded ≠ own*: series where what the gate rule recorded at its last evaluation differs from its own expression "
+          "evaluated afterwards at that time (samples appended after the rule ran); *steps*: both compared at every 15 s "
+          "from two minutes after the rules were loaded to that instant, steps compared (differing).\n")
+        w("| gate | record | verdicts (chain/network = value) | same | differ | only new | dropped (other chains) | recorded ≠ own | steps |")
+        w("|---|---|---|---:|---:|---:|---:|---:|---:|")
+        lst = lambda xs: f"{len(xs)}{' (' + ', '.join(xs) + ')' if xs else ''}"
         for x in v:
             if x.get("missing"):
-                w(f"| {x['gate']} | {x['record'].split(':')[1]} | **missing** | | | | |")
+                w(f"| {x['gate']} | {x['record'].split(':')[1]} | **missing** | | | | | | |")
                 continue
             vals = ", ".join(f"{k} = {val:g}" for k, val in x["values"].items())
             w(f"| {x['gate']} | {x['record'].split(':')[1]} | {vals} | {len(x['same'])} | "
-              f"{len(x['differ'])}{' (' + ', '.join(x['differ']) + ')' if x['differ'] else ''} | {len(x['only_new'])} | {len(x['only_old'])} |")
+              f"{lst(x['differ'])} | {len(x['only_new'])} | {len(x['only_old'])} | {lst(x.get('recorded_differ', []))} | "
+              f"{x.get('steps', 0)} ({lst(x.get('step_differ', []))}) |")
         w("")
     for r in runs:
         if r["rules"]:
@@ -436,6 +491,10 @@ def main():
     s = sub.add_parser("verdicts")
     s.add_argument("--prom", required=True)
     s.add_argument("--old", required=True)
+    s.add_argument("--new", required=True)
+    s.add_argument("--lag", type=int, default=60)
+    s.add_argument("--since", type=int, help="also compare at every --step seconds from this time")
+    s.add_argument("--step", type=int, default=15)
     s = sub.add_parser("report")
     s.add_argument("--dir", required=True)
     a = p.parse_args()
