@@ -67,6 +67,13 @@ REGRESSIONS = {
         b"\nname: br\nrules:\n  - name: d\n    regex: 'Network?(?P<n>)\\b'\n    actions:\n"
         b"      - gauge: chain_stale_peers\n        value: n\n  - name: conn\n    regex: 'RN'\n"
         b"    actions:\n      - counter: chain_log_errors_total\n\0-Network: =1}",
+    # yaml/src/lib.rs: an error at the end of a file without a final newline was reported one
+    # line past the file.
+    ("web_config", "regression-error-past-the-end"):
+        b"http_server_config:\n  headers:\n    X-Frame-Options: deny\n    _Strict-Transport-Securitus",
+    ("web_config", "regression-field-past-the-end"): b"rate_limit:\n  !t:-0b",
+    ("sidecar_config", "regression-error-past-the-end"):
+        b"version: 1\nprofiles: [dilithion]\nsources:\n  - {nuration, usame: ed when no",
 }
 
 
@@ -171,11 +178,51 @@ def journal_decode():
     write("journal_decode", "message-forms", bytes([9, 29, 6, 63]) + forms.encode())
 
 
+def web_config():
+    # exporter/tests/web_tls.rs's forms, valid and refused; the bcrypt hash is of "x" (cost 4).
+    h = "$2b$04$Lh0b9Zk8pW5u1cQb3mS6Qe1Yk8Jx4wqv9m2rT0a7nL5sF3dG6hJ2K"
+    tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+    forms = {
+        "empty": "",
+        "comments": "# nothing to secure\n\n",
+        "tls": tls,
+        "tls-full": tls + "  min_version: TLS12\n  max_version: TLS13\n  client_auth_type: RequireAndVerifyClientCert\n"
+        "  client_ca_file: ca.pem\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"
+        "  curve_preferences: [X25519, CurveP256]\n  prefer_server_cipher_suites: true\n",
+        "auth-headers": f"basic_auth_users:\n  alice: {h}\nhttp_server_config:\n  http2: true\n  headers:\n"
+        "    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000\n",
+        "bad-hash": f"basic_auth_users:\n  alice: {h}\n  bob: hunter2\n",
+        "bad-header": "http_server_config:\n  headers:\n    Content-Type: text/html\n",
+        "rate-limit": "rate_limit:\n  interval: 1s\n  burst: 5\n",
+        "bad-version": tls + "  min_version: TLS13\n  max_version: TLS12\n",
+        "unclosed": "tls_server_config:\n  cert_file: [\n",
+    }
+    for name, text in forms.items():
+        write("web_config", name, text)
+
+
+def sidecar_config():
+    write("sidecar_config", "default-config.yaml", (ROOT / "exporter/default-config.yaml").read_bytes())
+    write("sidecar_config", "compose.yaml", (ROOT / "deploy/compose/chainwatch.yaml").read_bytes())
+    # exporter/tests/config.rs's forms: every source type, caps, labels from the environment.
+    write("sidecar_config", "all-sources",
+          "version: 1\nprofiles: [dilithion, coinjecture]\nlabels: {node: '${NODE_NAME}', region: eu-central, network: testnet}\n"
+          "max_line_bytes: 256\nmax_series_per_metric: 100\nstate_dir: state\nsources:\n"
+          "  - {name: log, type: file, paths: ['../../var/log/node/*.log']}\n"
+          "  - {name: j, type: journal, units: [node.service]}\n"
+          "  - {name: rpc, type: jsonrpc, url: 'http://127.0.0.1:8332', interval: 200ms, timeout: 150ms, cookie_file: secrets/.cookie}\n"
+          "  - {name: stats, type: http_json, url: 'http://127.0.0.1:8080/stats', interval: 15s}\n"
+          "  - {name: native, type: prometheus, url: 'http://127.0.0.1:9100/metrics'}\n"
+          "  - {name: up, type: health, url: 'http://127.0.0.1:8080/health'}\n")
+    write("sidecar_config", "bad-version", "version: 2\nprofiles: [dilithion]\nsources: [{type: file, name: f, paths: [x]}]\n")
+    write("sidecar_config", "unknown-profile", "version: 1\nprofiles: [dilithion, ../x.yaml]\nsources: [{type: file, name: f, paths: [x]}]\n")
+
+
 def main():
     if SEEDS.exists():
         shutil.rmtree(SEEDS)
     for f in (profile_loader, line_engine, json_mapping, prom_text, thresholds_loader, journal_decode,
-              regressions):
+              web_config, sidecar_config, regressions):
         f()
     for d in sorted(SEEDS.iterdir()):
         files = list(d.iterdir())

@@ -23,7 +23,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-600}"
 shift || true
-ALL_TARGETS=(profile_loader line_engine json_mapping prom_text journal_decode thresholds_loader)
+ALL_TARGETS=(profile_loader line_engine json_mapping prom_text journal_decode thresholds_loader web_config sidecar_config)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 cd "$(dirname "$0")"

@@ -114,29 +114,51 @@ fn partial_line_survives_restart(inotify: bool) {
     rec.assert_exact(&range(0..12));
 }
 
-/// While down: more lines, a rename rotation with late writes to the old
-/// inode, and a new file. All of it is picked up exactly once.
-fn rename_while_down(inotify: bool) {
+/// A first run over `node.log*` that read lines 0..100 of node.log and stopped; lines
+/// 100..150 written after it stopped, by a writer that still holds node.log open.
+struct FirstRun {
+    dir: tempfile::TempDir,
+    /// Holds the checkpoint `cfg` names until the test ends.
+    _state: tempfile::TempDir,
+    cfg: FollowConfig,
+    w: fs::File,
+    rec1: Recorder,
+}
+
+fn first_run_of_100(inotify: bool) -> FirstRun {
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let f = d.join("node.log");
-    let cfg = cfg_with_state(pat(d, "node.log*"), state.path(), inotify);
+    let cfg = cfg_with_state(pat(dir.path(), "node.log*"), state.path(), inotify);
     let first = Running::start(cfg.clone());
-    let mut w = open_append(&f);
+    let mut w = open_append(&dir.path().join("node.log"));
     w.write_all(lines(0..100).as_bytes()).unwrap();
     first.wait_lines(&range(0..100));
     let rec1 = first.stop();
     w.write_all(lines(100..150).as_bytes()).unwrap();
+    FirstRun {
+        dir,
+        _state: state,
+        cfg,
+        w,
+        rec1,
+    }
+}
+
+/// While down: more lines, a rename rotation with late writes to the old
+/// inode, and a new file. All of it is picked up exactly once.
+fn rename_while_down(inotify: bool) {
+    let mut r = first_run_of_100(inotify);
+    let d = r.dir.path();
+    let f = d.join("node.log");
     fs::rename(&f, d.join("node.log.1")).unwrap();
-    w.write_all(lines(150..160).as_bytes()).unwrap();
+    r.w.write_all(lines(150..160).as_bytes()).unwrap();
     append(&f, &lines(160..200));
-    let second = Running::start(cfg);
+    let second = Running::start(r.cfg.clone());
     second.wait_lines(&range(100..200));
     append(&f, &line(200));
     second.wait_lines(&[200]);
     let mut rec = second.stop();
-    rec.merge(&rec1);
+    rec.merge(&r.rec1);
     rec.assert_exact(&range(0..201));
 }
 
@@ -257,23 +279,15 @@ fn copy_is_still_a_copy_after_restart(inotify: bool) {
 /// The same inode resumes at its checkpointed offset; it is not a new file
 /// read again from 0.
 fn reappearing_inode_resumes(inotify: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let mut r = first_run_of_100(inotify);
+    let d = r.dir.path();
     let f = d.join("node.log");
-    let cfg = cfg_with_state(pat(d, "node.log*"), state.path(), inotify);
-    let first = Running::start(cfg.clone());
-    let mut w = open_append(&f);
-    w.write_all(lines(0..100).as_bytes()).unwrap();
-    first.wait_lines(&range(0..100));
-    let rec1 = first.stop();
-    w.write_all(lines(100..150).as_bytes()).unwrap();
     let hidden = d.join("hidden");
     fs::rename(&f, &hidden).unwrap();
-    let second = Running::start(cfg);
+    let second = Running::start(r.cfg.clone());
     let rotated = d.join("node.log.1");
     fs::rename(&hidden, &rotated).unwrap();
-    w.write_all(lines(150..160).as_bytes()).unwrap();
+    r.w.write_all(lines(150..160).as_bytes()).unwrap();
     append(&f, &lines(160..170));
     second.wait_lines(&range(100..170));
     let mut rec = second.stop();
@@ -284,7 +298,7 @@ fn reappearing_inode_resumes(inotify: bool) {
         "{:?}",
         rec.events
     );
-    rec.merge(&rec1);
+    rec.merge(&r.rec1);
     rec.assert_exact(&range(0..170));
 }
 

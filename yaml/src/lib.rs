@@ -94,6 +94,7 @@ pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str) -> Result<(T, Posi
         Ok(v) => Ok((v, positions)),
         Err(e) => {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let (line, column) = within(text, line, column);
             let msg = e.to_string();
             // serde_norway prefixes the field path ("rules[0].metric: ...") and appends the
             // location; split both out so the error reads like every other one.
@@ -133,22 +134,42 @@ pub fn from_file<T: DeserializeOwned>(file: &Path) -> Result<(T, Positions), Spe
     from_str(file, &text)
 }
 
+/// The parsers report an error found at the end of a file without a final newline one line past
+/// it (the fuzzers found "line 10 of a 9-line file"): point at the end of the last line instead,
+/// a place an editor can jump to.
+fn within(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let last = text.split('\n').count();
+    if line <= last {
+        return (line, column);
+    }
+    let tail = text.rsplit('\n').next().unwrap_or_default();
+    (last, tail.chars().count() + 1)
+}
+
 fn index(file: &Path, text: &str) -> Result<Positions, SpecError> {
     let mut b = Indexer {
         stack: Vec::new(),
         by_path: HashMap::new(),
     };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, false).map_err(|e| SpecError {
-        file: file.to_path_buf(),
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        field: String::new(),
-        message: e.info().to_string(),
+    parser.load(&mut b, false).map_err(|e| {
+        let (line, column) = within(text, e.marker().line(), e.marker().col() + 1);
+        SpecError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: String::new(),
+            message: e.info().to_string(),
+        }
     })?;
+    // A node's marker can be at the end of the input too (a tagged key with no value).
+    let mut by_path = b.by_path;
+    for pos in by_path.values_mut() {
+        (pos.line, pos.column) = within(text, pos.line, pos.column);
+    }
     Ok(Positions {
         file: file.to_path_buf(),
-        by_path: b.by_path,
+        by_path,
     })
 }
 
@@ -276,6 +297,29 @@ mod tests {
         let e = from_str::<Doc>(Path::new("p.yaml"), bad).unwrap_err();
         assert_eq!(e.line, 4, "{e}");
         assert!(e.message.contains("unknown field `bye`"), "{e}");
+    }
+
+    /// The fuzzers' findings, minimized: an error at the end of a file that has no final
+    /// newline was reported one line past the file, by the parser or at a field whose node
+    /// starts there.
+    #[test]
+    fn an_error_at_the_end_of_the_file_points_inside_it() {
+        let text = "name: x\nrules:\n  !t:-0b";
+        let (_, pos) = from_str::<serde_norway::Value>(Path::new("p.yaml"), text).unwrap();
+        let e = pos.error("rules", "not supported");
+        assert!(e.line <= 3 && e.column <= 9, "{e}");
+        for text in [
+            "name: x\nrules: [{metric: a, by: 1}, {nurati",
+            "name: x\nrules:\n  - metric: a\n    _by-x: deny\n    _z",
+        ] {
+            let e = from_str::<Doc>(Path::new("p.yaml"), text).unwrap_err();
+            let lines = text.lines().count();
+            assert!(e.line >= 1 && e.line <= lines, "{e} in {lines} lines");
+            if e.line == lines {
+                let last = text.lines().last().unwrap().chars().count();
+                assert!(e.column <= last + 1, "{e}");
+            }
+        }
     }
 
     #[test]
