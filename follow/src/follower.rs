@@ -575,15 +575,10 @@ impl Engine {
                     dev: e.dev,
                     ino: e.ino,
                 };
-                let expires = now + self.pending_ttl();
-                self.pending.push(PendingCopy {
-                    id,
-                    fp: e.fingerprint,
-                    offset: e.offset,
-                    path: e.path,
-                    expires,
-                    reappearing: Some(e.copy),
-                });
+                self.add_pending(id, e.fingerprint, e.offset, e.path, now);
+                if let Some(p) = self.pending.last_mut() {
+                    p.reappearing = Some(e.copy);
+                }
             }
         }
         // Everything else appeared since the last run: read from the start.

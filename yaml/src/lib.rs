@@ -94,7 +94,7 @@ pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str) -> Result<(T, Posi
         Ok(v) => Ok((v, positions)),
         Err(e) => {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            let (line, column) = within(text, line, column);
+            let (line, column) = End::of(text).within(line, column);
             let msg = e.to_string();
             // serde_norway prefixes the field path ("rules[0].metric: ...") and appends the
             // location; split both out so the error reads like every other one.
@@ -134,16 +134,30 @@ pub fn from_file<T: DeserializeOwned>(file: &Path) -> Result<(T, Positions), Spe
     from_str(file, &text)
 }
 
-/// The parsers report an error found at the end of a file without a final newline one line past
-/// it (the fuzzers found "line 10 of a 9-line file"): point at the end of the last line instead,
-/// a place an editor can jump to.
-fn within(text: &str, line: usize, column: usize) -> (usize, usize) {
-    let last = text.split('\n').count();
-    if line <= last {
-        return (line, column);
+/// Where a file ends: its number of lines and the columns of the last one. The parsers report an
+/// error found at the end of a file without a final newline one line past it (the fuzzers found
+/// "line 10 of a 9-line file"); `within` points at the end of the last line instead, a place an
+/// editor can jump to. Measured once per file, as every indexed position goes through it.
+struct End {
+    lines: usize,
+    last_columns: usize,
+}
+
+impl End {
+    fn of(text: &str) -> End {
+        End {
+            lines: text.split('\n').count(),
+            last_columns: text.rsplit('\n').next().unwrap_or_default().chars().count(),
+        }
     }
-    let tail = text.rsplit('\n').next().unwrap_or_default();
-    (last, tail.chars().count() + 1)
+
+    fn within(&self, line: usize, column: usize) -> (usize, usize) {
+        if line <= self.lines {
+            (line, column)
+        } else {
+            (self.lines, self.last_columns + 1)
+        }
+    }
 }
 
 fn index(file: &Path, text: &str) -> Result<Positions, SpecError> {
@@ -151,9 +165,10 @@ fn index(file: &Path, text: &str) -> Result<Positions, SpecError> {
         stack: Vec::new(),
         by_path: HashMap::new(),
     };
+    let end = End::of(text);
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut b, false).map_err(|e| {
-        let (line, column) = within(text, e.marker().line(), e.marker().col() + 1);
+        let (line, column) = end.within(e.marker().line(), e.marker().col() + 1);
         SpecError {
             file: file.to_path_buf(),
             line,
@@ -165,7 +180,7 @@ fn index(file: &Path, text: &str) -> Result<Positions, SpecError> {
     // A node's marker can be at the end of the input too (a tagged key with no value).
     let mut by_path = b.by_path;
     for pos in by_path.values_mut() {
-        (pos.line, pos.column) = within(text, pos.line, pos.column);
+        (pos.line, pos.column) = end.within(pos.line, pos.column);
     }
     Ok(Positions {
         file: file.to_path_buf(),
